@@ -1,0 +1,333 @@
+//! Extractor configuration and the constraints it must satisfy.
+
+use core::fmt;
+
+/// The largest number of hops one window may span (`window_len_samples / hop_len_samples`).
+///
+/// The extractor keeps one small summary per hop (about 100 bytes per channel), never the
+/// samples of a window, so this bound, not the window length, sets its memory.
+pub const MAX_HOPS_PER_WINDOW: usize = 16;
+
+/// The FFT lengths the order analysis supports (microfft's real transforms).
+pub const FFT_LEN_RANGE: core::ops::RangeInclusive<u32> = 256..=4096;
+
+/// Everything that shapes a feature frame.
+///
+/// All lengths are integer sample counts at `sample_rate_hz`; use
+/// [`ExtractorConfig::from_seconds`] to build one from the usual `window_s` / `hop_s`.
+/// [`ExtractorConfig::validate`] (called by every constructor that takes a config) checks the
+/// constraints listed on each field and reports the first one broken as a [`ConfigError`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExtractorConfig {
+    /// Rate of the vibration samples and of the (sample-and-hold) shaft speed, in Hz. `> 0`.
+    pub sample_rate_hz: u32,
+    /// Samples per analysis window. A whole number (1..=[`MAX_HOPS_PER_WINDOW`]) of hops.
+    pub window_len_samples: u32,
+    /// Samples between the starts of consecutive windows. A whole multiple of `fft_len / 2`,
+    /// and larger than `max_gap_samples + 2` (see [`crate::extractor`]'s latency contract).
+    pub hop_len_samples: u32,
+    /// Length of each Welch segment: a power of two in [`FFT_LEN_RANGE`], `<= window_len_samples`.
+    pub fft_len: u32,
+    /// Half-width of the order bands, in FFT bins: the 1P band is `k1 - b ..= k1 + b`. `<= 64`.
+    pub order_band_bins: u32,
+    /// Longest run of non-finite (or out of full scale) samples that is repaired by linear
+    /// interpolation. Longer runs make the windows they touch invalid. `<= fft_len / 2 - 2`.
+    pub max_gap_samples: u32,
+    /// Spike threshold `k` of the k-sigma rule. Finite and `> 0`; `f32::INFINITY` is refused,
+    /// use a very large value to disable clipping in practice.
+    pub spike_k_sigma: f32,
+    /// Sensor full scale in g: a sample with `|x| > full_scale_g` is not a measurement and is
+    /// treated as a gap sample. Finite and `> 0`.
+    pub full_scale_g: f32,
+    /// Highest plausible shaft speed in rpm: a speed sample that is non-finite, negative or above
+    /// this value is replaced by the last plausible one. Finite and `> 0`.
+    pub max_shaft_speed_rpm: f32,
+}
+
+impl ExtractorConfig {
+    /// The project defaults at `sample_rate_hz`: 10 s windows every 5 s, 1024-point FFT,
+    /// ±1 bin order bands, gaps up to 8 samples repaired, k = 3, ±1000 g full scale, 30 000 rpm.
+    ///
+    /// Fails when 10 s / 5 s are not whole multiples of the FFT half-length at this rate (the
+    /// error says which constraint); 2048 Hz, the fleet's rate, is fine.
+    pub fn default_at(sample_rate_hz: u32) -> Result<Self, ConfigError> {
+        Self::from_seconds(sample_rate_hz, 10.0, 5.0)
+    }
+
+    /// Builds a config from window and hop lengths in seconds, with the other fields at their
+    /// defaults (see [`ExtractorConfig::default_at`]), then validates it.
+    ///
+    /// `window_s * sample_rate_hz` and `hop_s * sample_rate_hz` must be whole numbers of samples
+    /// (within 1e-6 of an integer); anything else is [`ConfigError::NotWholeSamples`].
+    pub fn from_seconds(sample_rate_hz: u32, window_s: f64, hop_s: f64) -> Result<Self, ConfigError> {
+        let window_len_samples = whole_samples("window_s", window_s, sample_rate_hz)?;
+        let hop_len_samples = whole_samples("hop_s", hop_s, sample_rate_hz)?;
+        let cfg = ExtractorConfig {
+            sample_rate_hz,
+            window_len_samples,
+            hop_len_samples,
+            fft_len: 1024,
+            order_band_bins: 1,
+            max_gap_samples: 8,
+            spike_k_sigma: 3.0,
+            full_scale_g: 1000.0,
+            max_shaft_speed_rpm: 30_000.0,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Window length in seconds.
+    pub fn window_s(&self) -> f64 {
+        f64::from(self.window_len_samples) / f64::from(self.sample_rate_hz)
+    }
+
+    /// Hop length in seconds (the time between consecutive feature frames).
+    pub fn hop_s(&self) -> f64 {
+        f64::from(self.hop_len_samples) / f64::from(self.sample_rate_hz)
+    }
+
+    /// Number of hops per window.
+    pub fn hops_per_window(&self) -> u32 {
+        self.window_len_samples / self.hop_len_samples.max(1)
+    }
+
+    /// Checks every constraint documented on the fields; returns the first one broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use ConfigError as E;
+        if self.sample_rate_hz == 0 {
+            return Err(E::OutOfRange { field: "sample_rate_hz", min: 1, max: u32::MAX, actual: 0 });
+        }
+        let fft = self.fft_len;
+        if !fft.is_power_of_two() || !FFT_LEN_RANGE.contains(&fft) {
+            return Err(E::FftLen { actual: fft });
+        }
+        if self.order_band_bins > 64 {
+            return Err(E::OutOfRange {
+                field: "order_band_bins",
+                min: 0,
+                max: 64,
+                actual: self.order_band_bins,
+            });
+        }
+        let half = fft / 2;
+        if self.hop_len_samples == 0 || self.hop_len_samples % half != 0 {
+            return Err(E::NotMultiple {
+                field: "hop_len_samples",
+                actual: self.hop_len_samples,
+                of: "fft_len / 2",
+                multiple: half,
+            });
+        }
+        if self.window_len_samples == 0 || self.window_len_samples % self.hop_len_samples != 0 {
+            return Err(E::NotMultiple {
+                field: "window_len_samples",
+                actual: self.window_len_samples,
+                of: "hop_len_samples",
+                multiple: self.hop_len_samples,
+            });
+        }
+        let hops = self.window_len_samples / self.hop_len_samples;
+        if hops as usize > MAX_HOPS_PER_WINDOW {
+            return Err(E::OutOfRange {
+                field: "window_len_samples / hop_len_samples",
+                min: 1,
+                max: MAX_HOPS_PER_WINDOW as u32,
+                actual: hops,
+            });
+        }
+        if self.window_len_samples < fft {
+            return Err(E::OutOfRange {
+                field: "window_len_samples",
+                min: fft,
+                max: u32::MAX,
+                actual: self.window_len_samples,
+            });
+        }
+        if self.max_gap_samples > half - 2 {
+            return Err(E::OutOfRange {
+                field: "max_gap_samples",
+                min: 0,
+                max: half - 2,
+                actual: self.max_gap_samples,
+            });
+        }
+        // hop >= fft/2 >= 128 > max_gap + 2 always holds given the checks above; keep the
+        // documented constraint explicit anyway so a future relaxation cannot silently break it.
+        if self.hop_len_samples <= self.max_gap_samples + 2 {
+            return Err(E::OutOfRange {
+                field: "hop_len_samples",
+                min: self.max_gap_samples + 3,
+                max: u32::MAX,
+                actual: self.hop_len_samples,
+            });
+        }
+        for (field, v) in [
+            ("spike_k_sigma", self.spike_k_sigma),
+            ("full_scale_g", self.full_scale_g),
+            ("max_shaft_speed_rpm", self.max_shaft_speed_rpm),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(E::NotPositiveFinite { field, actual: v });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn whole_samples(field: &'static str, seconds: f64, rate_hz: u32) -> Result<u32, ConfigError> {
+    let samples = seconds * f64::from(rate_hz);
+    let rounded = libm::round(samples);
+    if !samples.is_finite() || samples <= 0.0 || rounded > f64::from(u32::MAX) {
+        return Err(ConfigError::NotWholeSamples { field, seconds, sample_rate_hz: rate_hz });
+    }
+    if libm::fabs(samples - rounded) > 1e-6 {
+        return Err(ConfigError::NotWholeSamples { field, seconds, sample_rate_hz: rate_hz });
+    }
+    Ok(rounded as u32)
+}
+
+/// A configuration constraint that does not hold. Each variant names the field, the
+/// constraint and the value found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `field` must lie in `min..=max`.
+    OutOfRange {
+        /// The field (or ratio of fields) that is out of range.
+        field: &'static str,
+        /// Smallest allowed value.
+        min: u32,
+        /// Largest allowed value.
+        max: u32,
+        /// Value found.
+        actual: u32,
+    },
+    /// `field` must be a non-zero whole multiple of `multiple` (the value of `of`).
+    NotMultiple {
+        /// The field that is not a multiple.
+        field: &'static str,
+        /// Value found.
+        actual: u32,
+        /// What it must be a multiple of.
+        of: &'static str,
+        /// The value of `of`.
+        multiple: u32,
+    },
+    /// `fft_len` must be a power of two in [`FFT_LEN_RANGE`].
+    FftLen {
+        /// Value found.
+        actual: u32,
+    },
+    /// A duration in seconds does not give a whole, positive number of samples.
+    NotWholeSamples {
+        /// `window_s` or `hop_s`.
+        field: &'static str,
+        /// Duration given.
+        seconds: f64,
+        /// Sample rate it was converted at.
+        sample_rate_hz: u32,
+    },
+    /// `field` must be finite and strictly positive.
+    NotPositiveFinite {
+        /// The field.
+        field: &'static str,
+        /// Value found.
+        actual: f32,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ConfigError::OutOfRange { field, min, max, actual } => {
+                write!(f, "{field} must be in {min}..={max}, got {actual}")
+            }
+            ConfigError::NotMultiple { field, actual, of, multiple } => write!(
+                f,
+                "{field} must be a non-zero whole multiple of {of} ({multiple}), got {actual}"
+            ),
+            ConfigError::FftLen { actual } => write!(
+                f,
+                "fft_len must be a power of two in {}..={}, got {actual}",
+                FFT_LEN_RANGE.start(),
+                FFT_LEN_RANGE.end()
+            ),
+            ConfigError::NotWholeSamples { field, seconds, sample_rate_hz } => write!(
+                f,
+                "{field} = {seconds} s at {sample_rate_hz} Hz must be a whole, positive number of samples"
+            ),
+            ConfigError::NotPositiveFinite { field, actual } => {
+                write!(f, "{field} must be finite and > 0, got {actual}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_at_fleet_rate_are_valid() {
+        let c = ExtractorConfig::default_at(2048).unwrap();
+        assert_eq!(c.window_len_samples, 20_480);
+        assert_eq!(c.hop_len_samples, 10_240);
+        assert_eq!(c.hops_per_window(), 2);
+        assert_eq!(c.window_s(), 10.0);
+        assert_eq!(c.hop_s(), 5.0);
+    }
+
+    #[test]
+    fn window_must_be_whole_number_of_hops() {
+        let mut c = ExtractorConfig::default_at(2048).unwrap();
+        c.window_len_samples = 15_360 + 512;
+        let e = c.validate().unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::NotMultiple {
+                field: "window_len_samples",
+                actual: 15_872,
+                of: "hop_len_samples",
+                multiple: 10_240
+            }
+        );
+        let msg = std::format!("{e}");
+        assert!(msg.contains("whole multiple of hop_len_samples (10240)"), "{msg}");
+    }
+
+    #[test]
+    fn hop_must_align_with_welch_segments() {
+        // 12 kHz with 1 s hops: 12000 is not a multiple of 512.
+        let e = ExtractorConfig::from_seconds(12_000, 2.0, 1.0).unwrap_err();
+        assert!(matches!(e, ConfigError::NotMultiple { field: "hop_len_samples", multiple: 512, .. }));
+    }
+
+    #[test]
+    fn rejects_bad_fft_len_and_fractional_samples() {
+        let mut c = ExtractorConfig::default_at(2048).unwrap();
+        c.fft_len = 1000;
+        assert_eq!(c.validate(), Err(ConfigError::FftLen { actual: 1000 }));
+        c.fft_len = 8192;
+        assert_eq!(c.validate(), Err(ConfigError::FftLen { actual: 8192 }));
+        let e = ExtractorConfig::from_seconds(2048, 10.0001, 5.0).unwrap_err();
+        assert!(matches!(e, ConfigError::NotWholeSamples { field: "window_s", .. }));
+        let e = ExtractorConfig::from_seconds(2048, f64::NAN, 5.0).unwrap_err();
+        assert!(matches!(e, ConfigError::NotWholeSamples { field: "window_s", .. }));
+    }
+
+    #[test]
+    fn rejects_long_max_gap_and_bad_floats() {
+        let mut c = ExtractorConfig::default_at(2048).unwrap();
+        c.max_gap_samples = 511;
+        assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { field: "max_gap_samples", max: 510, .. })));
+        let mut c = ExtractorConfig::default_at(2048).unwrap();
+        c.spike_k_sigma = f32::NAN;
+        assert!(matches!(c.validate(), Err(ConfigError::NotPositiveFinite { field: "spike_k_sigma", .. })));
+        let mut c = ExtractorConfig::default_at(2048).unwrap();
+        c.window_len_samples = 10_240 * 17;
+        assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { max: 16, actual: 17, .. })));
+    }
+}

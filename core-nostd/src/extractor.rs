@@ -1,0 +1,559 @@
+//! The streaming feature extractor.
+//!
+//! # Contract
+//! - **Input**: one call to [`FeatureExtractor::push`] per sample instant: the vibration sample
+//!   of every channel (g) and the shaft speed each channel is referenced to (rpm, sample-and-hold
+//!   at the vibration rate). Any `f32` is accepted, NaN and ±Inf included.
+//! - **Output**: at most one [`FeatureFrame`] per call. Window `k` covers samples
+//!   `k·hop .. k·hop + window` (0-based from the first push). No frame is emitted before the
+//!   first full window (warm-up of `window_len_samples`); a trailing partial window is never
+//!   emitted.
+//! - **Latency**: window `k`'s frame is returned by the push of sample
+//!   `k·hop + window - 1 + L`, where `L` (0..=`max_gap_samples` + 1) is the time the sanitiser
+//!   holds samples back: 1 sample for the spike clipper's look-ahead, plus the length of an
+//!   open short gap. [`FeatureExtractor::finish`] releases what is held at end of stream.
+//! - **Panics**: none, for any input. Construction validates the configuration instead
+//!   ([`ConfigError`]).
+//! - **Memory**: `size_of::<FeatureExtractor<CH, FFT_MAX>>()`, fixed at compile time and
+//!   independent of the window length: about `CH · (4·FFT_MAX + 2.1 KiB) + 8·FFT_MAX` bytes.
+//!   For 2 channels and `FFT_MAX = 1024` it is below [`FeatureExtractor::<2, 1024>::SIZE_BOUND_BYTES`]
+//!   (24 KiB), checked by a test.
+//! - **Determinism**: the output depends only on the samples, not on how the stream is cut into
+//!   calls, and is bit-identical on every target (one `f32`/`f64` path, `libm`, no FMA).
+
+use crate::config::{ConfigError, ExtractorConfig, MAX_HOPS_PER_WINDOW};
+use crate::features::{ChannelQuality, FEATURES_PER_CHANNEL, FeatureFrame, FeatureKind};
+use crate::moments::{BlockAccumulator, Moments};
+use crate::sanitize::{Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, Tag, interpolate};
+use crate::spectrum::{self, SegmentEnergy};
+
+/// Block summaries kept per channel: the hops of one window plus the one being filled.
+const BLOCK_SLOTS: usize = MAX_HOPS_PER_WINDOW + 1;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct EnergySum {
+    order1: f64,
+    order2: f64,
+    total: f64,
+}
+
+impl EnergySum {
+    fn add(&mut self, e: &SegmentEnergy) {
+        self.order1 += f64::from(e.order1);
+        self.order2 += f64::from(e.order2);
+        self.total += f64::from(e.total);
+    }
+
+    fn add_sum(&mut self, e: &EnergySum) {
+        self.order1 += e.order1;
+        self.order2 += e.order2;
+        self.total += e.total;
+    }
+}
+
+/// Everything a window needs from one hop block of one channel.
+#[derive(Clone, Copy, Debug, Default)]
+struct BlockSummary {
+    moments: Moments,
+    peak_abs: f32,
+    quality: ChannelQuality,
+    /// Welch segments that start and end inside this block.
+    interior: EnergySum,
+    /// Welch segments that start in this block and end in the next.
+    straddle: EnergySum,
+}
+
+/// One channel's finished window, waiting for the other channels.
+#[derive(Clone, Copy, Debug)]
+struct ChannelWindow {
+    window_index: u32,
+    features: [f32; FEATURES_PER_CHANNEL],
+    quality: ChannelQuality,
+}
+
+/// The pipeline of one channel: sanitiser → moments + Welch → hop blocks → windows.
+#[derive(Clone, Debug)]
+struct Channel<const FFT_MAX: usize> {
+    gap: GapFiller,
+    clip: SpikeClipper,
+    speed: SpeedHold,
+    /// Input samples seen (speed runs at input time, vibration may lag).
+    n_in: u64,
+    /// Sum of the speed over the half-segment being filled, and completed half-segment sums.
+    speed_sum: f32,
+    speed_halves: [f32; 4],
+    /// Implausible speed samples per hop block, by input time (input is at most one block ahead).
+    speed_held: [u32; 2],
+    /// Sanitised samples that reached the accumulators.
+    n_out: u64,
+    /// The last `fft_len` sanitised samples, at `n_out % fft_len`.
+    ring: [f32; FFT_MAX],
+    acc: BlockAccumulator,
+    block_quality: ChannelQuality,
+    last_block_mean: Option<f32>,
+    blocks: [BlockSummary; BLOCK_SLOTS],
+    blocks_closed: u32,
+    bounds: Option<Bounds>,
+    ready: Option<ChannelWindow>,
+}
+
+/// Scratch shared by the channels: the Hann window and the FFT buffer.
+#[derive(Clone, Debug)]
+struct Shared<const FFT_MAX: usize> {
+    cfg: ExtractorConfig,
+    hann: [f32; FFT_MAX],
+    fft: [f32; FFT_MAX],
+}
+
+/// Streaming feature extractor for `CH` vibration channels with FFTs of at most `FFT_MAX`
+/// points. See the [module docs](self) for the contract.
+///
+/// ```
+/// use avm_core::{ExtractorConfig, FeatureExtractor, FeatureKind};
+///
+/// let cfg = ExtractorConfig::default_at(2048).unwrap();
+/// let mut fx = FeatureExtractor::<1, 1024>::new(cfg).unwrap();
+/// let mut frames = 0;
+/// for n in 0..2048 * 20 {
+///     let t = n as f32 / 2048.0;
+///     let x = 0.5 * libm::sinf(2.0 * core::f32::consts::PI * 50.0 * t);
+///     if let Some(frame) = fx.push(&[x], &[3000.0]) {
+///         // 3000 rpm = 50 Hz: nearly all the energy is at 1P.
+///         assert!(frame.get(0, FeatureKind::Order1Ratio).unwrap() > 0.99);
+///         frames += 1;
+///     }
+/// }
+/// if fx.finish().is_some() {
+///     frames += 1;
+/// }
+/// assert_eq!(frames, 3); // windows at 0 s, 5 s, 10 s of a 20 s stream
+/// ```
+#[derive(Clone, Debug)]
+pub struct FeatureExtractor<const CH: usize, const FFT_MAX: usize> {
+    shared: Shared<FFT_MAX>,
+    channels: [Channel<FFT_MAX>; CH],
+    frames_emitted: u32,
+    prev: Option<PrevWindow<CH>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PrevWindow<const CH: usize> {
+    valid: bool,
+    rms_g: [f32; CH],
+    order1: [f32; CH],
+}
+
+impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
+    /// Documented upper bound of `size_of::<Self>()` for `CH = 2, FFT_MAX = 1024`.
+    pub const SIZE_BOUND_BYTES: usize = 24 * 1024;
+
+    const CHECK: () = {
+        assert!(CH >= 1, "FeatureExtractor needs at least one channel");
+        assert!(FFT_MAX >= 256, "FFT_MAX must be at least 256 (the smallest supported fft_len)");
+    };
+
+    /// Creates an extractor. Fails if `cfg` breaks a constraint of [`ExtractorConfig`] or its
+    /// `fft_len` exceeds the capacity `FFT_MAX`.
+    pub fn new(cfg: ExtractorConfig) -> Result<Self, ConfigError> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CHECK;
+        cfg.validate()?;
+        if cfg.fft_len as usize > FFT_MAX {
+            return Err(ConfigError::OutOfRange {
+                field: "fft_len (FFT_MAX capacity)",
+                min: *crate::config::FFT_LEN_RANGE.start(),
+                max: FFT_MAX as u32,
+                actual: cfg.fft_len,
+            });
+        }
+        let mut shared = Shared { cfg, hann: [0.0; FFT_MAX], fft: [0.0; FFT_MAX] };
+        spectrum::hann_periodic(&mut shared.hann[..cfg.fft_len as usize]);
+        let channel = Channel {
+            gap: GapFiller::new(),
+            clip: SpikeClipper::new(),
+            speed: SpeedHold::new(),
+            n_in: 0,
+            speed_sum: 0.0,
+            speed_halves: [0.0; 4],
+            speed_held: [0; 2],
+            n_out: 0,
+            ring: [0.0; FFT_MAX],
+            acc: BlockAccumulator::new(),
+            block_quality: ChannelQuality::default(),
+            last_block_mean: None,
+            blocks: [BlockSummary::default(); BLOCK_SLOTS],
+            blocks_closed: 0,
+            bounds: None,
+            ready: None,
+        };
+        Ok(FeatureExtractor {
+            shared,
+            channels: core::array::from_fn(|_| channel.clone()),
+            frames_emitted: 0,
+            prev: None,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ExtractorConfig {
+        &self.shared.cfg
+    }
+
+    /// Samples pushed so far.
+    pub fn samples_pushed(&self) -> u64 {
+        self.channels[0].n_in
+    }
+
+    /// Pushes one sample instant. Returns the frame of the window this sample completes, if any
+    /// (see the latency contract).
+    pub fn push(&mut self, vib_g: &[f32; CH], shaft_speed_rpm: &[f32; CH]) -> Option<FeatureFrame<CH>> {
+        for ((ch, &x), &rpm) in self.channels.iter_mut().zip(vib_g).zip(shaft_speed_rpm) {
+            ch.push(&mut self.shared, x, rpm);
+        }
+        self.assemble()
+    }
+
+    /// Ends the stream: releases the samples the sanitiser holds (an open gap is unrepaired,
+    /// the last sample is not clipped) and returns the frame they complete, if any.
+    pub fn finish(mut self) -> Option<FeatureFrame<CH>> {
+        for ch in self.channels.iter_mut() {
+            ch.finish(&mut self.shared);
+        }
+        self.assemble()
+    }
+
+    fn assemble(&mut self) -> Option<FeatureFrame<CH>> {
+        if self.channels.iter().any(|c| c.ready.is_none()) {
+            return None;
+        }
+        let windows: [ChannelWindow; CH] = core::array::from_fn(|i| {
+            // Checked just above; `unwrap_or` keeps this panic-free.
+            self.channels[i].ready.take().unwrap_or(ChannelWindow {
+                window_index: 0,
+                features: [0.0; FEATURES_PER_CHANNEL],
+                quality: ChannelQuality::default(),
+            })
+        });
+        let mut features = windows.map(|w| w.features);
+        let quality = windows.map(|w| w.quality);
+        let valid = quality.iter().all(|q| q.unrepaired == 0);
+        let roc_valid = matches!(self.prev, Some(PrevWindow { valid: true, .. }));
+        let per_s = f64::from(self.shared.cfg.sample_rate_hz) / f64::from(self.shared.cfg.hop_len_samples);
+        let rms = FeatureKind::RmsG.index();
+        let o1 = FeatureKind::Order1Ratio.index();
+        if let (true, Some(p)) = (roc_valid, &self.prev) {
+            for (c, f) in features.iter_mut().enumerate() {
+                f[FeatureKind::RmsRocGPerS.index()] = ((f64::from(f[rms]) - f64::from(p.rms_g[c])) * per_s) as f32;
+                f[FeatureKind::Order1RatioRocPerS.index()] =
+                    ((f64::from(f[o1]) - f64::from(p.order1[c])) * per_s) as f32;
+            }
+        }
+        self.prev = Some(PrevWindow { valid, rms_g: features.map(|f| f[rms]), order1: features.map(|f| f[o1]) });
+        let window_index = windows[0].window_index;
+        self.frames_emitted += 1;
+        Some(FeatureFrame {
+            window_index,
+            start_sample: u64::from(window_index) * u64::from(self.shared.cfg.hop_len_samples),
+            features,
+            quality,
+            valid,
+            roc_valid,
+        })
+    }
+}
+
+impl<const FFT_MAX: usize> Channel<FFT_MAX> {
+    fn push(&mut self, sh: &mut Shared<FFT_MAX>, x: f32, rpm: f32) {
+        let cfg = sh.cfg;
+        // Speed first: it is indexed by input time, which is never behind the vibration output.
+        let hop = u64::from(cfg.hop_len_samples);
+        let half = u64::from(cfg.fft_len / 2);
+        let block_in = self.n_in / hop;
+        if self.n_in % hop == 0 {
+            self.speed_held[(block_in % 2) as usize] = 0;
+        }
+        let (rpm, held) = self.speed.push(rpm, cfg.max_shaft_speed_rpm);
+        self.speed_held[(block_in % 2) as usize] += u32::from(held);
+        self.speed_sum += rpm;
+        self.n_in += 1;
+        if self.n_in % half == 0 {
+            let h = self.n_in / half - 1;
+            self.speed_halves[(h % 4) as usize] = core::mem::take(&mut self.speed_sum);
+        }
+
+        match self.gap.push(x, cfg.max_gap_samples, cfg.full_scale_g) {
+            GapStep::Hold => {}
+            GapStep::Good(v) => self.clip_stage(sh, v, Tag::Good),
+            GapStep::Fill { from, to, count } => {
+                for i in 1..=count {
+                    self.clip_stage(sh, interpolate(from, to, i, count), Tag::Filled);
+                }
+                self.clip_stage(sh, to, Tag::Good);
+            }
+            GapStep::Unrepaired { value, count } => {
+                for _ in 0..count {
+                    self.clip_stage(sh, value, Tag::Unrepaired);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, sh: &mut Shared<FFT_MAX>) {
+        if let GapStep::Unrepaired { value, count } = self.gap.finish() {
+            for _ in 0..count {
+                self.clip_stage(sh, value, Tag::Unrepaired);
+            }
+        }
+        if let Some(c) = self.clip.finish() {
+            self.accumulate(sh, c);
+        }
+    }
+
+    #[inline]
+    fn clip_stage(&mut self, sh: &mut Shared<FFT_MAX>, v: f32, tag: Tag) {
+        if let Some(c) = self.clip.push(v, tag, self.bounds) {
+            self.accumulate(sh, c);
+        }
+    }
+
+    fn accumulate(&mut self, sh: &mut Shared<FFT_MAX>, c: Clipped) {
+        let cfg = sh.cfg;
+        let hop = u64::from(cfg.hop_len_samples);
+        let fft_len = u64::from(cfg.fft_len);
+        let half = fft_len / 2;
+        let hops = u64::from(cfg.hops_per_window());
+        let idx = self.n_out;
+        if idx % hop == 0 {
+            let b = idx / hop;
+            self.acc.reset(self.last_block_mean);
+            self.block_quality = ChannelQuality::default();
+            self.blocks[(b % (hops + 1)) as usize] = BlockSummary::default();
+        }
+        self.acc.push(c.value);
+        match c.tag {
+            Tag::Good => self.block_quality.clipped += u32::from(c.clipped),
+            Tag::Filled => self.block_quality.gap_filled += 1,
+            Tag::Unrepaired => self.block_quality.unrepaired += 1,
+        }
+        self.ring[(idx % fft_len) as usize] = c.value;
+        self.n_out += 1;
+        let n = self.n_out;
+
+        if n % half == 0 && n >= fft_len {
+            // Welch segment over samples s .. s + fft_len.
+            let s = n - fft_len;
+            let h1 = n / half - 1;
+            let speed_sum = self.speed_halves[((h1 - 1) % 4) as usize] + self.speed_halves[(h1 % 4) as usize];
+            let speed_rpm = speed_sum / cfg.fft_len as f32;
+            let len = cfg.fft_len as usize;
+            let start = (s % fft_len) as usize;
+            let buf = &mut sh.fft[..len];
+            for (i, (dst, w)) in buf.iter_mut().zip(&sh.hann[..len]).enumerate() {
+                *dst = self.ring[(start + i) % len] * *w;
+            }
+            if let Some(spec) = spectrum::rfft(buf) {
+                let k1 = spectrum::order_bin(speed_rpm, 1, cfg.fft_len, cfg.sample_rate_hz);
+                let k2 = spectrum::order_bin(speed_rpm, 2, cfg.fft_len, cfg.sample_rate_hz);
+                let e = spectrum::segment_energy(spec, k1, k2, cfg.order_band_bins);
+                let b = s / hop;
+                let slot = &mut self.blocks[(b % (hops + 1)) as usize];
+                if s % hop + fft_len <= hop {
+                    slot.interior.add(&e);
+                } else {
+                    slot.straddle.add(&e);
+                }
+            }
+        }
+
+        if n % hop == 0 {
+            let b = n / hop - 1;
+            let moments = self.acc.finish();
+            self.last_block_mean = Some(moments.mean as f32);
+            let mut quality = self.block_quality;
+            quality.speed_held = self.speed_held[(b % 2) as usize];
+            let slot = &mut self.blocks[(b % (hops + 1)) as usize];
+            slot.moments = moments;
+            slot.peak_abs = self.acc.peak_abs;
+            slot.quality = quality;
+            self.blocks_closed += 1;
+            if u64::from(self.blocks_closed) >= hops {
+                self.close_window(&cfg, b + 1 - hops);
+            }
+        }
+    }
+
+    fn close_window(&mut self, cfg: &ExtractorConfig, first_block: u64) {
+        let hops = u64::from(cfg.hops_per_window());
+        let mut m = Moments::default();
+        let mut peak = 0.0f32;
+        let mut quality = ChannelQuality::default();
+        let mut energy = EnergySum::default();
+        for j in 0..hops {
+            let blk = &self.blocks[((first_block + j) % (hops + 1)) as usize];
+            m = m.merge(&blk.moments);
+            peak = peak.max(blk.peak_abs);
+            quality.add(&blk.quality);
+            energy.add_sum(&blk.interior);
+            if j + 1 < hops {
+                energy.add_sum(&blk.straddle);
+            }
+        }
+        let var = m.variance();
+        let std = libm::sqrt(var);
+        let rms = libm::sqrt(m.mean * m.mean + var);
+        let crest = if rms > 0.0 { f64::from(peak) / rms } else { 0.0 };
+        let kurt = if m.m2 > 0.0 { m.n * m.m4 / (m.m2 * m.m2) } else { 0.0 };
+        let ratio = |e: f64| if energy.total > 0.0 { (e / energy.total).clamp(0.0, 1.0) } else { 0.0 };
+        let mut f = [0.0f32; FEATURES_PER_CHANNEL];
+        f[FeatureKind::MeanG.index()] = m.mean as f32;
+        f[FeatureKind::StdG.index()] = std as f32;
+        f[FeatureKind::RmsG.index()] = rms as f32;
+        f[FeatureKind::PeakG.index()] = peak;
+        f[FeatureKind::CrestFactor.index()] = crest as f32;
+        f[FeatureKind::Kurtosis.index()] = kurt as f32;
+        f[FeatureKind::Order1Ratio.index()] = ratio(energy.order1) as f32;
+        f[FeatureKind::Order2Ratio.index()] = ratio(energy.order2) as f32;
+        if quality.unrepaired == 0 {
+            self.bounds = Some(Bounds::from_window(m.mean as f32, std as f32, cfg.spike_k_sigma));
+        }
+        self.ready = Some(ChannelWindow { window_index: first_block as u32, features: f, quality });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn small_cfg() -> ExtractorConfig {
+        ExtractorConfig {
+            sample_rate_hz: 1024,
+            window_len_samples: 2048,
+            hop_len_samples: 1024,
+            fft_len: 256,
+            order_band_bins: 1,
+            max_gap_samples: 4,
+            spike_k_sigma: 3.0,
+            full_scale_g: 100.0,
+            max_shaft_speed_rpm: 20_000.0,
+        }
+    }
+
+    fn run<const CH: usize>(cfg: ExtractorConfig, vib: &[[f32; CH]], rpm: &[[f32; CH]]) -> Vec<FeatureFrame<CH>> {
+        let mut fx = FeatureExtractor::<CH, 1024>::new(cfg).unwrap();
+        let mut out: Vec<_> = vib.iter().zip(rpm).filter_map(|(v, r)| fx.push(v, r)).collect();
+        out.extend(fx.finish());
+        out
+    }
+
+    #[test]
+    fn memory_bound_holds() {
+        let size = core::mem::size_of::<FeatureExtractor<2, 1024>>();
+        assert!(size <= FeatureExtractor::<2, 1024>::SIZE_BOUND_BYTES, "size_of = {size}");
+        // Independent of the window length: the type does not know it.
+        std::println!("size_of::<FeatureExtractor<2, 1024>>() = {size} bytes");
+    }
+
+    #[test]
+    fn warm_up_and_no_partial_window() {
+        let cfg = small_cfg();
+        let n = 2048 + 1024 * 3 + 500; // 4 full windows and a partial one
+        let vib: Vec<[f32; 1]> = (0..n).map(|i| [(i as f32 * 0.1).sin()]).collect();
+        let rpm = std::vec![[1200.0f32]; n];
+        let frames = run(cfg, &vib, &rpm);
+        assert_eq!(frames.len(), 4);
+        for (k, f) in frames.iter().enumerate() {
+            assert_eq!(f.window_index as usize, k);
+            assert_eq!(f.start_sample, k as u64 * 1024);
+            assert!(f.valid);
+            assert_eq!(f.roc_valid, k > 0);
+        }
+    }
+
+    #[test]
+    fn frame_arrives_one_sample_late_then_finish_releases_it() {
+        let cfg = small_cfg();
+        let mut fx = FeatureExtractor::<1, 256>::new(cfg).unwrap();
+        for i in 0..2048 {
+            assert!(fx.push(&[(i as f32).sin()], &[600.0]).is_none());
+        }
+        // Sample 2048 is the look-ahead that releases sample 2047.
+        assert!(fx.push(&[0.0], &[600.0]).is_some());
+        let mut fx = FeatureExtractor::<1, 256>::new(cfg).unwrap();
+        for i in 0..2048 {
+            fx.push(&[(i as f32).sin()], &[600.0]);
+        }
+        assert_eq!(fx.finish().map(|f| f.window_index), Some(0));
+    }
+
+    #[test]
+    fn long_gap_invalidates_touching_windows_only() {
+        let cfg = small_cfg();
+        let n = 1024 * 6;
+        let mut vib: Vec<[f32; 1]> = (0..n).map(|i| [(i as f32 * 0.3).sin()]).collect();
+        for v in &mut vib[3000..3010] {
+            v[0] = f32::NAN; // 10 > max_gap 4, inside block 2
+        }
+        for v in &mut vib[5000..5003] {
+            v[0] = f32::NAN; // 3 <= 4, repaired, in block 4
+        }
+        let rpm = std::vec![[600.0f32]; n];
+        let frames = run(cfg, &vib, &rpm);
+        let valid: Vec<bool> = frames.iter().map(|f| f.valid).collect();
+        // Windows: 0=[0,2048) 1=[1024,3072) 2=[2048,4096) 3=[3072,5120) 4=[4096,6144)
+        assert_eq!(valid, [true, false, false, true, true]);
+        assert_eq!(frames[1].quality[0].unrepaired, 10);
+        assert_eq!(frames[3].quality[0].gap_filled, 3);
+        assert_eq!(frames[4].quality[0].gap_filled, 3);
+        // After an invalid window the rates restart.
+        let roc: Vec<bool> = frames.iter().map(|f| f.roc_valid).collect();
+        assert_eq!(roc, [false, true, false, false, true]);
+        assert!(frames.iter().all(|f| f.as_slice().iter().all(|x| x.is_finite())));
+    }
+
+    #[test]
+    fn isolated_spike_is_clipped_after_first_window() {
+        let cfg = small_cfg();
+        let n = 1024 * 4;
+        let mut vib: Vec<[f32; 1]> = (0..n).map(|i| [(i as f32 * 0.37).sin()]).collect();
+        vib[500][0] = 50.0; // first window: no bounds yet, kept
+        vib[3500][0] = 50.0; // clipped
+        let rpm = std::vec![[600.0f32]; n];
+        let frames = run(cfg, &vib, &rpm);
+        assert_eq!(frames[0].get(0, FeatureKind::PeakG), Some(50.0));
+        assert_eq!(frames[0].quality[0].clipped, 0);
+        assert_eq!(frames[2].quality[0].clipped, 1);
+        assert!(frames[2].get(0, FeatureKind::PeakG).unwrap() < 5.0);
+    }
+
+    #[test]
+    fn channels_with_different_lag_stay_aligned() {
+        let cfg = small_cfg();
+        let n = 1024 * 5;
+        let mut vib: Vec<[f32; 2]> = (0..n).map(|i| [(i as f32 * 0.2).sin(), (i as f32 * 0.5).cos()]).collect();
+        // A short gap right at the end of window 0 on channel 1 only: its frame waits for it.
+        for v in &mut vib[2045..2049] {
+            v[1] = f32::NAN;
+        }
+        let rpm = std::vec![[900.0f32, 1800.0]; n];
+        let two = run(cfg, &vib, &rpm);
+        let a: Vec<[f32; 1]> = vib.iter().map(|v| [v[0]]).collect();
+        let b: Vec<[f32; 1]> = vib.iter().map(|v| [v[1]]).collect();
+        let one_a = run(cfg, &a, &rpm.iter().map(|r| [r[0]]).collect::<Vec<_>>());
+        let one_b = run(cfg, &b, &rpm.iter().map(|r| [r[1]]).collect::<Vec<_>>());
+        assert_eq!(two.len(), one_a.len());
+        for ((t, x), y) in two.iter().zip(&one_a).zip(&one_b) {
+            assert_eq!(t.features[0], x.features[0]);
+            assert_eq!(t.features[1], y.features[0]);
+        }
+        assert_eq!(two[0].quality[1].gap_filled, 3);
+    }
+
+    #[test]
+    fn rejects_fft_beyond_capacity() {
+        let mut cfg = small_cfg();
+        cfg.fft_len = 512;
+        assert!(FeatureExtractor::<1, 256>::new(cfg).is_err());
+        assert!(FeatureExtractor::<1, 512>::new(cfg).is_ok());
+    }
+}

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod extractor;
+pub mod features;
+mod moments;
+pub mod sanitize;
+pub mod scaler;
+mod spectrum;
+
+#[cfg(feature = "defmt")]
+mod defmt_impls;
+
+pub use config::{ConfigError, ExtractorConfig, MAX_HOPS_PER_WINDOW};
+pub use extractor::FeatureExtractor;
+pub use features::{
+    ChannelQuality, FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame, FeatureKind, feature_index,
+    feature_name,
+};
+pub use scaler::{RunningStats, Scaler, ScalerError};

@@ -1,0 +1,273 @@
+//! Streaming sample sanitising: gap repair, isolated-spike clipping, shaft-speed hold.
+//!
+//! These are the only rules that decide what value a feature sees for a bad sample. They are
+//! restated, as the definition a reviewer checks, in `core-nostd/reference/features_ref.py`.
+//!
+//! # Gaps
+//! A *bad* sample is non-finite (NaN, ±Inf) or beyond the sensor's full scale
+//! (`|x| > full_scale_g`). A run of at most `max_gap_samples` bad samples between two good
+//! ones is replaced by linear interpolation between those neighbours:
+//! `x[i] = a + (b - a)·(i / (g + 1))` for the i-th (1-based) of `g` missing samples. Because the
+//! right neighbour is needed, the filler holds back up to `max_gap_samples` samples: that is its
+//! only latency. A longer run, a run at the very start of the stream (no left neighbour) and a
+//! run still open at [`crate::FeatureExtractor::finish`] (no right neighbour) are *unrepaired*:
+//! the samples are held at the last good value (0 g if none) so the statistics stay finite, and
+//! every window that contains one is invalid.
+//!
+//! # Spikes
+//! A good sample `x[n]` is clipped to the nearer bound of `mean ± k·std`, where mean and std are
+//! those of the most recent *valid* window of the same channel that ended before `n`, when it is
+//! outside those bounds **and both neighbours `x[n-1]`, `x[n+1]` are inside**. Only isolated
+//! spikes are clipped because that is what an electrical glitch looks like: one bad conversion
+//! between two plausible ones. Mechanical vibration is band-limited and lasts: an impact rings
+//! for several samples, an imbalance grows over many revolutions. Clipping every excursion
+//! beyond 3σ would cut the tails of exactly the impulsive, heavy-tailed signals (bearing
+//! defects, raised kurtosis) the detector exists to see. Before the first valid window there
+//! are no bounds and nothing is clipped. Interpolated and unrepaired samples are never clipped.
+//! Clipping needs the next sample, so it adds one sample of latency.
+//!
+//! # Shaft speed
+//! A speed sample that is non-finite, negative or above `max_shaft_speed_rpm` is replaced by
+//! the last plausible one (0 rpm if none), and counted. Speed does not delay the stream.
+
+/// How a sanitised sample came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tag {
+    /// As measured (possibly clipped later).
+    Good,
+    /// Interpolated across a short gap.
+    Filled,
+    /// Part of a gap that could not be repaired; value held.
+    Unrepaired,
+}
+
+/// What the gap filler releases for one input sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum GapStep {
+    /// Held back (inside a gap that may still be repaired).
+    Hold,
+    /// `count` samples interpolated between `from` and `to`, then `to` itself (good).
+    Fill { from: f32, to: f32, count: u32 },
+    /// `count` unrepaired samples, each with value `value`.
+    Unrepaired { value: f32, count: u32 },
+    /// One good sample.
+    Good(f32),
+}
+
+/// Gap filler state for one channel. 16 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GapFiller {
+    last_good: f32,
+    has_good: bool,
+    in_long_gap: bool,
+    pending: u32,
+}
+
+impl GapFiller {
+    pub const fn new() -> Self {
+        GapFiller { last_good: 0.0, has_good: false, in_long_gap: false, pending: 0 }
+    }
+
+    /// Samples currently held back.
+    #[cfg(test)]
+    pub fn pending(&self) -> u32 {
+        self.pending
+    }
+
+    #[inline]
+    pub fn push(&mut self, x: f32, max_gap: u32, full_scale_g: f32) -> GapStep {
+        let bad = !(x.is_finite() && x <= full_scale_g && x >= -full_scale_g);
+        if bad {
+            if self.in_long_gap || !self.has_good {
+                self.in_long_gap = true;
+                return GapStep::Unrepaired { value: self.last_good, count: 1 };
+            }
+            self.pending += 1;
+            if self.pending > max_gap {
+                let count = self.pending;
+                self.pending = 0;
+                self.in_long_gap = true;
+                return GapStep::Unrepaired { value: self.last_good, count };
+            }
+            return GapStep::Hold;
+        }
+        self.in_long_gap = false;
+        let from = self.last_good;
+        self.last_good = x;
+        self.has_good = true;
+        if self.pending > 0 {
+            let count = self.pending;
+            self.pending = 0;
+            GapStep::Fill { from, to: x, count }
+        } else {
+            GapStep::Good(x)
+        }
+    }
+
+    /// End of stream: a gap still open has no right neighbour and is unrepaired.
+    pub fn finish(&mut self) -> GapStep {
+        let count = core::mem::take(&mut self.pending);
+        if count > 0 {
+            GapStep::Unrepaired { value: self.last_good, count }
+        } else {
+            GapStep::Hold
+        }
+    }
+}
+
+/// The `i`-th (1-based) of `count` samples interpolated between `from` and `to`.
+#[inline]
+pub(crate) fn interpolate(from: f32, to: f32, i: u32, count: u32) -> f32 {
+    let t = i as f32 / (count + 1) as f32;
+    from + (to - from) * t
+}
+
+/// Spike bounds `(lo, hi)` from a window's mean and std.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Bounds {
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Bounds {
+    pub fn from_window(mean: f32, std: f32, k: f32) -> Self {
+        Bounds { lo: mean - k * std, hi: mean + k * std }
+    }
+
+    #[inline]
+    fn contains(&self, x: f32) -> bool {
+        x >= self.lo && x <= self.hi
+    }
+}
+
+/// Isolated-spike clipper for one channel: a one-sample delay line. 20 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpikeClipper {
+    prev: Option<f32>,
+    held: Option<(f32, Tag)>,
+}
+
+/// A sample released by the clipper.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Clipped {
+    pub value: f32,
+    pub tag: Tag,
+    pub clipped: bool,
+}
+
+impl SpikeClipper {
+    pub const fn new() -> Self {
+        SpikeClipper { prev: None, held: None }
+    }
+
+    /// Takes sample `n+1`, releases sample `n` (decided with `bounds` as they are now).
+    #[inline]
+    pub fn push(&mut self, x: f32, tag: Tag, bounds: Option<Bounds>) -> Option<Clipped> {
+        let out = self.held.map(|(h, htag)| {
+            let mut value = h;
+            let mut clipped = false;
+            if let (Tag::Good, Some(b)) = (htag, bounds) {
+                let prev_in = self.prev.is_none_or(|p| b.contains(p));
+                if !b.contains(h) && prev_in && b.contains(x) {
+                    value = if h > b.hi { b.hi } else { b.lo };
+                    clipped = true;
+                }
+            }
+            self.prev = Some(h);
+            Clipped { value, tag: htag, clipped }
+        });
+        self.held = Some((x, tag));
+        out
+    }
+
+    /// End of stream: the last sample has no right neighbour and is released unclipped.
+    pub fn finish(&mut self) -> Option<Clipped> {
+        self.held.take().map(|(value, tag)| Clipped { value, tag, clipped: false })
+    }
+}
+
+/// Shaft-speed hold for one channel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpeedHold {
+    last_rpm: f32,
+}
+
+impl SpeedHold {
+    pub const fn new() -> Self {
+        SpeedHold { last_rpm: 0.0 }
+    }
+
+    /// Returns the speed to use and whether the input was replaced.
+    #[inline]
+    pub fn push(&mut self, rpm: f32, max_rpm: f32) -> (f32, bool) {
+        if rpm.is_finite() && rpm >= 0.0 && rpm <= max_rpm {
+            self.last_rpm = rpm;
+            (rpm, false)
+        } else {
+            (self.last_rpm, true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_gap_is_interpolated_long_gap_is_not() {
+        let mut g = GapFiller::new();
+        assert_eq!(g.push(1.0, 2, 100.0), GapStep::Good(1.0));
+        assert_eq!(g.push(f32::NAN, 2, 100.0), GapStep::Hold);
+        assert_eq!(g.push(f32::INFINITY, 2, 100.0), GapStep::Hold);
+        assert_eq!(g.pending(), 2);
+        assert_eq!(g.push(4.0, 2, 100.0), GapStep::Fill { from: 1.0, to: 4.0, count: 2 });
+        assert_eq!(interpolate(1.0, 4.0, 1, 2), 2.0);
+        assert_eq!(interpolate(1.0, 4.0, 2, 2), 3.0);
+        // Three bad samples with max_gap 2: released as unrepaired on the third.
+        assert_eq!(g.push(f32::NAN, 2, 100.0), GapStep::Hold);
+        assert_eq!(g.push(500.0, 2, 100.0), GapStep::Hold); // beyond full scale
+        assert_eq!(g.push(f32::NEG_INFINITY, 2, 100.0), GapStep::Unrepaired { value: 4.0, count: 3 });
+        assert_eq!(g.push(f32::NAN, 2, 100.0), GapStep::Unrepaired { value: 4.0, count: 1 });
+        assert_eq!(g.push(5.0, 2, 100.0), GapStep::Good(5.0));
+        assert_eq!(g.push(f32::NAN, 2, 100.0), GapStep::Hold);
+        assert_eq!(g.finish(), GapStep::Unrepaired { value: 5.0, count: 1 });
+    }
+
+    #[test]
+    fn leading_gap_is_unrepaired() {
+        let mut g = GapFiller::new();
+        assert_eq!(g.push(f32::NAN, 8, 100.0), GapStep::Unrepaired { value: 0.0, count: 1 });
+        assert_eq!(g.push(2.0, 8, 100.0), GapStep::Good(2.0));
+    }
+
+    #[test]
+    fn only_isolated_spikes_are_clipped() {
+        let b = Some(Bounds::from_window(0.0, 1.0, 3.0));
+        let mut c = SpikeClipper::new();
+        let xs = [0.5, 9.0, 0.1, 5.0, 6.0, 0.2, -7.0, 0.0];
+        let mut out = std::vec::Vec::new();
+        for x in xs {
+            out.extend(c.push(x, Tag::Good, b));
+        }
+        out.extend(c.finish());
+        let values: std::vec::Vec<f32> = out.iter().map(|o| o.value).collect();
+        assert_eq!(values, [0.5, 3.0, 0.1, 5.0, 6.0, 0.2, -3.0, 0.0]);
+        assert_eq!(out.iter().filter(|o| o.clipped).count(), 2);
+        // Without bounds nothing is clipped; interpolated samples are never clipped.
+        let mut c = SpikeClipper::new();
+        assert!(c.push(9.0, Tag::Filled, b).is_none());
+        assert_eq!(c.push(0.0, Tag::Good, b).unwrap().clipped, false);
+        let mut c = SpikeClipper::new();
+        c.push(9.0, Tag::Good, None);
+        assert_eq!(c.push(0.0, Tag::Good, None).unwrap().value, 9.0);
+    }
+
+    #[test]
+    fn implausible_speed_is_held() {
+        let mut s = SpeedHold::new();
+        assert_eq!(s.push(f32::NAN, 1e4), (0.0, true));
+        assert_eq!(s.push(3000.0, 1e4), (3000.0, false));
+        assert_eq!(s.push(-1.0, 1e4), (3000.0, true));
+        assert_eq!(s.push(2e4, 1e4), (3000.0, true));
+    }
+}
