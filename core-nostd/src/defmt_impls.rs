@@ -27,7 +27,7 @@ impl<const CH: usize> defmt::Format for FeatureFrame<CH> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
-            "window {=u32} @{=u64} valid={=bool} roc_valid={=bool} features={=[f32]} quality={=[?]}",
+            "window {=u32} @{=u64} valid={=bool} roc_valid={=bool} features={=[?]} quality={=[?]}",
             self.window_index,
             self.start_sample,
             self.valid,
