@@ -111,7 +111,7 @@ impl ExtractorConfig {
             });
         }
         let half = fft / 2;
-        if self.hop_len_samples == 0 || self.hop_len_samples % half != 0 {
+        if self.hop_len_samples == 0 || !self.hop_len_samples.is_multiple_of(half) {
             return Err(E::NotMultiple {
                 field: "hop_len_samples",
                 actual: self.hop_len_samples,
@@ -119,7 +119,7 @@ impl ExtractorConfig {
                 multiple: half,
             });
         }
-        if self.window_len_samples == 0 || self.window_len_samples % self.hop_len_samples != 0 {
+        if self.window_len_samples == 0 || !self.window_len_samples.is_multiple_of(self.hop_len_samples) {
             return Err(E::NotMultiple {
                 field: "window_len_samples",
                 actual: self.window_len_samples,
@@ -243,10 +243,9 @@ impl fmt::Display for ConfigError {
             ConfigError::OutOfRange { field, min, max, actual } => {
                 write!(f, "{field} must be in {min}..={max}, got {actual}")
             }
-            ConfigError::NotMultiple { field, actual, of, multiple } => write!(
-                f,
-                "{field} must be a non-zero whole multiple of {of} ({multiple}), got {actual}"
-            ),
+            ConfigError::NotMultiple { field, actual, of, multiple } => {
+                write!(f, "{field} must be a non-zero whole multiple of {of} ({multiple}), got {actual}")
+            }
             ConfigError::FftLen { actual } => write!(
                 f,
                 "fft_len must be a power of two in {}..={}, got {actual}",
@@ -322,7 +321,10 @@ mod tests {
     fn rejects_long_max_gap_and_bad_floats() {
         let mut c = ExtractorConfig::default_at(2048).unwrap();
         c.max_gap_samples = 511;
-        assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { field: "max_gap_samples", max: 510, .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::OutOfRange { field: "max_gap_samples", max: 510, .. })
+        ));
         let mut c = ExtractorConfig::default_at(2048).unwrap();
         c.spike_k_sigma = f32::NAN;
         assert!(matches!(c.validate(), Err(ConfigError::NotPositiveFinite { field: "spike_k_sigma", .. })));

@@ -81,3 +81,14 @@ impl defmt::Format for ScalerError {
         }
     }
 }
+
+impl defmt::Format for crate::extractor::LengthMismatch {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "shaft speed block has {=usize} sample instants, vibration block has {=usize}",
+            self.actual,
+            self.expected
+        )
+    }
+}

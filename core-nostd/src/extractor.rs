@@ -23,9 +23,11 @@
 
 use crate::config::{ConfigError, ExtractorConfig, MAX_HOPS_PER_WINDOW};
 use crate::features::{ChannelQuality, FEATURES_PER_CHANNEL, FeatureFrame, FeatureKind};
-use crate::moments::{BlockAccumulator, Moments};
+use crate::moments::{BlockAccumulator, CHUNK_LEN, Moments};
 use crate::sanitize::{Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, Tag, interpolate};
 use crate::spectrum::{self, SegmentEnergy};
+
+const CHUNK: usize = CHUNK_LEN as usize;
 
 /// Block summaries kept per channel: the hops of one window plus the one being filled.
 const BLOCK_SLOTS: usize = MAX_HOPS_PER_WINDOW + 1;
@@ -72,28 +74,50 @@ struct ChannelWindow {
 }
 
 /// The pipeline of one channel: sanitiser → moments + Welch → hop blocks → windows.
+///
+/// Positions are kept as wrapping counters rather than derived from a sample index with `%`:
+/// 64-bit division is a library call on the Cortex-M4 and would dominate the per-sample cost.
 #[derive(Clone, Debug)]
 struct Channel<const FFT_MAX: usize> {
     gap: GapFiller,
     clip: SpikeClipper,
     speed: SpeedHold,
-    /// Input samples seen (speed runs at input time, vibration may lag).
+    /// Input samples seen (speed runs at input time; the vibration output may lag).
     n_in: u64,
+    /// Position of the input within its hop block and half-segment.
+    in_pos_block: u32,
+    in_pos_half: u32,
+    /// Parity of the input's hop block; half-segment number modulo 4.
+    in_block_parity: u8,
+    in_half_slot: u8,
     /// Sum of the speed over the half-segment being filled, and completed half-segment sums.
     speed_sum: f32,
     speed_halves: [f32; 4],
-    /// Implausible speed samples per hop block, by input time (input is at most one block ahead).
+    /// Implausible speed samples per hop block, by parity (input is at most one block ahead).
     speed_held: [u32; 2],
-    /// Sanitised samples that reached the accumulators.
-    n_out: u64,
-    /// The last `fft_len` sanitised samples, at `n_out % fft_len`.
+    /// Position of the sanitised output within its hop block and half-segment, and in `ring`.
+    out_pos_block: u32,
+    out_pos_half: u32,
+    out_half_slot: u8,
+    out_block_parity: u8,
+    ring_pos: u32,
+    ring_full: bool,
+    /// The last `fft_len` sanitised samples; the oldest at `ring_pos`.
     ring: [f32; FFT_MAX],
+    /// Sanitised samples waiting to be accumulated as one chunk, and their counts. Every
+    /// boundary (half-segment, hop, window) is a multiple of the chunk length, so a chunk never
+    /// straddles one.
+    stage: [f32; CHUNK],
+    stage_len: u32,
+    stage_quality: ChannelQuality,
     acc: BlockAccumulator,
     block_quality: ChannelQuality,
     last_block_mean: Option<f32>,
+    /// Summaries by block, `cur_slot` is the block being filled (slots wrap at hops + 1).
     blocks: [BlockSummary; BLOCK_SLOTS],
+    cur_slot: u8,
     blocks_closed: u32,
-    bounds: Option<Bounds>,
+    bounds: Bounds,
     ready: Option<ChannelWindow>,
 }
 
@@ -101,6 +125,8 @@ struct Channel<const FFT_MAX: usize> {
 #[derive(Clone, Debug)]
 struct Shared<const FFT_MAX: usize> {
     cfg: ExtractorConfig,
+    /// `cfg.hops_per_window()`, computed once (a division).
+    hops: u32,
     hann: [f32; FFT_MAX],
     fft: [f32; FFT_MAX],
 }
@@ -166,24 +192,38 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
                 actual: cfg.fft_len,
             });
         }
-        let mut shared = Shared { cfg, hann: [0.0; FFT_MAX], fft: [0.0; FFT_MAX] };
+        let mut shared =
+            Shared { cfg, hops: cfg.hops_per_window(), hann: [0.0; FFT_MAX], fft: [0.0; FFT_MAX] };
         spectrum::hann_periodic(&mut shared.hann[..cfg.fft_len as usize]);
         let channel = Channel {
             gap: GapFiller::new(),
             clip: SpikeClipper::new(),
             speed: SpeedHold::new(),
             n_in: 0,
+            in_pos_block: 0,
+            in_pos_half: 0,
+            in_block_parity: 0,
+            in_half_slot: 0,
             speed_sum: 0.0,
             speed_halves: [0.0; 4],
             speed_held: [0; 2],
-            n_out: 0,
+            out_pos_block: 0,
+            out_pos_half: 0,
+            out_half_slot: 0,
+            out_block_parity: 0,
+            ring_pos: 0,
+            ring_full: false,
             ring: [0.0; FFT_MAX],
+            stage: [0.0; CHUNK],
+            stage_len: 0,
+            stage_quality: ChannelQuality::default(),
             acc: BlockAccumulator::new(),
             block_quality: ChannelQuality::default(),
             last_block_mean: None,
             blocks: [BlockSummary::default(); BLOCK_SLOTS],
+            cur_slot: 0,
             blocks_closed: 0,
-            bounds: None,
+            bounds: Bounds::NONE,
             ready: None,
         };
         Ok(FeatureExtractor {
@@ -207,10 +247,43 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
     /// Pushes one sample instant. Returns the frame of the window this sample completes, if any
     /// (see the latency contract).
     pub fn push(&mut self, vib_g: &[f32; CH], shaft_speed_rpm: &[f32; CH]) -> Option<FeatureFrame<CH>> {
-        for ((ch, &x), &rpm) in self.channels.iter_mut().zip(vib_g).zip(shaft_speed_rpm) {
-            ch.push(&mut self.shared, x, rpm);
+        for (c, ch) in self.channels.iter_mut().enumerate() {
+            ch.push_run(
+                &mut self.shared,
+                core::slice::from_ref(vib_g),
+                core::slice::from_ref(shaft_speed_rpm),
+                c,
+            );
         }
         self.assemble()
+    }
+
+    /// Pushes a block of sample instants, calling `on_frame` for every frame completed.
+    /// Identical to calling [`push`](Self::push) for each instant: frames never depend on how a
+    /// stream is cut into blocks. `rpm` must have the length of `vib`; a mismatch is refused
+    /// before any sample is consumed.
+    pub fn push_slice(
+        &mut self,
+        vib_g: &[[f32; CH]],
+        shaft_speed_rpm: &[[f32; CH]],
+        mut on_frame: impl FnMut(FeatureFrame<CH>),
+    ) -> Result<(), LengthMismatch> {
+        if vib_g.len() != shaft_speed_rpm.len() {
+            return Err(LengthMismatch { expected: vib_g.len(), actual: shaft_speed_rpm.len() });
+        }
+        // Channel by channel over sub-blocks short enough that no channel can finish two windows
+        // in one (L + max_gap + 1 < hop): the frames are exactly those of per-instant pushes.
+        let cfg = self.shared.cfg;
+        let step = (cfg.hop_len_samples - cfg.max_gap_samples - 2) as usize;
+        for (vb, rb) in vib_g.chunks(step).zip(shaft_speed_rpm.chunks(step)) {
+            for (c, ch) in self.channels.iter_mut().enumerate() {
+                ch.push_run(&mut self.shared, vb, rb, c);
+            }
+            if let Some(f) = self.assemble() {
+                on_frame(f);
+            }
+        }
+        Ok(())
     }
 
     /// Ends the stream: releases the samples the sanitiser holds (an open gap is unrepaired,
@@ -243,12 +316,14 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         let o1 = FeatureKind::Order1Ratio.index();
         if let (true, Some(p)) = (roc_valid, &self.prev) {
             for (c, f) in features.iter_mut().enumerate() {
-                f[FeatureKind::RmsRocGPerS.index()] = ((f64::from(f[rms]) - f64::from(p.rms_g[c])) * per_s) as f32;
+                f[FeatureKind::RmsRocGPerS.index()] =
+                    ((f64::from(f[rms]) - f64::from(p.rms_g[c])) * per_s) as f32;
                 f[FeatureKind::Order1RatioRocPerS.index()] =
                     ((f64::from(f[o1]) - f64::from(p.order1[c])) * per_s) as f32;
             }
         }
-        self.prev = Some(PrevWindow { valid, rms_g: features.map(|f| f[rms]), order1: features.map(|f| f[o1]) });
+        self.prev =
+            Some(PrevWindow { valid, rms_g: features.map(|f| f[rms]), order1: features.map(|f| f[o1]) });
         let window_index = windows[0].window_index;
         self.frames_emitted += 1;
         Some(FeatureFrame {
@@ -262,134 +337,261 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
     }
 }
 
-impl<const FFT_MAX: usize> Channel<FFT_MAX> {
-    fn push(&mut self, sh: &mut Shared<FFT_MAX>, x: f32, rpm: f32) {
-        let cfg = sh.cfg;
-        // Speed first: it is indexed by input time, which is never behind the vibration output.
-        let hop = u64::from(cfg.hop_len_samples);
-        let half = u64::from(cfg.fft_len / 2);
-        let block_in = self.n_in / hop;
-        if self.n_in % hop == 0 {
-            self.speed_held[(block_in % 2) as usize] = 0;
-        }
-        let (rpm, held) = self.speed.push(rpm, cfg.max_shaft_speed_rpm);
-        self.speed_held[(block_in % 2) as usize] += u32::from(held);
-        self.speed_sum += rpm;
-        self.n_in += 1;
-        if self.n_in % half == 0 {
-            let h = self.n_in / half - 1;
-            self.speed_halves[(h % 4) as usize] = core::mem::take(&mut self.speed_sum);
-        }
+/// The shaft-speed block given to [`FeatureExtractor::push_slice`] does not match the
+/// vibration block in length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LengthMismatch {
+    /// Sample instants in the vibration block.
+    pub expected: usize,
+    /// Sample instants in the shaft-speed block.
+    pub actual: usize,
+}
 
-        match self.gap.push(x, cfg.max_gap_samples, cfg.full_scale_g) {
+impl core::fmt::Display for LengthMismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "shaft speed block has {} sample instants, vibration block has {}",
+            self.actual, self.expected
+        )
+    }
+}
+
+impl core::error::Error for LengthMismatch {}
+
+impl<const FFT_MAX: usize> Channel<FFT_MAX> {
+    /// Pushes the samples of channel `c` of a run of instants.
+    ///
+    /// The loop-carried state (counters, speed sum, sanitiser state) lives in locals for the
+    /// whole run and is written back at the end, so the per-sample path runs in registers;
+    /// the rare events (end of chunk, half-segment, block) go through `self`.
+    #[inline(always)]
+    fn push_run<const CH: usize>(
+        &mut self,
+        sh: &mut Shared<FFT_MAX>,
+        vib: &[[f32; CH]],
+        rpm: &[[f32; CH]],
+        c: usize,
+    ) {
+        let cfg = sh.cfg;
+        let half = cfg.fft_len / 2;
+        let mut speed = self.speed;
+        let mut speed_sum = self.speed_sum;
+        let mut in_pos_block = self.in_pos_block;
+        let mut in_pos_half = self.in_pos_half;
+        let mut parity = usize::from(self.in_block_parity);
+        let mut held_now = self.speed_held[parity];
+        let mut half_slot = usize::from(self.in_half_slot);
+        let mut gap = self.gap;
+        let mut clip = self.clip;
+        let mut stage_len = self.stage_len;
+        for (v, r) in vib.iter().zip(rpm) {
+            // Speed first: it is indexed by input time, never behind the vibration output.
+            let (rpm, held) = speed.push(r[c], cfg.max_shaft_speed_rpm);
+            if held {
+                held_now += 1;
+            }
+            speed_sum += rpm;
+            in_pos_block += 1;
+            if in_pos_block == cfg.hop_len_samples {
+                in_pos_block = 0;
+                self.speed_held[parity] = held_now;
+                parity ^= 1;
+                held_now = 0;
+            }
+            in_pos_half += 1;
+            if in_pos_half == half {
+                in_pos_half = 0;
+                self.speed_halves[half_slot] = speed_sum;
+                speed_sum = 0.0;
+                half_slot = (half_slot + 1) % 4;
+            }
+            let step = gap.push(v[c], cfg.max_gap_samples, cfg.full_scale_g);
+            self.release(sh, &mut clip, &mut stage_len, step);
+        }
+        self.n_in += vib.len() as u64;
+        self.speed = speed;
+        self.speed_sum = speed_sum;
+        self.in_pos_block = in_pos_block;
+        self.in_pos_half = in_pos_half;
+        self.speed_held[parity] = held_now;
+        self.in_block_parity = parity as u8;
+        self.in_half_slot = half_slot as u8;
+        self.gap = gap;
+        self.clip = clip;
+        self.stage_len = stage_len;
+    }
+
+    /// Passes what the gap filler released through the clipper into the chunk stage.
+    #[inline(always)]
+    fn release(
+        &mut self,
+        sh: &mut Shared<FFT_MAX>,
+        clip: &mut SpikeClipper,
+        stage_len: &mut u32,
+        step: GapStep,
+    ) {
+        match step {
             GapStep::Hold => {}
-            GapStep::Good(v) => self.clip_stage(sh, v, Tag::Good),
+            GapStep::Good(v) => self.clip_stage(sh, clip, stage_len, v, Tag::Good),
             GapStep::Fill { from, to, count } => {
                 for i in 1..=count {
-                    self.clip_stage(sh, interpolate(from, to, i, count), Tag::Filled);
+                    self.clip_stage(sh, clip, stage_len, interpolate(from, to, i, count), Tag::Filled);
                 }
-                self.clip_stage(sh, to, Tag::Good);
+                self.clip_stage(sh, clip, stage_len, to, Tag::Good);
             }
             GapStep::Unrepaired { value, count } => {
                 for _ in 0..count {
-                    self.clip_stage(sh, value, Tag::Unrepaired);
+                    self.clip_stage(sh, clip, stage_len, value, Tag::Unrepaired);
                 }
             }
         }
     }
 
     fn finish(&mut self, sh: &mut Shared<FFT_MAX>) {
-        if let GapStep::Unrepaired { value, count } = self.gap.finish() {
-            for _ in 0..count {
-                self.clip_stage(sh, value, Tag::Unrepaired);
-            }
+        let mut clip = self.clip;
+        let mut stage_len = self.stage_len;
+        let step = self.gap.finish();
+        self.release(sh, &mut clip, &mut stage_len, step);
+        if let Some(c) = clip.finish() {
+            self.stage_sample(sh, &mut stage_len, c);
         }
-        if let Some(c) = self.clip.finish() {
-            self.accumulate(sh, c);
+        self.clip = clip;
+        self.stage_len = stage_len;
+        // A partial chunk left now cannot complete a window (windows end on chunk boundaries).
+    }
+
+    #[inline(always)]
+    fn clip_stage(
+        &mut self,
+        sh: &mut Shared<FFT_MAX>,
+        clip: &mut SpikeClipper,
+        stage_len: &mut u32,
+        v: f32,
+        tag: Tag,
+    ) {
+        if let Some(c) = clip.push(v, tag, self.bounds) {
+            self.stage_sample(sh, stage_len, c);
         }
     }
 
-    #[inline]
-    fn clip_stage(&mut self, sh: &mut Shared<FFT_MAX>, v: f32, tag: Tag) {
-        if let Some(c) = self.clip.push(v, tag, self.bounds) {
-            self.accumulate(sh, c);
+    #[inline(always)]
+    fn stage_sample(&mut self, sh: &mut Shared<FFT_MAX>, stage_len: &mut u32, c: Clipped) {
+        // *stage_len < CHUNK always holds here: it is reset as soon as it reaches CHUNK.
+        if let Some(slot) = self.stage.get_mut(*stage_len as usize) {
+            *slot = c.value;
         }
-    }
-
-    fn accumulate(&mut self, sh: &mut Shared<FFT_MAX>, c: Clipped) {
-        let cfg = sh.cfg;
-        let hop = u64::from(cfg.hop_len_samples);
-        let fft_len = u64::from(cfg.fft_len);
-        let half = fft_len / 2;
-        let hops = u64::from(cfg.hops_per_window());
-        let idx = self.n_out;
-        if idx % hop == 0 {
-            let b = idx / hop;
-            self.acc.reset(self.last_block_mean);
-            self.block_quality = ChannelQuality::default();
-            self.blocks[(b % (hops + 1)) as usize] = BlockSummary::default();
-        }
-        self.acc.push(c.value);
         match c.tag {
-            Tag::Good => self.block_quality.clipped += u32::from(c.clipped),
-            Tag::Filled => self.block_quality.gap_filled += 1,
-            Tag::Unrepaired => self.block_quality.unrepaired += 1,
-        }
-        self.ring[(idx % fft_len) as usize] = c.value;
-        self.n_out += 1;
-        let n = self.n_out;
-
-        if n % half == 0 && n >= fft_len {
-            // Welch segment over samples s .. s + fft_len.
-            let s = n - fft_len;
-            let h1 = n / half - 1;
-            let speed_sum = self.speed_halves[((h1 - 1) % 4) as usize] + self.speed_halves[(h1 % 4) as usize];
-            let speed_rpm = speed_sum / cfg.fft_len as f32;
-            let len = cfg.fft_len as usize;
-            let start = (s % fft_len) as usize;
-            let buf = &mut sh.fft[..len];
-            for (i, (dst, w)) in buf.iter_mut().zip(&sh.hann[..len]).enumerate() {
-                *dst = self.ring[(start + i) % len] * *w;
-            }
-            if let Some(spec) = spectrum::rfft(buf) {
-                let k1 = spectrum::order_bin(speed_rpm, 1, cfg.fft_len, cfg.sample_rate_hz);
-                let k2 = spectrum::order_bin(speed_rpm, 2, cfg.fft_len, cfg.sample_rate_hz);
-                let e = spectrum::segment_energy(spec, k1, k2, cfg.order_band_bins);
-                let b = s / hop;
-                let slot = &mut self.blocks[(b % (hops + 1)) as usize];
-                if s % hop + fft_len <= hop {
-                    slot.interior.add(&e);
-                } else {
-                    slot.straddle.add(&e);
+            Tag::Good => {
+                if c.clipped {
+                    self.stage_quality.clipped += 1;
                 }
             }
+            Tag::Filled => self.stage_quality.gap_filled += 1,
+            Tag::Unrepaired => self.stage_quality.unrepaired += 1,
+        }
+        *stage_len += 1;
+        if *stage_len == CHUNK_LEN {
+            *stage_len = 0;
+            self.accumulate(sh);
+        }
+    }
+
+    /// Accumulates the staged chunk.
+    #[inline(never)]
+    fn accumulate(&mut self, sh: &mut Shared<FFT_MAX>) {
+        let cfg = sh.cfg;
+        let hops = sh.hops as usize;
+        let slots = hops + 1;
+        if self.out_pos_block == 0 {
+            self.acc.reset(self.last_block_mean);
+            self.block_quality = ChannelQuality::default();
+            self.blocks[usize::from(self.cur_slot)] = BlockSummary::default();
+        }
+        self.acc.push_chunk(&self.stage);
+        self.block_quality.add(&core::mem::take(&mut self.stage_quality));
+        let pos = self.ring_pos as usize;
+        if let Some(dst) = self.ring.get_mut(pos..pos + CHUNK) {
+            dst.copy_from_slice(&self.stage);
+        }
+        self.ring_pos += CHUNK_LEN;
+        if self.ring_pos == cfg.fft_len {
+            self.ring_pos = 0;
+            self.ring_full = true;
+        }
+        self.out_pos_block += CHUNK_LEN;
+        self.out_pos_half += CHUNK_LEN;
+
+        if self.out_pos_half == cfg.fft_len / 2 {
+            self.out_pos_half = 0;
+            let h1 = usize::from(self.out_half_slot);
+            self.out_half_slot = (self.out_half_slot + 1) % 4;
+            if self.ring_full {
+                self.segment(sh, h1, slots);
+            }
         }
 
-        if n % hop == 0 {
-            let b = n / hop - 1;
+        if self.out_pos_block == cfg.hop_len_samples {
+            self.out_pos_block = 0;
             let moments = self.acc.finish();
             self.last_block_mean = Some(moments.mean as f32);
             let mut quality = self.block_quality;
-            quality.speed_held = self.speed_held[(b % 2) as usize];
-            let slot = &mut self.blocks[(b % (hops + 1)) as usize];
+            quality.speed_held = self.speed_held[usize::from(self.out_block_parity)];
+            self.out_block_parity ^= 1;
+            let slot = &mut self.blocks[usize::from(self.cur_slot)];
             slot.moments = moments;
             slot.peak_abs = self.acc.peak_abs;
             slot.quality = quality;
             self.blocks_closed += 1;
-            if u64::from(self.blocks_closed) >= hops {
-                self.close_window(&cfg, b + 1 - hops);
+            if self.blocks_closed as usize >= hops {
+                // Blocks of the window: the `hops` most recent, oldest first.
+                let first_slot = (usize::from(self.cur_slot) + 2) % slots;
+                self.close_window(&cfg, hops, first_slot, self.blocks_closed - hops as u32);
             }
+            self.cur_slot = ((usize::from(self.cur_slot) + 1) % slots) as u8;
         }
     }
 
-    fn close_window(&mut self, cfg: &ExtractorConfig, first_block: u64) {
-        let hops = u64::from(cfg.hops_per_window());
+    /// The Welch segment that ends with the sample just accumulated (`h1`: slot of its second
+    /// half in `speed_halves`).
+    fn segment(&mut self, sh: &mut Shared<FFT_MAX>, h1: usize, slots: usize) {
+        let cfg = sh.cfg;
+        let len = cfg.fft_len as usize;
+        let speed_sum = self.speed_halves[(h1 + 3) % 4] + self.speed_halves[h1];
+        let speed_rpm = speed_sum / cfg.fft_len as f32;
+        // Oldest sample first: ring[ring_pos..] then ring[..ring_pos].
+        let start = self.ring_pos as usize;
+        let (older, newer) = self.ring[..len].split_at(start);
+        let buf = &mut sh.fft[..len];
+        let (head, tail) = buf.split_at_mut(len - start);
+        let (w_head, w_tail) = sh.hann[..len].split_at(len - start);
+        for ((d, x), w) in head.iter_mut().zip(newer).zip(w_head) {
+            *d = x * w;
+        }
+        for ((d, x), w) in tail.iter_mut().zip(older).zip(w_tail) {
+            *d = x * w;
+        }
+        let Some(spec) = spectrum::rfft(buf) else { return };
+        let k1 = spectrum::order_bin(speed_rpm, 1, cfg.fft_len, cfg.sample_rate_hz);
+        let k2 = spectrum::order_bin(speed_rpm, 2, cfg.fft_len, cfg.sample_rate_hz);
+        let e = spectrum::segment_energy(spec, k1, k2, cfg.order_band_bins);
+        // The segment ends `out_pos_block` (1..=hop) samples into the current block.
+        if self.out_pos_block >= cfg.fft_len {
+            self.blocks[usize::from(self.cur_slot)].interior.add(&e);
+        } else {
+            // Started in the previous block (hop >= fft_len / 2 keeps it within one block back).
+            let prev = (usize::from(self.cur_slot) + slots - 1) % slots;
+            self.blocks[prev].straddle.add(&e);
+        }
+    }
+
+    fn close_window(&mut self, cfg: &ExtractorConfig, hops: usize, first_slot: usize, window_index: u32) {
         let mut m = Moments::default();
         let mut peak = 0.0f32;
         let mut quality = ChannelQuality::default();
         let mut energy = EnergySum::default();
         for j in 0..hops {
-            let blk = &self.blocks[((first_block + j) % (hops + 1)) as usize];
+            let blk = &self.blocks[(first_slot + j) % (hops + 1)];
             m = m.merge(&blk.moments);
             peak = peak.max(blk.peak_abs);
             quality.add(&blk.quality);
@@ -414,9 +616,9 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         f[FeatureKind::Order1Ratio.index()] = ratio(energy.order1) as f32;
         f[FeatureKind::Order2Ratio.index()] = ratio(energy.order2) as f32;
         if quality.unrepaired == 0 {
-            self.bounds = Some(Bounds::from_window(m.mean as f32, std as f32, cfg.spike_k_sigma));
+            self.bounds = Bounds::from_window(m.mean as f32, std as f32, cfg.spike_k_sigma);
         }
-        self.ready = Some(ChannelWindow { window_index: first_block as u32, features: f, quality });
+        self.ready = Some(ChannelWindow { window_index, features: f, quality });
     }
 }
 
@@ -439,7 +641,11 @@ mod tests {
         }
     }
 
-    fn run<const CH: usize>(cfg: ExtractorConfig, vib: &[[f32; CH]], rpm: &[[f32; CH]]) -> Vec<FeatureFrame<CH>> {
+    fn run<const CH: usize>(
+        cfg: ExtractorConfig,
+        vib: &[[f32; CH]],
+        rpm: &[[f32; CH]],
+    ) -> Vec<FeatureFrame<CH>> {
         let mut fx = FeatureExtractor::<CH, 1024>::new(cfg).unwrap();
         let mut out: Vec<_> = vib.iter().zip(rpm).filter_map(|(v, r)| fx.push(v, r)).collect();
         out.extend(fx.finish());
@@ -530,7 +736,8 @@ mod tests {
     fn channels_with_different_lag_stay_aligned() {
         let cfg = small_cfg();
         let n = 1024 * 5;
-        let mut vib: Vec<[f32; 2]> = (0..n).map(|i| [(i as f32 * 0.2).sin(), (i as f32 * 0.5).cos()]).collect();
+        let mut vib: Vec<[f32; 2]> =
+            (0..n).map(|i| [(i as f32 * 0.2).sin(), (i as f32 * 0.5).cos()]).collect();
         // A short gap right at the end of window 0 on channel 1 only: its frame waits for it.
         for v in &mut vib[2045..2049] {
             v[1] = f32::NAN;

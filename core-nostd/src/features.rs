@@ -178,10 +178,8 @@ mod tests {
     #[test]
     fn order_and_names_are_stable() {
         // The schema is part of every artifact: this list may only change with a version bump.
-        let names: std::vec::Vec<_> = FeatureKind::ALL
-            .iter()
-            .map(|k| feature_name("vib_fan", *k).unwrap())
-            .collect();
+        let names: std::vec::Vec<_> =
+            FeatureKind::ALL.iter().map(|k| feature_name("vib_fan", *k).unwrap()).collect();
         assert_eq!(
             names,
             [

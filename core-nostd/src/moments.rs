@@ -6,7 +6,7 @@
 //!
 //! 1. Each hop block is shifted by a reference value close to its mean (the previous block's
 //!    mean, or the block's first sample), so the sums see deviations, not the DC offset.
-//! 2. Deviation powers `d, d², d³, d⁴` are summed in `f32` over chunks of [`CHUNK_LEN`] samples;
+//! 2. Deviation powers `d, d², d³, d⁴` are summed in `f32` over chunks of `CHUNK_LEN` samples;
 //!    each chunk's sums are folded into `f64` block sums. The `f32` error thus grows with the
 //!    chunk length, not the window length.
 //! 3. At block end the shifted power sums become central moments (in `f64`); blocks are merged
@@ -60,13 +60,15 @@ impl Moments {
     }
 }
 
-/// Shifted power sums of one hop block, accumulated sample by sample.
+/// Shifted power sums of one hop block, accumulated a chunk of [`CHUNK_LEN`] samples at a time.
+///
+/// Within a chunk the sums run in four interleaved lanes (sample `i` goes to lane `i % 4`),
+/// which a vectorising compiler maps onto SIMD registers and a scalar core runs as written: the
+/// order of every addition is fixed by this code, so the result is the same on every target.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BlockAccumulator {
     shift: f32,
     has_shift: bool,
-    chunk: [f32; 4],
-    chunk_len: u32,
     sums: [f64; 4],
     n: u32,
     pub peak_abs: f32,
@@ -74,15 +76,7 @@ pub(crate) struct BlockAccumulator {
 
 impl BlockAccumulator {
     pub const fn new() -> Self {
-        BlockAccumulator {
-            shift: 0.0,
-            has_shift: false,
-            chunk: [0.0; 4],
-            chunk_len: 0,
-            sums: [0.0; 4],
-            n: 0,
-            peak_abs: 0.0,
-        }
+        BlockAccumulator { shift: 0.0, has_shift: false, sums: [0.0; 4], n: 0, peak_abs: 0.0 }
     }
 
     /// Starts a new block shifted by `shift` (`None`: use the block's first sample).
@@ -94,40 +88,45 @@ impl BlockAccumulator {
         }
     }
 
+    /// Adds one chunk of samples.
     #[inline]
-    pub fn push(&mut self, x: f32) {
+    pub fn push_chunk(&mut self, chunk: &[f32; CHUNK_LEN as usize]) {
         if !self.has_shift {
-            self.shift = x;
+            self.shift = chunk[0];
             self.has_shift = true;
         }
-        let d = x - self.shift;
-        let d2 = d * d;
-        self.chunk[0] += d;
-        self.chunk[1] += d2;
-        self.chunk[2] += d2 * d;
-        self.chunk[3] += d2 * d2;
-        let a = if x < 0.0 { -x } else { x };
-        if a > self.peak_abs {
-            self.peak_abs = a;
+        let shift = self.shift;
+        let mut s1 = [0.0f32; 4];
+        let mut s2 = [0.0f32; 4];
+        let mut s3 = [0.0f32; 4];
+        let mut s4 = [0.0f32; 4];
+        let mut peak = [self.peak_abs; 4];
+        for quad in chunk.chunks_exact(4) {
+            for l in 0..4 {
+                let x = quad[l];
+                let d = x - shift;
+                let d2 = d * d;
+                s1[l] += d;
+                s2[l] += d2;
+                s3[l] += d2 * d;
+                s4[l] += d2 * d2;
+                let a = if x < 0.0 { -x } else { x };
+                peak[l] = if a > peak[l] { a } else { peak[l] };
+            }
         }
-        self.n += 1;
-        self.chunk_len += 1;
-        if self.chunk_len == CHUNK_LEN {
-            self.fold();
-        }
-    }
-
-    fn fold(&mut self) {
-        for (s, c) in self.sums.iter_mut().zip(self.chunk.iter_mut()) {
-            *s += f64::from(*c);
-            *c = 0.0;
-        }
-        self.chunk_len = 0;
+        let lanes = |s: [f32; 4]| f64::from((s[0] + s[1]) + (s[2] + s[3]));
+        self.sums[0] += lanes(s1);
+        self.sums[1] += lanes(s2);
+        self.sums[2] += lanes(s3);
+        self.sums[3] += lanes(s4);
+        let p01 = if peak[1] > peak[0] { peak[1] } else { peak[0] };
+        let p23 = if peak[3] > peak[2] { peak[3] } else { peak[2] };
+        self.peak_abs = if p23 > p01 { p23 } else { p01 };
+        self.n += CHUNK_LEN;
     }
 
     /// Central moments of the samples pushed since the last reset.
-    pub fn finish(&mut self) -> Moments {
-        self.fold();
+    pub fn finish(&self) -> Moments {
         if self.n == 0 {
             return Moments::default();
         }
@@ -162,11 +161,14 @@ mod tests {
 
     #[test]
     fn merge_matches_direct() {
-        let xs: std::vec::Vec<f64> = (0..1000).map(|i| ((i * 37 % 101) as f64).sin() * 3.0 + (i as f64) * 0.01).collect();
+        let xs: std::vec::Vec<f64> =
+            (0..1000).map(|i| ((i * 37 % 101) as f64).sin() * 3.0 + (i as f64) * 0.01).collect();
         let (a, b) = xs.split_at(377);
         let merged = direct(a).merge(&direct(b));
         let whole = direct(&xs);
-        for (x, y) in [(merged.mean, whole.mean), (merged.m2, whole.m2), (merged.m3, whole.m3), (merged.m4, whole.m4)] {
+        for (x, y) in
+            [(merged.mean, whole.mean), (merged.m2, whole.m2), (merged.m3, whole.m3), (merged.m4, whole.m4)]
+        {
             assert!(close(x, y, 1e-12), "{x} vs {y}");
         }
         assert_eq!(Moments::default().merge(&whole), whole);
@@ -179,7 +181,7 @@ mod tests {
             (0..20_480).map(|i| 10.0 + (i as f32 * 0.731).sin() + 0.01 * ((i % 7) as f32)).collect();
         let mut acc = BlockAccumulator::new();
         acc.reset(None);
-        xs.iter().for_each(|&x| acc.push(x));
+        xs.chunks_exact(CHUNK_LEN as usize).for_each(|c| acc.push_chunk(c.try_into().unwrap()));
         let got = acc.finish();
         let reference = direct(&xs.iter().map(|&x| f64::from(x)).collect::<std::vec::Vec<_>>());
         assert!(close(got.mean, reference.mean, 1e-7));

@@ -107,11 +107,7 @@ impl GapFiller {
     /// End of stream: a gap still open has no right neighbour and is unrepaired.
     pub fn finish(&mut self) -> GapStep {
         let count = core::mem::take(&mut self.pending);
-        if count > 0 {
-            GapStep::Unrepaired { value: self.last_good, count }
-        } else {
-            GapStep::Hold
-        }
+        if count > 0 { GapStep::Unrepaired { value: self.last_good, count } } else { GapStep::Hold }
     }
 }
 
@@ -122,7 +118,7 @@ pub(crate) fn interpolate(from: f32, to: f32, i: u32, count: u32) -> f32 {
     from + (to - from) * t
 }
 
-/// Spike bounds `(lo, hi)` from a window's mean and std.
+/// Spike bounds `lo ..= hi`; [`Bounds::NONE`] (±∞) before the first valid window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Bounds {
     pub lo: f32,
@@ -130,6 +126,9 @@ pub(crate) struct Bounds {
 }
 
 impl Bounds {
+    /// No bounds: every finite sample is inside, nothing is clipped.
+    pub const NONE: Bounds = Bounds { lo: f32::NEG_INFINITY, hi: f32::INFINITY };
+
     pub fn from_window(mean: f32, std: f32, k: f32) -> Self {
         Bounds { lo: mean - k * std, hi: mean + k * std }
     }
@@ -140,11 +139,15 @@ impl Bounds {
     }
 }
 
-/// Isolated-spike clipper for one channel: a one-sample delay line. 20 bytes.
+/// Isolated-spike clipper for one channel: a one-sample delay line.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SpikeClipper {
-    prev: Option<f32>,
-    held: Option<(f32, Tag)>,
+    /// Raw value of the sample before `held` (`has_prev` false at stream start).
+    prev: f32,
+    has_prev: bool,
+    held: f32,
+    held_tag: Tag,
+    has_held: bool,
 }
 
 /// A sample released by the clipper.
@@ -157,32 +160,44 @@ pub(crate) struct Clipped {
 
 impl SpikeClipper {
     pub const fn new() -> Self {
-        SpikeClipper { prev: None, held: None }
+        SpikeClipper { prev: 0.0, has_prev: false, held: 0.0, held_tag: Tag::Good, has_held: false }
     }
 
     /// Takes sample `n+1`, releases sample `n` (decided with `bounds` as they are now).
     #[inline]
-    pub fn push(&mut self, x: f32, tag: Tag, bounds: Option<Bounds>) -> Option<Clipped> {
-        let out = self.held.map(|(h, htag)| {
-            let mut value = h;
-            let mut clipped = false;
-            if let (Tag::Good, Some(b)) = (htag, bounds) {
-                let prev_in = self.prev.is_none_or(|p| b.contains(p));
-                if !b.contains(h) && prev_in && b.contains(x) {
-                    value = if h > b.hi { b.hi } else { b.lo };
-                    clipped = true;
-                }
-            }
-            self.prev = Some(h);
-            Clipped { value, tag: htag, clipped }
-        });
-        self.held = Some((x, tag));
+    pub fn push(&mut self, x: f32, tag: Tag, b: Bounds) -> Option<Clipped> {
+        let out = if self.has_held {
+            let h = self.held;
+            let isolated_spike = self.held_tag == Tag::Good
+                && !b.contains(h)
+                && (!self.has_prev || b.contains(self.prev))
+                && b.contains(x);
+            let value = if !isolated_spike {
+                h
+            } else if h > b.hi {
+                b.hi
+            } else {
+                b.lo
+            };
+            self.prev = h;
+            self.has_prev = true;
+            Some(Clipped { value, tag: self.held_tag, clipped: isolated_spike })
+        } else {
+            None
+        };
+        self.held = x;
+        self.held_tag = tag;
+        self.has_held = true;
         out
     }
 
     /// End of stream: the last sample has no right neighbour and is released unclipped.
     pub fn finish(&mut self) -> Option<Clipped> {
-        self.held.take().map(|(value, tag)| Clipped { value, tag, clipped: false })
+        if !self.has_held {
+            return None;
+        }
+        self.has_held = false;
+        Some(Clipped { value: self.held, tag: self.held_tag, clipped: false })
     }
 }
 
@@ -242,7 +257,7 @@ mod tests {
 
     #[test]
     fn only_isolated_spikes_are_clipped() {
-        let b = Some(Bounds::from_window(0.0, 1.0, 3.0));
+        let b = Bounds::from_window(0.0, 1.0, 3.0);
         let mut c = SpikeClipper::new();
         let xs = [0.5, 9.0, 0.1, 5.0, 6.0, 0.2, -7.0, 0.0];
         let mut out = std::vec::Vec::new();
@@ -256,10 +271,10 @@ mod tests {
         // Without bounds nothing is clipped; interpolated samples are never clipped.
         let mut c = SpikeClipper::new();
         assert!(c.push(9.0, Tag::Filled, b).is_none());
-        assert_eq!(c.push(0.0, Tag::Good, b).unwrap().clipped, false);
+        assert!(!c.push(0.0, Tag::Good, b).unwrap().clipped);
         let mut c = SpikeClipper::new();
-        c.push(9.0, Tag::Good, None);
-        assert_eq!(c.push(0.0, Tag::Good, None).unwrap().value, 9.0);
+        c.push(9.0, Tag::Good, Bounds::NONE);
+        assert_eq!(c.push(0.0, Tag::Good, Bounds::NONE).unwrap().value, 9.0);
     }
 
     #[test]

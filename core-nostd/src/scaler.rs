@@ -125,10 +125,9 @@ impl fmt::Display for ScalerError {
             ScalerError::LengthMismatch { expected, actual } => {
                 write!(f, "scaler has {expected} features, input has {actual}")
             }
-            ScalerError::BadParameter { index, what, value } => write!(
-                f,
-                "scaler {what}[{index}] = {value}: a mean must be finite, a std finite and >= 0"
-            ),
+            ScalerError::BadParameter { index, what, value } => {
+                write!(f, "scaler {what}[{index}] = {value}: a mean must be finite, a std finite and >= 0")
+            }
         }
     }
 }
@@ -155,7 +154,10 @@ mod tests {
     #[test]
     fn rejects_bad_parameters() {
         assert!(matches!(Scaler::new(&[0.0], &[-1.0]), Err(ScalerError::BadParameter { what: "std", .. })));
-        assert!(matches!(Scaler::new(&[f32::NAN], &[1.0]), Err(ScalerError::BadParameter { what: "mean", .. })));
+        assert!(matches!(
+            Scaler::new(&[f32::NAN], &[1.0]),
+            Err(ScalerError::BadParameter { what: "mean", .. })
+        ));
         assert!(matches!(Scaler::new(&[0.0; 2], &[1.0]), Err(ScalerError::LengthMismatch { .. })));
     }
 

@@ -70,12 +70,17 @@ pub(crate) fn segment_energy(spec: &[Complex32], k1: u32, k2: u32, band_bins: u3
             2.0 * (c.re * c.re + c.im * c.im)
         }
     };
-    let mut total = 0.0f32;
-    for k in 1..half {
-        let c = spec[k];
-        total += 2.0 * (c.re * c.re + c.im * c.im);
+    // Four interleaved partial sums (bin k to lane k % 4), combined pairwise: a fixed order on
+    // every target that a vectorising compiler can still map to SIMD lanes.
+    // Bin 0 (DC, with Nyquist packed in) is left out: lane 0 starts at 0.
+    let sq = |c: &Complex32| c.re * c.re + c.im * c.im;
+    let mut lanes = [0.0, sq(&spec[1]), sq(&spec[2]), sq(&spec[3])];
+    for quad in spec[4..].chunks_exact(4) {
+        for (l, c) in lanes.iter_mut().zip(quad) {
+            *l += sq(c);
+        }
     }
-    total += p_nyq;
+    let total = 2.0 * ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + p_nyq;
     let band = |kc: u32| -> f32 {
         if kc == 0 || kc as usize > half {
             return 0.0;
