@@ -161,7 +161,9 @@ def extract(vib, rpm, cfg):
         x, tag = fill_gaps(vib[:, c], cfg)
         r, held = hold_speed(rpm[:, c], cfg)
         # Spike rule, window by window: samples after the end of window w are judged against
-        # the bounds of the most recent valid window ending before them.
+        # the bounds of the most recent valid window ending before them. A good sample is
+        # clipped to the nearer bound when it is outside mean +- k*std, both (unclipped)
+        # neighbours are inside, and it is more than k*std from their mean.
         clipped = np.zeros(n, dtype=bool)
         y = x.copy()
         bounds = None
@@ -171,12 +173,13 @@ def extract(vib, rpm, cfg):
         for w in range(n_windows + 1):
             hi_n = ends[w] + 1 if w < n_windows else n
             if bounds is not None:
-                lo, hi = bounds
+                lo, hi, jump = bounds
                 for m in range(max(lo_n, 1), min(hi_n, n - 1)):
                     if tag[m] != GOOD:
                         continue
                     out = lambda v: v < lo or v > hi  # noqa: E731
-                    if out(x[m]) and not out(x[m - 1]) and not out(x[m + 1]):
+                    isolated = not out(x[m - 1]) and not out(x[m + 1])
+                    if out(x[m]) and isolated and abs(x[m] - (x[m - 1] + x[m + 1]) / 2) > jump:
                         y[m] = hi if x[m] > hi else lo
                         clipped[m] = True
             lo_n = hi_n
@@ -192,7 +195,7 @@ def extract(vib, rpm, cfg):
                      speed_held=int(np.sum(held[s:s + win])))
             if q["unrepaired"] == 0:
                 k = cfg["spike_k_sigma"]
-                bounds = (mean - k * std, mean + k * std)
+                bounds = (mean - k * std, mean + k * std, k * std)
             feats.append(([mean, std, rms, peak, crest, kurt, o1, o2, 0.0, 0.0], q))
         per_channel.append(feats)
 

@@ -15,16 +15,23 @@
 //! every window that contains one is invalid.
 //!
 //! # Spikes
-//! A good sample `x[n]` is clipped to the nearer bound of `mean ± k·std`, where mean and std are
-//! those of the most recent *valid* window of the same channel that ended before `n`, when it is
-//! outside those bounds **and both neighbours `x[n-1]`, `x[n+1]` are inside**. Only isolated
-//! spikes are clipped because that is what an electrical glitch looks like: one bad conversion
-//! between two plausible ones. Mechanical vibration is band-limited and lasts: an impact rings
-//! for several samples, an imbalance grows over many revolutions. Clipping every excursion
-//! beyond 3σ would cut the tails of exactly the impulsive, heavy-tailed signals (bearing
-//! defects, raised kurtosis) the detector exists to see. Before the first valid window there
-//! are no bounds and nothing is clipped. Interpolated and unrepaired samples are never clipped.
-//! Clipping needs the next sample, so it adds one sample of latency.
+//! Let `mean`, `std` be those of the most recent *valid* window of the same channel that ended
+//! before sample `n`, and `B = mean ± k·std`. A good sample `x[n]` is an isolated spike, and is
+//! clipped to the nearer bound of `B`, when all three hold:
+//! 1. `x[n]` is outside `B`;
+//! 2. both neighbours `x[n-1]` and `x[n+1]` (as measured, before any clipping) are inside `B`;
+//! 3. `x[n]` jumps away from its neighbours by more than `k·std`:
+//!    `|x[n] - (x[n-1] + x[n+1]) / 2| > k·std`.
+//!
+//! Only isolated spikes are clipped because that is what an electrical glitch looks like: one
+//! bad conversion between two plausible ones. Mechanical vibration is band-limited and lasts:
+//! an impact rings for several samples, an imbalance grows over many revolutions. Clipping
+//! every excursion beyond 3σ would cut the tails of exactly the impulsive, heavy-tailed signals
+//! (bearing defects, raised kurtosis) the detector exists to see, and rule 3 keeps the crest of
+//! a smoothly growing tone (a spool-up, a developing imbalance) that grazes the bounds of the
+//! quieter previous window from being shaved sample by sample. Before the first valid window
+//! there are no bounds and nothing is clipped. Interpolated and unrepaired samples are never
+//! clipped. Clipping needs the next sample, so it adds one sample of latency.
 //!
 //! # Shaft speed
 //! A speed sample that is non-finite, negative or above `max_shaft_speed_rpm` is replaced by
@@ -118,19 +125,22 @@ pub(crate) fn interpolate(from: f32, to: f32, i: u32, count: u32) -> f32 {
     from + (to - from) * t
 }
 
-/// Spike bounds `lo ..= hi`; [`Bounds::NONE`] (±∞) before the first valid window.
+/// Spike bounds `lo ..= hi` and the jump threshold `k·std`; [`Bounds::NONE`] (±∞) before the
+/// first valid window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Bounds {
     pub lo: f32,
     pub hi: f32,
+    pub jump: f32,
 }
 
 impl Bounds {
     /// No bounds: every finite sample is inside, nothing is clipped.
-    pub const NONE: Bounds = Bounds { lo: f32::NEG_INFINITY, hi: f32::INFINITY };
+    pub const NONE: Bounds = Bounds { lo: f32::NEG_INFINITY, hi: f32::INFINITY, jump: f32::INFINITY };
 
     pub fn from_window(mean: f32, std: f32, k: f32) -> Self {
-        Bounds { lo: mean - k * std, hi: mean + k * std }
+        let jump = k * std;
+        Bounds { lo: mean - jump, hi: mean + jump, jump }
     }
 
     #[inline]
@@ -168,10 +178,13 @@ impl SpikeClipper {
     pub fn push(&mut self, x: f32, tag: Tag, b: Bounds) -> Option<Clipped> {
         let out = if self.has_held {
             let h = self.held;
+            let prev = if self.has_prev { self.prev } else { x };
+            let jump = h - 0.5 * (prev + x);
             let isolated_spike = self.held_tag == Tag::Good
                 && !b.contains(h)
-                && (!self.has_prev || b.contains(self.prev))
-                && b.contains(x);
+                && b.contains(prev)
+                && b.contains(x)
+                && (jump > b.jump || jump < -b.jump);
             let value = if !isolated_spike {
                 h
             } else if h > b.hi {
@@ -259,14 +272,16 @@ mod tests {
     fn only_isolated_spikes_are_clipped() {
         let b = Bounds::from_window(0.0, 1.0, 3.0);
         let mut c = SpikeClipper::new();
-        let xs = [0.5, 9.0, 0.1, 5.0, 6.0, 0.2, -7.0, 0.0];
+        // 9.0 and -7.0 are isolated spikes; 5.0, 6.0 a two-sample excursion; 3.2 is outside
+        // the bounds but only 0.6 above its neighbours' mean (a smooth crest), so it is kept.
+        let xs = [0.5, 9.0, 0.1, 5.0, 6.0, 0.2, -7.0, 0.0, 2.6, 3.2, 2.6];
         let mut out = std::vec::Vec::new();
         for x in xs {
             out.extend(c.push(x, Tag::Good, b));
         }
         out.extend(c.finish());
         let values: std::vec::Vec<f32> = out.iter().map(|o| o.value).collect();
-        assert_eq!(values, [0.5, 3.0, 0.1, 5.0, 6.0, 0.2, -3.0, 0.0]);
+        assert_eq!(values, [0.5, 3.0, 0.1, 5.0, 6.0, 0.2, -3.0, 0.0, 2.6, 3.2, 2.6]);
         assert_eq!(out.iter().filter(|o| o.clipped).count(), 2);
         // Without bounds nothing is clipped; interpolated samples are never clipped.
         let mut c = SpikeClipper::new();
