@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, the firmware-target builds, the reference check,
+# and every test of the workspace. README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+step "clippy (host, all targets; with and without defmt)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p avm-core --all-targets --features defmt --locked -- -D warnings
+step "avm-core for the Cortex-M4F (thumbv7em-none-eabihf), with and without defmt"
+cargo build -p avm-core --target thumbv7em-none-eabihf --release --locked
+cargo build -p avm-core --target thumbv7em-none-eabihf --release --features defmt --locked
+step "golden files are what the numpy/scipy reference computes"
+python3 core-nostd/reference/features_ref.py --check
+step "tests"
+cargo test --workspace --locked
