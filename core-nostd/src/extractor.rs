@@ -121,6 +121,42 @@ struct Channel<const FFT_MAX: usize> {
     ready: Option<ChannelWindow>,
 }
 
+/// What the sanitiser made of one sample (see [`crate::sanitize`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum SampleFate {
+    /// Used as measured.
+    Good = 0,
+    /// Interpolated across a short gap.
+    Filled = 1,
+    /// Clipped as an isolated spike.
+    Clipped = 2,
+    /// In a gap that could not be repaired (held value; the window is invalid).
+    Unrepaired = 3,
+}
+
+/// Observer of the sanitised sample stream ([`FeatureExtractor::push_slice_tapped`]).
+pub trait SampleTap {
+    /// Called once per sample of `channel`, in stream order, with the value the features see.
+    fn sample(&mut self, channel: usize, value: f32, fate: SampleFate);
+}
+
+/// The tap that does nothing (what [`FeatureExtractor::push`] uses).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoTap;
+
+impl SampleTap for NoTap {
+    #[inline(always)]
+    fn sample(&mut self, _channel: usize, _value: f32, _fate: SampleFate) {}
+}
+
+/// What a channel's pipeline needs besides its own state.
+struct Ctx<'a, T, const FFT_MAX: usize> {
+    sh: &'a mut Shared<FFT_MAX>,
+    tap: &'a mut T,
+    channel: usize,
+}
+
 /// Scratch shared by the channels: the Hann window and the FFT buffer.
 #[derive(Clone, Debug)]
 struct Shared<const FFT_MAX: usize> {
@@ -247,13 +283,9 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
     /// Pushes one sample instant. Returns the frame of the window this sample completes, if any
     /// (see the latency contract).
     pub fn push(&mut self, vib_g: &[f32; CH], shaft_speed_rpm: &[f32; CH]) -> Option<FeatureFrame<CH>> {
-        for (c, ch) in self.channels.iter_mut().enumerate() {
-            ch.push_run(
-                &mut self.shared,
-                core::slice::from_ref(vib_g),
-                core::slice::from_ref(shaft_speed_rpm),
-                c,
-            );
+        for (channel, ch) in self.channels.iter_mut().enumerate() {
+            let mut cx = Ctx { sh: &mut self.shared, tap: &mut NoTap, channel };
+            ch.push_run(&mut cx, core::slice::from_ref(vib_g), core::slice::from_ref(shaft_speed_rpm));
         }
         self.assemble()
     }
@@ -266,7 +298,20 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         &mut self,
         vib_g: &[[f32; CH]],
         shaft_speed_rpm: &[[f32; CH]],
+        on_frame: impl FnMut(FeatureFrame<CH>),
+    ) -> Result<(), LengthMismatch> {
+        self.push_slice_tapped(vib_g, shaft_speed_rpm, on_frame, &mut NoTap)
+    }
+
+    /// [`push_slice`](Self::push_slice), also showing every sanitised sample to `tap`: per
+    /// channel, in order, exactly the values the features are computed from, with what the
+    /// sanitiser did to each. A tap changes no number.
+    pub fn push_slice_tapped(
+        &mut self,
+        vib_g: &[[f32; CH]],
+        shaft_speed_rpm: &[[f32; CH]],
         mut on_frame: impl FnMut(FeatureFrame<CH>),
+        tap: &mut impl SampleTap,
     ) -> Result<(), LengthMismatch> {
         if vib_g.len() != shaft_speed_rpm.len() {
             return Err(LengthMismatch { expected: vib_g.len(), actual: shaft_speed_rpm.len() });
@@ -276,8 +321,9 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         let cfg = self.shared.cfg;
         let step = (cfg.hop_len_samples - cfg.max_gap_samples - 2) as usize;
         for (vb, rb) in vib_g.chunks(step).zip(shaft_speed_rpm.chunks(step)) {
-            for (c, ch) in self.channels.iter_mut().enumerate() {
-                ch.push_run(&mut self.shared, vb, rb, c);
+            for (channel, ch) in self.channels.iter_mut().enumerate() {
+                let mut cx = Ctx { sh: &mut self.shared, tap: &mut *tap, channel };
+                ch.push_run(&mut cx, vb, rb);
             }
             if let Some(f) = self.assemble() {
                 on_frame(f);
@@ -288,9 +334,15 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
 
     /// Ends the stream: releases the samples the sanitiser holds (an open gap is unrepaired,
     /// the last sample is not clipped) and returns the frame they complete, if any.
-    pub fn finish(mut self) -> Option<FeatureFrame<CH>> {
-        for ch in self.channels.iter_mut() {
-            ch.finish(&mut self.shared);
+    pub fn finish(self) -> Option<FeatureFrame<CH>> {
+        self.finish_tapped(&mut NoTap)
+    }
+
+    /// [`finish`](Self::finish), showing the released samples to `tap`.
+    pub fn finish_tapped(mut self, tap: &mut impl SampleTap) -> Option<FeatureFrame<CH>> {
+        for (channel, ch) in self.channels.iter_mut().enumerate() {
+            let mut cx = Ctx { sh: &mut self.shared, tap: &mut *tap, channel };
+            ch.finish(&mut cx);
         }
         self.assemble()
     }
@@ -366,14 +418,14 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     /// whole run and is written back at the end, so the per-sample path runs in registers;
     /// the rare events (end of chunk, half-segment, block) go through `self`.
     #[inline(always)]
-    fn push_run<const CH: usize>(
+    fn push_run<const CH: usize, T: SampleTap>(
         &mut self,
-        sh: &mut Shared<FFT_MAX>,
+        cx: &mut Ctx<'_, T, FFT_MAX>,
         vib: &[[f32; CH]],
         rpm: &[[f32; CH]],
-        c: usize,
     ) {
-        let cfg = sh.cfg;
+        let cfg = cx.sh.cfg;
+        let c = cx.channel;
         let half = cfg.fft_len / 2;
         let mut speed = self.speed;
         let mut speed_sum = self.speed_sum;
@@ -407,7 +459,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
                 half_slot = (half_slot + 1) % 4;
             }
             let step = gap.push(v[c], cfg.max_gap_samples, cfg.full_scale_g);
-            self.release(sh, &mut clip, &mut stage_len, step);
+            self.release(cx, &mut clip, &mut stage_len, step);
         }
         self.n_in += vib.len() as u64;
         self.speed = speed;
@@ -424,37 +476,37 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
 
     /// Passes what the gap filler released through the clipper into the chunk stage.
     #[inline(always)]
-    fn release(
+    fn release<T: SampleTap>(
         &mut self,
-        sh: &mut Shared<FFT_MAX>,
+        cx: &mut Ctx<'_, T, FFT_MAX>,
         clip: &mut SpikeClipper,
         stage_len: &mut u32,
         step: GapStep,
     ) {
         match step {
             GapStep::Hold => {}
-            GapStep::Good(v) => self.clip_stage(sh, clip, stage_len, v, Tag::Good),
+            GapStep::Good(v) => self.clip_stage(cx, clip, stage_len, v, Tag::Good),
             GapStep::Fill { from, to, count } => {
                 for i in 1..=count {
-                    self.clip_stage(sh, clip, stage_len, interpolate(from, to, i, count), Tag::Filled);
+                    self.clip_stage(cx, clip, stage_len, interpolate(from, to, i, count), Tag::Filled);
                 }
-                self.clip_stage(sh, clip, stage_len, to, Tag::Good);
+                self.clip_stage(cx, clip, stage_len, to, Tag::Good);
             }
             GapStep::Unrepaired { value, count } => {
                 for _ in 0..count {
-                    self.clip_stage(sh, clip, stage_len, value, Tag::Unrepaired);
+                    self.clip_stage(cx, clip, stage_len, value, Tag::Unrepaired);
                 }
             }
         }
     }
 
-    fn finish(&mut self, sh: &mut Shared<FFT_MAX>) {
+    fn finish<T: SampleTap>(&mut self, cx: &mut Ctx<'_, T, FFT_MAX>) {
         let mut clip = self.clip;
         let mut stage_len = self.stage_len;
         let step = self.gap.finish();
-        self.release(sh, &mut clip, &mut stage_len, step);
+        self.release(cx, &mut clip, &mut stage_len, step);
         if let Some(c) = clip.finish() {
-            self.stage_sample(sh, &mut stage_len, c);
+            self.stage_sample(cx, &mut stage_len, c);
         }
         self.clip = clip;
         self.stage_len = stage_len;
@@ -462,38 +514,48 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     }
 
     #[inline(always)]
-    fn clip_stage(
+    fn clip_stage<T: SampleTap>(
         &mut self,
-        sh: &mut Shared<FFT_MAX>,
+        cx: &mut Ctx<'_, T, FFT_MAX>,
         clip: &mut SpikeClipper,
         stage_len: &mut u32,
         v: f32,
         tag: Tag,
     ) {
         if let Some(c) = clip.push(v, tag, self.bounds) {
-            self.stage_sample(sh, stage_len, c);
+            self.stage_sample(cx, stage_len, c);
         }
     }
 
     #[inline(always)]
-    fn stage_sample(&mut self, sh: &mut Shared<FFT_MAX>, stage_len: &mut u32, c: Clipped) {
+    fn stage_sample<T: SampleTap>(&mut self, cx: &mut Ctx<'_, T, FFT_MAX>, stage_len: &mut u32, c: Clipped) {
         // *stage_len < CHUNK always holds here: it is reset as soon as it reaches CHUNK.
         if let Some(slot) = self.stage.get_mut(*stage_len as usize) {
             *slot = c.value;
         }
-        match c.tag {
+        let fate = match c.tag {
             Tag::Good => {
                 if c.clipped {
                     self.stage_quality.clipped += 1;
+                    SampleFate::Clipped
+                } else {
+                    SampleFate::Good
                 }
             }
-            Tag::Filled => self.stage_quality.gap_filled += 1,
-            Tag::Unrepaired => self.stage_quality.unrepaired += 1,
-        }
+            Tag::Filled => {
+                self.stage_quality.gap_filled += 1;
+                SampleFate::Filled
+            }
+            Tag::Unrepaired => {
+                self.stage_quality.unrepaired += 1;
+                SampleFate::Unrepaired
+            }
+        };
+        cx.tap.sample(cx.channel, c.value, fate);
         *stage_len += 1;
         if *stage_len == CHUNK_LEN {
             *stage_len = 0;
-            self.accumulate(sh);
+            self.accumulate(cx.sh);
         }
     }
 
@@ -754,6 +816,51 @@ mod tests {
             assert_eq!(t.features[1], y.features[0]);
         }
         assert_eq!(two[0].quality[1].gap_filled, 3);
+    }
+
+    #[test]
+    fn tap_sees_exactly_what_the_features_see() {
+        struct Collect(Vec<Vec<(f32, SampleFate)>>);
+        impl SampleTap for Collect {
+            fn sample(&mut self, channel: usize, value: f32, fate: SampleFate) {
+                self.0[channel].push((value, fate));
+            }
+        }
+        let cfg = small_cfg();
+        let n = 1024 * 6 + 7;
+        let mut vib: Vec<[f32; 2]> =
+            (0..n).map(|i| [(i as f32 * 0.21).sin() + 3.0, (i as f32 * 0.05).cos()]).collect();
+        vib[1500][0] = f32::NAN;
+        vib[1501][0] = f32::NAN;
+        vib[3000][0] = 40.0;
+        vib[4000..4010].iter_mut().for_each(|v| v[1] = f32::NAN);
+        let rpm = std::vec![[1200.0f32, 2400.0]; n];
+        let plain = run(cfg, &vib, &rpm);
+        let mut fx = FeatureExtractor::<2, 1024>::new(cfg).unwrap();
+        let mut tap = Collect(std::vec![Vec::new(), Vec::new()]);
+        let mut tapped = Vec::new();
+        fx.push_slice_tapped(&vib, &rpm, |f| tapped.push(f), &mut tap).unwrap();
+        tapped.extend(fx.finish_tapped(&mut tap));
+        assert_eq!(plain, tapped);
+        // The tap holds every sample except the partial chunk still staged at the end.
+        for c in 0..2 {
+            assert!(tap.0[c].len() >= n - 32 && tap.0[c].len() <= n, "{}", tap.0[c].len());
+        }
+        for f in &tapped {
+            for c in 0..2 {
+                let s = f.start_sample as usize;
+                let w = &tap.0[c][s..s + 2048];
+                let mean = w.iter().map(|v| f64::from(v.0)).sum::<f64>() / 2048.0;
+                let got = f64::from(f.get(c, FeatureKind::MeanG).unwrap());
+                assert!((mean - got).abs() < 1e-5, "{mean} vs {got}");
+                let count = |fate| w.iter().filter(|v| v.1 == fate).count() as u32;
+                assert_eq!(count(SampleFate::Filled), f.quality[c].gap_filled);
+                assert_eq!(count(SampleFate::Clipped), f.quality[c].clipped);
+                assert_eq!(count(SampleFate::Unrepaired), f.quality[c].unrepaired);
+            }
+        }
+        assert_eq!(tapped[2].quality[0].clipped, 1);
+        assert_eq!(tapped[1].quality[0].gap_filled, 2);
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod spectrum;
 mod defmt_impls;
 
 pub use config::{ConfigError, ExtractorConfig, MAX_HOPS_PER_WINDOW};
-pub use extractor::{FeatureExtractor, LengthMismatch};
+pub use extractor::{FeatureExtractor, LengthMismatch, NoTap, SampleFate, SampleTap};
 pub use features::{
     ChannelQuality, FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame, FeatureKind, feature_index,
     feature_name,
