@@ -1,0 +1,117 @@
+//! Atomic output: every artifact is written to a temporary name beside its destination and
+//! renamed into place, so a crash never leaves a half-written file under the final name.
+
+use anyhow::{Context, Result};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The temporary name used while `dest` is being written.
+pub fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Writes `dest` through `write` into a temporary file, fsyncs it and renames it into place.
+/// On error the temporary file is removed and `dest` is untouched.
+pub fn write_atomic<T>(dest: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<T>) -> Result<T> {
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    let tmp = temp_path(dest);
+    let result = (|| {
+        let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = BufWriter::new(file);
+        let value = write(&mut w)?;
+        w.flush().with_context(|| format!("writing {}", tmp.display()))?;
+        w.get_ref().sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
+        fs::rename(&tmp, dest)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes bytes atomically.
+pub fn write_bytes_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(dest, |w| {
+        w.write_all(bytes)?;
+        Ok(())
+    })
+}
+
+/// Replaces directory `dest` with the directory `build` fills, atomically as far as the file
+/// system allows: `build` writes into a fresh staging directory beside `dest`; on success the old
+/// `dest` (if any) is moved aside, the staging directory renamed to `dest`, and the old one
+/// removed. On error the staging directory is removed and `dest` is untouched.
+pub fn replace_dir_atomic<T>(dest: &Path, build: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    let parent = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("creating directory {}", parent.display()))?;
+    // A fixed name: a staging directory left by a killed run is found and removed here.
+    let staging = dest.with_file_name(format!(
+        ".{}.staging",
+        dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).with_context(|| format!("removing stale {}", staging.display()))?;
+    }
+    fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let value = match build(&staging) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let old = dest.with_file_name(format!(
+        ".{}.old-{}",
+        dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    if dest.exists() {
+        fs::rename(dest, &old).with_context(|| format!("moving aside {}", dest.display()))?;
+    }
+    fs::rename(&staging, dest)
+        .with_context(|| format!("renaming {} to {}", staging.display(), dest.display()))?;
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.bin");
+        let r: Result<()> = write_atomic(&dest, |w| {
+            w.write_all(b"partial")?;
+            anyhow::bail!("boom")
+        });
+        assert!(r.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_bytes_atomic(&dest, b"ok").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"ok");
+    }
+
+    #[test]
+    fn failed_dir_build_keeps_old_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("set");
+        replace_dir_atomic(&dest, |d| write_bytes_atomic(&d.join("a"), b"1")).unwrap();
+        let r: Result<()> = replace_dir_atomic(&dest, |d| {
+            write_bytes_atomic(&d.join("b"), b"2")?;
+            anyhow::bail!("boom")
+        });
+        assert!(r.is_err());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("set")]);
+        assert!(dest.join("a").exists() && !dest.join("b").exists());
+    }
+}

@@ -1,0 +1,112 @@
+//! Label intervals, kept apart from the recordings (`DATA/raw/labels.csv`):
+//! `flight_id,start_s,end_s,fault_type,category,severity`, one fault (or data-quality event)
+//! per row, times on the recording's `time_s` axis. `category` is `engine` for a mechanical
+//! fault and `sensor` for a data-quality event; the contract maps each fault type to one.
+
+use crate::contract::FaultCategory;
+use crate::error::{ContractViolations, Violation};
+use anyhow::Result;
+use std::path::Path;
+
+/// Header of a label file.
+pub const HEADER: &str = "flight_id,start_s,end_s,fault_type,category,severity";
+
+/// One labelled interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelInterval {
+    /// The recording it belongs to.
+    pub flight_id: String,
+    /// Start, seconds on the recording's time axis.
+    pub start_s: f64,
+    /// End (exclusive), seconds.
+    pub end_s: f64,
+    /// Fault type (one of the contract's).
+    pub fault_type: String,
+    /// Engine fault or data-quality event.
+    pub category: FaultCategory,
+    /// Severity, in the contract's range.
+    pub severity: f64,
+    /// Line in the file (1 = header), for messages.
+    pub row: usize,
+}
+
+impl LabelInterval {
+    /// Overlap with `[a, b)` in seconds.
+    pub fn overlap_s(&self, a: f64, b: f64) -> f64 {
+        (self.end_s.min(b) - self.start_s.max(a)).max(0.0)
+    }
+}
+
+fn category_name(c: FaultCategory) -> &'static str {
+    match c {
+        FaultCategory::Engine => "engine",
+        FaultCategory::Sensor => "sensor",
+    }
+}
+
+/// Reads a label file.
+pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
+    let bad = |loc: String, d: String| -> ContractViolations {
+        Violation::new(path, loc, "label.format", d).into()
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    if header.trim() != HEADER {
+        return Err(bad("line 1".into(), format!("header must be {HEADER:?}")));
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let row = i + 2;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 6 {
+            return Err(bad(format!("line {row}"), format!("{} fields, expected 6", f.len())));
+        }
+        let num = |k: usize, name: &str| -> Result<f64, ContractViolations> {
+            f[k].parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                bad(format!("line {row}, {name}"), format!("{:?} is not a finite number", f[k]))
+            })
+        };
+        let category = match f[4] {
+            "engine" => FaultCategory::Engine,
+            "sensor" => FaultCategory::Sensor,
+            other => {
+                return Err(bad(
+                    format!("line {row}, category"),
+                    format!("{other:?} is not engine or sensor"),
+                ));
+            }
+        };
+        out.push(LabelInterval {
+            flight_id: f[0].to_string(),
+            start_s: num(1, "start_s")?,
+            end_s: num(2, "end_s")?,
+            fault_type: f[3].to_string(),
+            category,
+            severity: num(5, "severity")?,
+            row,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes a label file atomically (rows in the given order).
+pub fn write(path: &Path, labels: &[LabelInterval]) -> Result<()> {
+    let mut s = String::from(HEADER);
+    s.push('\n');
+    for l in labels {
+        s.push_str(&format!(
+            "{},{:?},{:?},{},{},{:?}\n",
+            l.flight_id,
+            l.start_s,
+            l.end_s,
+            l.fault_type,
+            category_name(l.category),
+            l.severity
+        ));
+    }
+    crate::io::write_bytes_atomic(path, s.as_bytes())
+}

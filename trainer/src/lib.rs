@@ -1,0 +1,21 @@
+//! avm-trainer: the host side of avm. It decides *which* samples go into a feature; avm-core
+//! decides *how* every feature is computed.
+//!
+//! Stages are modules with typed inputs and outputs (contract, ingest, sync, preprocess, ...);
+//! `main.rs` is a thin CLI over them.
+
+pub mod config;
+pub mod contract;
+pub mod error;
+pub mod extract;
+pub mod import;
+pub mod io;
+pub mod labels;
+pub mod matfile;
+pub mod preprocess;
+pub mod recording;
+pub mod simulate;
+pub mod sync;
+pub mod table;
+
+pub use error::{ContractViolations, UsageError, Violation};

@@ -1,0 +1,148 @@
+//! `avm`: the command-line front of avm-trainer. Each subcommand is one pipeline stage.
+//!
+//! Exit codes: 0 success; 1 other failure; 2 usage or configuration error; 3 data-contract
+//! violation; 4 failed quality gate.
+
+use anyhow::{Context, Result};
+use avm_trainer::config::PipelineConfig;
+use avm_trainer::error::{self, ContractViolations, UsageError};
+use avm_trainer::{import, preprocess, simulate};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "avm", version, about = "Airborne vibration monitoring: data, features, detector")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generates the simulated fleet (the default data set) into DATA/raw.
+    Simulate {
+        /// Pipeline config (its `simulate:` section).
+        #[arg(long)]
+        config: PathBuf,
+        /// Output directory (default: the config's raw data directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Converts MATLAB recordings listed in a manifest (CWRU bearing data) into recordings.
+    Import {
+        /// The manifest CSV (file paths relative to it).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Output raw directory (recordings/ and labels.csv).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only files at this sample rate.
+        #[arg(long)]
+        fs_hz: Option<f64>,
+        /// Only these record numbers (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        records: Vec<u32>,
+        /// Cut each file into consecutive recordings of this many seconds.
+        #[arg(long)]
+        split_s: Option<f64>,
+    },
+    /// Checks raw recordings and labels against the data contract.
+    Validate {
+        /// Pipeline config (names the contract and the raw data).
+        #[arg(long)]
+        config: PathBuf,
+        /// Recordings to check (default: every raw recording and the label file).
+        files: Vec<PathBuf>,
+    },
+    /// Validates, synchronises, sanitises and windows the raw recordings.
+    Preprocess {
+        /// Pipeline config.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn load(config: &PathBuf) -> Result<PipelineConfig> {
+    PipelineConfig::load(config)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Simulate { config, out } => {
+            let cfg = load(&config)?;
+            let sim = cfg
+                .simulate
+                .clone()
+                .ok_or_else(|| UsageError(format!("config {}: no `simulate:` section", config.display())))?;
+            let out = out.unwrap_or_else(|| cfg.paths.raw());
+            let s = simulate::run(&sim, &out)?;
+            println!(
+                "simulated {} recordings ({:.2} h of vibration) into {}: {} with an engine fault, {} with a sensor event",
+                s.recordings,
+                s.hours,
+                out.display(),
+                s.with_engine_fault,
+                s.with_sensor_event
+            );
+            for (t, subtle, gross) in &s.engine_faults {
+                println!("  engine fault {t:<16} {subtle} subtle, {gross} gross");
+            }
+            for (t, n) in &s.sensor_events {
+                println!("  sensor event {t:<16} {n}");
+            }
+        }
+        Command::Import { manifest, out, fs_hz, records, split_s } => {
+            let n = import::run(&manifest, &out, fs_hz, &records, split_s)?;
+            println!("imported {n} recordings into {}", out.display());
+        }
+        Command::Validate { config, files } => {
+            let cfg = load(&config)?;
+            let contract = cfg.load_contract()?;
+            let check_labels = files.is_empty();
+            let files = if files.is_empty() { preprocess::list_recordings(&cfg.paths.raw_recordings())? } else { files };
+            let recs = preprocess::load_validated(&files, &contract)?;
+            let mut n_labels = 0;
+            if check_labels {
+                n_labels = preprocess::load_labels(&cfg.paths.raw_labels(), &contract, &recs)?.len();
+            }
+            println!(
+                "{} recording(s){} satisfy contract {} v{}",
+                recs.len(),
+                if check_labels { format!(" and {n_labels} label interval(s)") } else { String::new() },
+                contract.name,
+                contract.version
+            );
+        }
+        Command::Preprocess { config } => {
+            let cfg = load(&config)?;
+            let m = preprocess::run(&cfg)?;
+            let windows: usize = m.recordings.iter().map(|r| r.windows).sum();
+            let valid: usize = m.recordings.iter().map(|r| r.valid_windows).sum();
+            let anomalous: usize = m.recordings.iter().map(|r| r.anomalous_windows).sum();
+            println!(
+                "preprocessed {} recordings: {windows} windows ({valid} valid, {anomalous} with an engine fault) -> {} and {}",
+                m.recordings.len(),
+                cfg.paths.interim().display(),
+                cfg.paths.processed().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).context("avm failed") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = error::exit_code(&e);
+            if let Some(v) = e.downcast_ref::<ContractViolations>() {
+                eprintln!("error: {v}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}

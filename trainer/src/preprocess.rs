@@ -1,0 +1,395 @@
+//! `avm preprocess`: raw recordings → validated, time-synchronised, sanitised recordings
+//! (`DATA/interim/`) and a window table (`DATA/processed/windows.parquet`).
+//!
+//! Steps: list the raw recordings; read and validate every one against the contract and the
+//! labels against the recordings (any violation stops here, before anything is written); bring
+//! speeds and phase onto the vibration timeline ([`crate::sync`]); run avm-core's extractor with
+//! a tap, so the sanitised samples and the per-window data-quality counts are exactly the core's
+//! (no second implementation of the gap or spike rules); label each window; write both outputs
+//! to staging directories and rename them into place.
+//!
+//! Window labels: a window is anomalous (`label = 1`) when its midpoint lies inside an *engine*
+//! fault interval (`fault_type`, `severity` from that interval); `sensor_event` names a
+//! *sensor* (data-quality) interval overlapping the window, which does not make it anomalous.
+//! `phase` is the phase held by most of the window's samples.
+
+use crate::config::PipelineConfig;
+use crate::contract::{Contract, FaultCategory};
+use crate::error::{ContractViolations, UsageError, Violation};
+use crate::extract::{self, Frame, Sanitised};
+use crate::labels::{self, LabelInterval};
+use crate::recording::{self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples};
+use crate::sync::{self, PHASE_UNKNOWN, Synced};
+use crate::table;
+use anyhow::{Context, Result};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt8Array, UInt32Array};
+use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// File name of the window table in `DATA/processed/`.
+pub const WINDOWS_FILE: &str = "windows.parquet";
+/// File name of the processed manifest.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The no-fault value of `fault_type` and `sensor_event`.
+pub const NONE: &str = "none";
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// The raw recordings in `dir` (`*.parquet`, `*.csv`), sorted by name.
+pub fn list_recordings(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        UsageError(format!("no raw recordings: cannot read {} ({e}); run `avm simulate` or `avm import` first", dir.display()))
+    })?;
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("parquet" | "csv")))
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        return Err(UsageError(format!("no recordings (*.parquet, *.csv) in {}", dir.display())).into());
+    }
+    Ok(out)
+}
+
+/// Reads and validates every recording; all violations of all files are reported together.
+pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Recording>, ContractViolations> {
+    let pb = progress(paths.len(), "validate");
+    let results: Vec<Result<Recording, ContractViolations>> = paths
+        .par_iter()
+        .map(|p| {
+            let r = recording::read(p).and_then(|rec| {
+                let v = contract.validate(&rec);
+                if v.is_empty() { Ok(rec) } else { Err(ContractViolations(v)) }
+            });
+            pb.inc(1);
+            r
+        })
+        .collect();
+    pb.finish_and_clear();
+    let mut recs = Vec::new();
+    let mut violations = Vec::new();
+    for r in results {
+        match r {
+            Ok(rec) => recs.push(rec),
+            Err(ContractViolations(v)) => violations.extend(v),
+        }
+    }
+    let mut seen: HashMap<&str, &Path> = HashMap::new();
+    for r in &recs {
+        if let Some(other) = seen.insert(&r.meta.flight_id, &r.path) {
+            violations.push(Violation::new(
+                &r.path,
+                "metadata",
+                "recording.flight_id",
+                format!("flight_id {:?} is also used by {}", r.meta.flight_id, other.display()),
+            ));
+        }
+    }
+    if violations.is_empty() { Ok(recs) } else { Err(ContractViolations(violations)) }
+}
+
+/// Reads the labels (if the file exists) and validates them against the recordings.
+pub fn load_labels(path: &Path, contract: &Contract, recs: &[Recording]) -> Result<Vec<LabelInterval>, ContractViolations> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let labels = labels::read(path)?;
+    let spans: HashMap<String, (f64, f64)> = recs
+        .iter()
+        .filter_map(|r| {
+            let v = contract.vibration_channels().next()?;
+            let (_, t, _) = r.numeric(&v.name)?;
+            // The last sample covers one period: intervals are half-open, [start, end).
+            Some((r.meta.flight_id.clone(), (*t.first()?, *t.last()? + 1.0 / v.sample_rate_hz)))
+        })
+        .collect();
+    let mut v = contract.validate_labels(path, &labels, &spans);
+    for l in &labels {
+        if let Some(c) = contract.labels.fault_types.get(&l.fault_type)
+            && *c != l.category
+        {
+            v.push(Violation::new(
+                path,
+                format!("row {} (flight {})", l.row, l.flight_id),
+                "label.category",
+                format!("{} is a {c:?} fault in the contract, the file says {:?}", l.fault_type, l.category),
+            ));
+        }
+    }
+    if v.is_empty() { Ok(labels) } else { Err(ContractViolations(v)) }
+}
+
+/// One row of the window table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowRow {
+    /// Recording.
+    pub flight_id: String,
+    /// Aircraft.
+    pub aircraft_id: String,
+    /// Engine.
+    pub engine_id: String,
+    /// Window index in the recording.
+    pub window_index: u32,
+    /// Start time, s.
+    pub start_s: f64,
+    /// End time (exclusive), s.
+    pub end_s: f64,
+    /// Majority phase (or `unknown`).
+    pub phase: String,
+    /// 1: engine fault at the window midpoint.
+    pub label: u8,
+    /// The engine fault type, or `none`.
+    pub fault_type: String,
+    /// Its severity (0 for none).
+    pub severity: f64,
+    /// An overlapping data-quality event, or `none`.
+    pub sensor_event: String,
+    /// No unrepaired samples.
+    pub valid: bool,
+    /// Rates of change valid.
+    pub roc_valid: bool,
+    /// Per channel: gap-filled, clipped, unrepaired, speed-held counts.
+    pub quality: Vec<[u32; 4]>,
+}
+
+/// Labels the frames of one recording.
+pub fn window_rows(s: &Synced, frames: &[Frame], cfg: &ExtractorConfig, labels: &[LabelInterval]) -> Vec<WindowRow> {
+    let fs = s.sample_rate_hz;
+    let win = cfg.window_len_samples as usize;
+    let mine: Vec<&LabelInterval> = labels.iter().filter(|l| l.flight_id == s.flight_id).collect();
+    frames
+        .iter()
+        .map(|f| {
+            let a = f.start_sample as usize;
+            let start_s = s.time_s(a);
+            let end_s = start_s + win as f64 / fs;
+            let mid = 0.5 * (start_s + end_s);
+            let mut counts = [0usize; 256];
+            for &p in &s.phase[a..(a + win).min(s.phase.len())] {
+                counts[p as usize] += 1;
+            }
+            let best = (0..256).max_by_key(|&k| (counts[k], std::cmp::Reverse(k))).unwrap_or(255) as u8;
+            let phase = if best == PHASE_UNKNOWN { "unknown".to_string() } else { s.phase_names[best as usize].clone() };
+            let engine = mine.iter().filter(|l| l.category == FaultCategory::Engine && l.start_s <= mid && mid < l.end_s).max_by(|x, y| x.severity.total_cmp(&y.severity));
+            let sensor = mine
+                .iter()
+                .filter(|l| l.category == FaultCategory::Sensor && l.overlap_s(start_s, end_s) > 0.0)
+                .max_by(|x, y| x.overlap_s(start_s, end_s).total_cmp(&y.overlap_s(start_s, end_s)));
+            WindowRow {
+                flight_id: s.flight_id.clone(),
+                aircraft_id: s.aircraft_id.clone(),
+                engine_id: s.engine_id.clone(),
+                window_index: f.window_index,
+                start_s,
+                end_s,
+                phase,
+                label: u8::from(engine.is_some()),
+                fault_type: engine.map_or(NONE.to_string(), |l| l.fault_type.clone()),
+                severity: engine.map_or(0.0, |l| l.severity),
+                sensor_event: sensor.map_or(NONE.to_string(), |l| l.fault_type.clone()),
+                valid: f.valid,
+                roc_valid: f.roc_valid,
+                quality: f.quality.iter().map(|q| [q.gap_filled, q.clipped, q.unrepaired, q.speed_held]).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Writes the window table.
+pub fn write_windows(dest: &Path, rows: &[WindowRow], channels: &[String], metadata: &[(&str, String)]) -> Result<()> {
+    let s = |f: &dyn Fn(&WindowRow) -> &str| -> ArrayRef { Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>()) };
+    let mut cols: Vec<(String, ArrayRef)> = vec![
+        ("flight_id".into(), s(&|r| &r.flight_id)),
+        ("aircraft_id".into(), s(&|r| &r.aircraft_id)),
+        ("engine_id".into(), s(&|r| &r.engine_id)),
+        ("window_index".into(), Arc::new(rows.iter().map(|r| r.window_index).collect::<UInt32Array>())),
+        ("start_s".into(), Arc::new(rows.iter().map(|r| r.start_s).collect::<Float64Array>())),
+        ("end_s".into(), Arc::new(rows.iter().map(|r| r.end_s).collect::<Float64Array>())),
+        ("phase".into(), s(&|r| &r.phase)),
+        ("label".into(), Arc::new(rows.iter().map(|r| r.label).collect::<UInt8Array>())),
+        ("fault_type".into(), s(&|r| &r.fault_type)),
+        ("severity".into(), Arc::new(rows.iter().map(|r| r.severity).collect::<Float64Array>())),
+        ("sensor_event".into(), s(&|r| &r.sensor_event)),
+        ("valid".into(), Arc::new(rows.iter().map(|r| Some(r.valid)).collect::<BooleanArray>())),
+        ("roc_valid".into(), Arc::new(rows.iter().map(|r| Some(r.roc_valid)).collect::<BooleanArray>())),
+    ];
+    for (c, name) in channels.iter().enumerate() {
+        for (k, what) in ["gap_filled", "clipped", "unrepaired", "speed_held"].iter().enumerate() {
+            cols.push((format!("{name}.{what}"), Arc::new(rows.iter().map(|r| r.quality[c][k]).collect::<UInt32Array>())));
+        }
+    }
+    table::write(dest, cols, metadata)
+}
+
+/// The interim (cleaned, synchronised) recording: on the vibration timeline, per vibration
+/// channel the sanitised samples (`<ch>.clean`, exactly what avm-core computed the features
+/// from) and their fate codes (`<ch>.fate`: 0 good, 1 gap-filled, 2 clipped, 3 unrepaired); the
+/// held speeds; the phase. The raw samples stay in the raw recording (not copied).
+/// The last few samples the sanitiser still held at end of stream have no clean value (null).
+pub fn interim_recording(s: &Synced, clean: &Sanitised, source: &str) -> Recording {
+    let fs = s.sample_rate_hz;
+    let times: Vec<f64> = (0..s.len()).map(|i| s.time_s(i)).collect();
+    let mut channels = Vec::new();
+    let mut data = Vec::new();
+    let mut push = |name: String, unit: &str, samples: Samples| {
+        let n = samples.len();
+        channels.push(ChannelMeta { name, unit: unit.into(), sample_rate_hz: fs, start_s: s.t0_s });
+        data.push(ChannelData { times_s: times[..n].to_vec(), samples, rows: Vec::new() });
+    };
+    for (c, name) in s.vib_names.iter().enumerate() {
+        push(format!("{name}.clean"), "g", Samples::Numeric(clean.clean[c].clone()));
+        push(format!("{name}.fate"), "code", Samples::Numeric(clean.fate[c].iter().map(|&f| f32::from(f)).collect()));
+    }
+    for (k, name) in s.speed_names.iter().enumerate() {
+        push(name.clone(), "rpm", Samples::Numeric(s.speed[k].clone()));
+    }
+    if s.phase.iter().any(|&p| p != PHASE_UNKNOWN) {
+        let names: Vec<String> = s
+            .phase
+            .iter()
+            .map(|&p| if p == PHASE_UNKNOWN { "unknown".to_string() } else { s.phase_names[p as usize].clone() })
+            .collect();
+        push("phase".into(), "-", Samples::Text(names));
+    }
+    Recording {
+        meta: RecordingMeta {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            aircraft_id: s.aircraft_id.clone(),
+            engine_id: s.engine_id.clone(),
+            flight_id: s.flight_id.clone(),
+            source: format!("avm preprocess of {source}"),
+            channels,
+        },
+        data,
+        path: PathBuf::new(),
+    }
+}
+
+/// What preprocess did, for the CLI and the manifest.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RecordingSummary {
+    /// Recording.
+    pub flight_id: String,
+    /// Raw file.
+    pub raw_file: String,
+    /// sha256 of the raw file.
+    pub raw_sha256: String,
+    /// Samples on the vibration timeline.
+    pub samples: usize,
+    /// Windows.
+    pub windows: usize,
+    /// Valid windows.
+    pub valid_windows: usize,
+    /// Anomalous (engine-fault) windows.
+    pub anomalous_windows: usize,
+}
+
+/// The processed manifest (`DATA/processed/manifest.json`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ProcessedManifest {
+    /// Contract name and version.
+    pub contract: String,
+    /// avm-core feature schema version.
+    pub feature_schema_version: u16,
+    /// Vibration channels, in feature order.
+    pub channels: Vec<String>,
+    /// Extractor settings.
+    pub window_len_samples: u32,
+    /// Hop.
+    pub hop_len_samples: u32,
+    /// Rate.
+    pub sample_rate_hz: u32,
+    /// sha256 of the label file (empty if none).
+    pub labels_sha256: String,
+    /// Per recording.
+    pub recordings: Vec<RecordingSummary>,
+}
+
+fn sha256_file(p: &Path) -> Result<String> {
+    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// Runs the stage. Returns the manifest written.
+pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
+    let contract = cfg.load_contract()?;
+    let xcfg = cfg.features.extractor_config(contract.vibration_rate_hz())?;
+    let paths = list_recordings(&cfg.paths.raw_recordings())?;
+    let recs = load_validated(&paths, &contract)?;
+    let labels_path = cfg.paths.raw_labels();
+    let labels = load_labels(&labels_path, &contract, &recs)?;
+    let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
+
+    let pb = progress(recs.len(), "preprocess");
+    let interim_dir = cfg.paths.interim();
+    let (summaries, rows) = crate::io::replace_dir_atomic(&interim_dir, |staging| {
+        let results: Vec<Result<(RecordingSummary, Vec<WindowRow>)>> = recs
+            .par_iter()
+            .map(|rec| {
+                let s = sync::synchronise(rec, &contract)?;
+                let (frames, clean) = extract::extract(&s, xcfg, true)?;
+                let clean = clean.unwrap_or_default();
+                let rows = window_rows(&s, &frames, &xcfg, &labels);
+                let interim = interim_recording(&s, &clean, &rec.path.display().to_string());
+                recording::write_parquet(&interim, &staging.join(format!("{}.parquet", s.flight_id)))?;
+                pb.inc(1);
+                Ok((
+                    RecordingSummary {
+                        flight_id: s.flight_id.clone(),
+                        raw_file: rec.path.display().to_string(),
+                        raw_sha256: sha256_file(&rec.path)?,
+                        samples: s.len(),
+                        windows: rows.len(),
+                        valid_windows: rows.iter().filter(|r| r.valid).count(),
+                        anomalous_windows: rows.iter().filter(|r| r.label == 1).count(),
+                    },
+                    rows,
+                ))
+            })
+            .collect();
+        let mut summaries = Vec::new();
+        let mut rows = Vec::new();
+        for r in results {
+            let (s, w) = r?;
+            summaries.push(s);
+            rows.extend(w);
+        }
+        Ok((summaries, rows))
+    })?;
+    pb.finish_and_clear();
+
+    let manifest = ProcessedManifest {
+        contract: format!("{} v{}", contract.name, contract.version),
+        feature_schema_version: FEATURE_SCHEMA_VERSION,
+        channels: channels.clone(),
+        window_len_samples: xcfg.window_len_samples,
+        hop_len_samples: xcfg.hop_len_samples,
+        sample_rate_hz: xcfg.sample_rate_hz,
+        labels_sha256: if labels_path.exists() { sha256_file(&labels_path)? } else { String::new() },
+        recordings: summaries,
+    };
+    let json = serde_json::to_string_pretty(&manifest)?;
+    crate::io::replace_dir_atomic(&cfg.paths.processed(), |staging| {
+        write_windows(&staging.join(WINDOWS_FILE), &rows, &channels, &[("avm.manifest", json.clone())])?;
+        crate::io::write_bytes_atomic(&staging.join(MANIFEST_FILE), json.as_bytes())
+    })?;
+    Ok(manifest)
+}

@@ -1,0 +1,637 @@
+//! The recording format: one flight of one engine.
+//!
+//! # On disk
+//! A Parquet file (or a CSV file with a `.meta.json` sidecar) with one row per distinct sample
+//! time and these columns:
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `time_s` | float64, not null | seconds from the recording's time origin, strictly increasing |
+//! | one per numeric channel | float32 (float64 accepted), nullable | the channel's sample at that time; null where the channel was not sampled; NaN where it was sampled but the value is missing (a dropout) |
+//! | one per text channel (`phase`) | utf8, nullable | the flight phase, sampled at its own (low) rate |
+//!
+//! Channels at different rates and start times share the file: a 2048 Hz vibration channel has
+//! a value in most rows, a 16 Hz speed channel in one row of ~128. The Parquet key-value
+//! metadata `avm.recording` holds [`RecordingMeta`] as JSON (aircraft, engine, flight ids and,
+//! per channel, unit, sample rate and start time). For CSV the same JSON sits in
+//! `<file>.meta.json`; an empty cell is null, `nan` is NaN.
+//!
+//! Reading checks only that the file is well formed (the [`crate::contract`] checks the rest);
+//! every problem is a [`Violation`] naming the file, column and row.
+
+use crate::error::{ContractViolations, Violation};
+use anyhow::{Context, Result};
+use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::schema::types::ColumnPath;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Format tag stored in every recording's metadata.
+pub const FORMAT: &str = "avm-recording";
+/// Version of the recording format.
+pub const FORMAT_VERSION: u32 = 1;
+/// Parquet key-value metadata key holding [`RecordingMeta`].
+pub const META_KEY: &str = "avm.recording";
+/// Name of the time column.
+pub const TIME_COLUMN: &str = "time_s";
+
+/// What a recording says about itself.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingMeta {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// Aircraft (tail) identifier.
+    pub aircraft_id: String,
+    /// Engine identifier (unique across the fleet).
+    pub engine_id: String,
+    /// Identifier of this recording: one flight of one engine, unique in a data set.
+    pub flight_id: String,
+    /// Where the data came from (simulator and seed, imported file...).
+    #[serde(default)]
+    pub source: String,
+    /// The channels, in column order.
+    pub channels: Vec<ChannelMeta>,
+}
+
+/// What a recording says about one channel.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelMeta {
+    /// Column name.
+    pub name: String,
+    /// Unit (`g`, `rpm`, `-` for text).
+    pub unit: String,
+    /// Nominal sample rate in Hz.
+    pub sample_rate_hz: f64,
+    /// Time of the first sample, seconds on the `time_s` axis.
+    pub start_s: f64,
+}
+
+/// The samples of one channel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Samples {
+    /// Numeric samples (NaN allowed: a dropout).
+    Numeric(Vec<f32>),
+    /// Text samples (the flight phase).
+    Text(Vec<String>),
+}
+
+impl Samples {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::Numeric(v) => v.len(),
+            Samples::Text(v) => v.len(),
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One channel's samples with their times and source rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelData {
+    /// Sample times, seconds.
+    pub times_s: Vec<f64>,
+    /// Values.
+    pub samples: Samples,
+    /// Row of each sample in the source file (0-based data row), for error messages.
+    pub rows: Vec<u32>,
+}
+
+/// A recording in memory: metadata plus one [`ChannelData`] per `meta.channels` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recording {
+    /// Metadata.
+    pub meta: RecordingMeta,
+    /// Channel data, index-aligned with `meta.channels`.
+    pub data: Vec<ChannelData>,
+    /// The file it was read from (empty for one built in memory).
+    pub path: PathBuf,
+}
+
+impl Recording {
+    /// Index of the channel called `name`.
+    pub fn channel_index(&self, name: &str) -> Option<usize> {
+        self.meta.channels.iter().position(|c| c.name == name)
+    }
+
+    /// Meta and data of the channel called `name`.
+    pub fn channel(&self, name: &str) -> Option<(&ChannelMeta, &ChannelData)> {
+        self.channel_index(name).map(|i| (&self.meta.channels[i], &self.data[i]))
+    }
+
+    /// Numeric samples of `name`, if it is a numeric channel.
+    pub fn numeric(&self, name: &str) -> Option<(&ChannelMeta, &[f64], &[f32])> {
+        let (m, d) = self.channel(name)?;
+        match &d.samples {
+            Samples::Numeric(v) => Some((m, &d.times_s, v)),
+            Samples::Text(_) => None,
+        }
+    }
+
+    /// Duration covered: last sample time minus first, over all channels.
+    pub fn span_s(&self) -> (f64, f64) {
+        let first = self.data.iter().filter_map(|d| d.times_s.first()).fold(f64::INFINITY, |a, &b| a.min(b));
+        let last =
+            self.data.iter().filter_map(|d| d.times_s.last()).fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        (first, last)
+    }
+}
+
+/// Reads a recording, choosing the format by extension (`.parquet`, or `.csv` + `.meta.json`).
+pub fn read(path: &Path) -> Result<Recording, ContractViolations> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => read_parquet(path),
+        Some("csv") => read_csv(path),
+        _ => Err(Violation::new(path, "", "file.format", "expected a .parquet or .csv recording").into()),
+    }
+}
+
+fn bad(path: &Path, location: impl Into<String>, detail: impl Into<String>) -> ContractViolations {
+    Violation::new(path, location, "file.format", detail).into()
+}
+
+fn parse_meta(path: &Path, json: &str, origin: &str) -> Result<RecordingMeta, ContractViolations> {
+    let meta: RecordingMeta = serde_json::from_str(json)
+        .map_err(|e| bad(path, origin, format!("recording metadata is not valid: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(bad(path, origin, format!("format is {:?}, expected {FORMAT:?}", meta.format)));
+    }
+    if meta.format_version != FORMAT_VERSION {
+        return Err(bad(
+            path,
+            origin,
+            format!(
+                "format_version {} is not supported (this build reads {FORMAT_VERSION})",
+                meta.format_version
+            ),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for c in &meta.channels {
+        if c.name == TIME_COLUMN || !seen.insert(c.name.as_str()) {
+            return Err(bad(path, origin, format!("channel name {:?} is duplicated or reserved", c.name)));
+        }
+    }
+    Ok(meta)
+}
+
+/// Reads a Parquet recording.
+pub fn read_parquet(path: &Path) -> Result<Recording, ContractViolations> {
+    let file = std::fs::File::open(path).map_err(|e| bad(path, "", format!("cannot open: {e}")))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len == 0 {
+        return Err(bad(path, "", "the file is empty (0 bytes)"));
+    }
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| bad(path, "", format!("not a readable Parquet file (truncated or corrupt?): {e}")))?;
+    let json = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == META_KEY))
+        .and_then(|k| k.value.clone())
+        .ok_or_else(|| bad(path, "", format!("no {META_KEY:?} metadata: not an avm recording")))?;
+    let meta = parse_meta(path, &json, "metadata")?;
+    let schema = builder.schema().clone();
+    let time_idx =
+        schema.index_of(TIME_COLUMN).map_err(|_| bad(path, "", format!("no {TIME_COLUMN:?} column")))?;
+    let mut cols = Vec::new();
+    for c in &meta.channels {
+        let idx = schema.index_of(&c.name).map_err(|_| {
+            Violation::new(
+                path,
+                format!("channel {}", c.name),
+                "channel.present",
+                "listed in the metadata but has no column",
+            )
+        })?;
+        cols.push(idx);
+    }
+    let reader =
+        builder.with_batch_size(65_536).build().map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    let mut data: Vec<ChannelData> = meta
+        .channels
+        .iter()
+        .zip(&cols)
+        .map(|(_, &i)| ChannelData {
+            times_s: Vec::new(),
+            samples: match schema.field(i).data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 => Samples::Text(Vec::new()),
+                _ => Samples::Numeric(Vec::new()),
+            },
+            rows: Vec::new(),
+        })
+        .collect();
+    let mut row0: u32 = 0;
+    for batch in reader {
+        let batch = batch
+            .map_err(|e| bad(path, format!("after row {row0}"), format!("corrupt data (truncated?): {e}")))?;
+        let time = batch.column(time_idx);
+        let time = cast_f64(time).ok_or_else(|| {
+            bad(
+                path,
+                format!("column {TIME_COLUMN}"),
+                format!("must be float64 seconds, found {}", time.data_type()),
+            )
+        })?;
+        if time.null_count() > 0 {
+            let r = (0..time.len()).find(|&r| time.is_null(r)).unwrap_or(0);
+            return Err(Violation::new(
+                path,
+                format!("column {TIME_COLUMN}, row {}", row0 as usize + r),
+                "time.present",
+                "time is null",
+            )
+            .into());
+        }
+        for ((cm, &ci), d) in meta.channels.iter().zip(&cols).zip(data.iter_mut()) {
+            let arr = batch.column(ci);
+            match &mut d.samples {
+                Samples::Numeric(v) => {
+                    let a = cast_f32(arr).ok_or_else(|| {
+                        bad(
+                            path,
+                            format!("channel {}", cm.name),
+                            format!("must be float32 or float64, found {}", arr.data_type()),
+                        )
+                    })?;
+                    for r in 0..a.len() {
+                        if a.is_valid(r) {
+                            v.push(a.value(r));
+                            d.times_s.push(time.value(r));
+                            d.rows.push(row0 + r as u32);
+                        }
+                    }
+                }
+                Samples::Text(v) => {
+                    let a = arr.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                        bad(
+                            path,
+                            format!("channel {}", cm.name),
+                            format!("must be utf8 text, found {}", arr.data_type()),
+                        )
+                    })?;
+                    for r in 0..a.len() {
+                        if a.is_valid(r) {
+                            v.push(a.value(r).to_string());
+                            d.times_s.push(time.value(r));
+                            d.rows.push(row0 + r as u32);
+                        }
+                    }
+                }
+            }
+        }
+        row0 += batch.num_rows() as u32;
+    }
+    if row0 == 0 {
+        return Err(bad(path, "", "the recording has no rows"));
+    }
+    Ok(Recording { meta, data, path: path.to_path_buf() })
+}
+
+fn cast_f64(a: &ArrayRef) -> Option<Float64Array> {
+    a.as_any().downcast_ref::<Float64Array>().cloned()
+}
+
+fn cast_f32(a: &ArrayRef) -> Option<Float32Array> {
+    if let Some(x) = a.as_any().downcast_ref::<Float32Array>() {
+        return Some(x.clone());
+    }
+    let x = a.as_any().downcast_ref::<Float64Array>()?;
+    Some(x.iter().map(|v| v.map(|v| v as f32)).collect())
+}
+
+/// Where each file row finds a channel's sample.
+enum RowMap {
+    /// The channel's times are the first `n` row times: row `r < n` is sample `r`.
+    Prefix(usize),
+    /// Sample index per row, or none.
+    Sparse(Vec<Option<usize>>),
+}
+
+impl RowMap {
+    fn get(&self, r: usize) -> Option<usize> {
+        match self {
+            RowMap::Prefix(n) => (r < *n).then_some(r),
+            RowMap::Sparse(v) => v[r],
+        }
+    }
+}
+
+/// The rows of a file: the union of all channels' sample times, each channel's value or null.
+fn rows(rec: &Recording) -> (Vec<f64>, Vec<RowMap>) {
+    let longest = rec.data.iter().max_by_key(|d| d.times_s.len()).map(|d| d.times_s.as_slice()).unwrap_or(&[]);
+    let is_prefix = |t: &[f64]| t.len() <= longest.len() && t == &longest[..t.len()];
+    let times: Vec<f64> = if rec.data.iter().all(|d| is_prefix(&d.times_s)) {
+        longest.to_vec()
+    } else {
+        let mut t: Vec<f64> = rec.data.iter().flat_map(|d| d.times_s.iter().copied()).collect();
+        t.sort_by(f64::total_cmp);
+        t.dedup();
+        t
+    };
+    let maps = rec
+        .data
+        .iter()
+        .map(|d| {
+            if d.times_s.len() <= times.len() && d.times_s == times[..d.times_s.len()] {
+                return RowMap::Prefix(d.times_s.len());
+            }
+            let mut out = vec![None; times.len()];
+            let mut r = 0;
+            for (i, t) in d.times_s.iter().enumerate() {
+                while times[r] < *t {
+                    r += 1;
+                }
+                out[r] = Some(i);
+            }
+            RowMap::Sparse(out)
+        })
+        .collect();
+    (times, maps)
+}
+
+/// Writes a recording as Parquet (zstd level 1), atomically. Same recording, same bytes.
+pub fn write_parquet(rec: &Recording, dest: &Path) -> Result<()> {
+    let (times, index) = rows(rec);
+    let mut fields = vec![Field::new(TIME_COLUMN, DataType::Float64, false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(Float64Array::from(times.clone()))];
+    for ((cm, d), idx) in rec.meta.channels.iter().zip(&rec.data).zip(&index) {
+        match &d.samples {
+            Samples::Numeric(v) => {
+                fields.push(Field::new(&cm.name, DataType::Float32, true));
+                arrays.push(Arc::new((0..times.len()).map(|r| idx.get(r).map(|i| v[i])).collect::<Float32Array>()));
+            }
+            Samples::Text(v) => {
+                fields.push(Field::new(&cm.name, DataType::Utf8, true));
+                arrays.push(Arc::new((0..times.len()).map(|r| idx.get(r).map(|i| v[i].as_str())).collect::<StringArray>()));
+            }
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays).context("building the record batch")?;
+    let mut props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?));
+    // Floats compress far better split into byte planes (sensor noise fills only the low
+    // bytes; the time grid's high bytes barely change).
+    for f in schema.fields().iter().filter(|f| f.data_type().is_floating()) {
+        props = props
+            .set_column_encoding(ColumnPath::from(f.name().as_str()), Encoding::BYTE_STREAM_SPLIT)
+            .set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+    }
+    let props = props
+
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            META_KEY.to_string(),
+            serde_json::to_string(&rec.meta)?,
+        )]))
+        .build();
+    crate::io::write_atomic(dest, |w| {
+        let mut writer = ArrowWriter::try_new(w, schema, Some(props))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        Ok(())
+    })
+    .with_context(|| format!("writing {}", dest.display()))
+}
+
+/// The sidecar metadata file of a CSV recording.
+pub fn csv_meta_path(csv: &Path) -> PathBuf {
+    let name = csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    csv.with_file_name(format!("{name}.meta.json"))
+}
+
+/// Writes a recording as CSV plus its `.meta.json` sidecar, atomically (each file).
+pub fn write_csv(rec: &Recording, dest: &Path) -> Result<()> {
+    use std::io::Write;
+    let (times, index) = rows(rec);
+    crate::io::write_atomic(dest, |w| {
+        write!(w, "{TIME_COLUMN}")?;
+        for c in &rec.meta.channels {
+            write!(w, ",{}", c.name)?;
+        }
+        writeln!(w)?;
+        for (r, t) in times.iter().enumerate() {
+            write!(w, "{t:?}")?;
+            for (d, idx) in rec.data.iter().zip(&index) {
+                match (idx.get(r), &d.samples) {
+                    (None, _) => write!(w, ",")?,
+                    (Some(i), Samples::Numeric(v)) if v[i].is_nan() => write!(w, ",nan")?,
+                    (Some(i), Samples::Numeric(v)) => write!(w, ",{:?}", v[i])?,
+                    (Some(i), Samples::Text(v)) => write!(w, ",{}", v[i])?,
+                }
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    })?;
+    crate::io::write_bytes_atomic(&csv_meta_path(dest), serde_json::to_string_pretty(&rec.meta)?.as_bytes())
+}
+
+/// Reads a CSV recording and its `.meta.json` sidecar.
+pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
+    let meta_path = csv_meta_path(path);
+    let json = std::fs::read_to_string(&meta_path).map_err(|e| {
+        bad(path, "", format!("cannot read the metadata sidecar {}: {e}", meta_path.display()))
+    })?;
+    let meta = parse_meta(&meta_path, &json, "")?;
+    let text = std::fs::read_to_string(path).map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    let mut lines = text.lines();
+    let header = lines.next().ok_or_else(|| bad(path, "", "the file is empty"))?;
+    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    if names.first() != Some(&TIME_COLUMN) {
+        return Err(bad(path, "line 1", format!("the first column must be {TIME_COLUMN:?}")));
+    }
+    let mut cols = Vec::new();
+    for c in &meta.channels {
+        let i = names.iter().position(|n| *n == c.name).ok_or_else(|| {
+            Violation::new(
+                path,
+                format!("channel {}", c.name),
+                "channel.present",
+                "listed in the metadata but has no column",
+            )
+        })?;
+        cols.push(i);
+    }
+    // A text channel is one the sidecar gives unit "-".
+    let mut data: Vec<ChannelData> = meta
+        .channels
+        .iter()
+        .map(|c| ChannelData {
+            times_s: Vec::new(),
+            samples: if c.unit == "-" { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
+            rows: Vec::new(),
+        })
+        .collect();
+    let mut n_rows = 0u32;
+    for (r, line) in lines.enumerate() {
+        let lineno = r + 2;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != names.len() {
+            return Err(bad(
+                path,
+                format!("line {lineno}"),
+                format!("{} cells, the header has {}", cells.len(), names.len()),
+            ));
+        }
+        let t: f64 = cells[0].trim().parse().map_err(|_| {
+            bad(
+                path,
+                format!("line {lineno}, column {TIME_COLUMN}"),
+                format!("{:?} is not a number", cells[0]),
+            )
+        })?;
+        for ((cm, &ci), d) in meta.channels.iter().zip(&cols).zip(data.iter_mut()) {
+            let cell = cells[ci].trim();
+            if cell.is_empty() {
+                continue;
+            }
+            match &mut d.samples {
+                Samples::Numeric(v) => {
+                    let x: f32 = if cell.eq_ignore_ascii_case("nan") {
+                        f32::NAN
+                    } else {
+                        cell.parse().map_err(|_| {
+                            bad(
+                                path,
+                                format!("line {lineno}, channel {}", cm.name),
+                                format!("{cell:?} is not a number"),
+                            )
+                        })?
+                    };
+                    v.push(x);
+                }
+                Samples::Text(v) => v.push(cell.to_string()),
+            }
+            d.times_s.push(t);
+            d.rows.push(r as u32);
+        }
+        n_rows += 1;
+    }
+    if n_rows == 0 {
+        return Err(bad(path, "", "the recording has no rows"));
+    }
+    Ok(Recording { meta, data, path: path.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn small() -> Recording {
+        let ch = |name: &str, unit: &str, rate: f64, start: f64| ChannelMeta {
+            name: name.into(),
+            unit: unit.into(),
+            sample_rate_hz: rate,
+            start_s: start,
+        };
+        let vib_t: Vec<f64> = (0..64).map(|i| i as f64 / 64.0).collect();
+        let rpm_t: Vec<f64> = (0..4).map(|i| 0.1 + i as f64 / 4.0).collect();
+        let mut vib: Vec<f32> = (0..64).map(|i| (i as f32 * 0.3).sin()).collect();
+        vib[5] = f32::NAN;
+        Recording {
+            meta: RecordingMeta {
+                format: FORMAT.into(),
+                format_version: FORMAT_VERSION,
+                aircraft_id: "AC01".into(),
+                engine_id: "AC01-E1".into(),
+                flight_id: "AC01-F0001-E1".into(),
+                source: "test".into(),
+                channels: vec![
+                    ch("vib_fan", "g", 64.0, 0.0),
+                    ch("n1_rpm", "rpm", 4.0, 0.1),
+                    ch("phase", "-", 1.0, 0.0),
+                ],
+            },
+            data: vec![
+                ChannelData { rows: vec![0; 64], times_s: vib_t, samples: Samples::Numeric(vib) },
+                ChannelData {
+                    rows: vec![0; 4],
+                    times_s: rpm_t,
+                    samples: Samples::Numeric(vec![1000.0, 1100.0, 1200.0, 1300.0]),
+                },
+                ChannelData {
+                    rows: vec![0],
+                    times_s: vec![0.0],
+                    samples: Samples::Text(vec!["taxi".into()]),
+                },
+            ],
+            path: PathBuf::new(),
+        }
+    }
+
+    fn same_values(a: &Recording, b: &Recording) {
+        assert_eq!(a.meta, b.meta);
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert_eq!(x.times_s, y.times_s);
+            match (&x.samples, &y.samples) {
+                (Samples::Numeric(p), Samples::Numeric(q)) => {
+                    assert_eq!(
+                        p.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        q.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                    )
+                }
+                (p, q) => assert_eq!(p, q),
+            }
+        }
+    }
+
+    #[test]
+    fn parquet_and_csv_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = small();
+        let p = dir.path().join("r.parquet");
+        write_parquet(&rec, &p).unwrap();
+        let back = read(&p).unwrap();
+        same_values(&rec, &back);
+        // rows: 64 vibration rows + 4 speed rows at other times
+        assert_eq!(back.data[1].rows, vec![7, 24, 41, 58]);
+        let c = dir.path().join("r.csv");
+        write_csv(&back, &c).unwrap();
+        same_values(&rec, &read(&c).unwrap());
+        // Same recording, same bytes.
+        let p2 = dir.path().join("r2.parquet");
+        write_parquet(&rec, &p2).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&p2).unwrap());
+    }
+
+    #[test]
+    fn malformed_files_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("empty.parquet");
+        std::fs::write(&p, b"").unwrap();
+        let e = read(&p).unwrap_err().to_string();
+        assert!(e.contains("empty.parquet") && e.contains("empty (0 bytes)"), "{e}");
+        let good = dir.path().join("good.parquet");
+        write_parquet(&small(), &good).unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let t = dir.path().join("truncated.parquet");
+        std::fs::write(&t, &bytes[..bytes.len() / 2]).unwrap();
+        let e = read(&t).unwrap_err().to_string();
+        assert!(e.contains("truncated.parquet") && e.contains("not a readable Parquet file"), "{e}");
+        let c = dir.path().join("r.csv");
+        write_csv(&small(), &c).unwrap();
+        let text = std::fs::read_to_string(&c).unwrap().replacen("0.0,", "0.0,abc", 1);
+        std::fs::write(&c, text).unwrap();
+        let e = read(&c).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+}
