@@ -67,7 +67,9 @@ impl FeatureParams {
     /// The core's config at `sample_rate_hz` (an integer rate).
     pub fn extractor_config(&self, sample_rate_hz: f64) -> Result<ExtractorConfig, UsageError> {
         if sample_rate_hz.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&sample_rate_hz) {
-            return Err(UsageError(format!("the vibration rate {sample_rate_hz} Hz must be a whole number of Hz")));
+            return Err(UsageError(format!(
+                "the vibration rate {sample_rate_hz} Hz must be a whole number of Hz"
+            )));
         }
         let rate = sample_rate_hz as u32;
         let samples = |field: &str, seconds: f64| -> Result<u32, UsageError> {
@@ -119,14 +121,15 @@ impl PipelineConfig {
     pub fn load(path: &Path) -> Result<PipelineConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("config {}: cannot read: {e}", path.display())))?;
-        let cfg: PipelineConfig =
-            serde_saphyr::from_str(&text).map_err(|e| UsageError(format!("config {}: {e}", path.display())))?;
+        let cfg: PipelineConfig = serde_saphyr::from_str(&text)
+            .map_err(|e| UsageError(format!("config {}: {e}", path.display())))?;
         Ok(cfg)
     }
 
     /// The contract the config names.
     pub fn load_contract(&self) -> Result<crate::contract::Contract> {
-        crate::contract::Contract::load(&self.contract).with_context(|| "loading the contract named by the config")
+        crate::contract::Contract::load(&self.contract)
+            .with_context(|| "loading the contract named by the config")
     }
 }
 

@@ -277,8 +277,8 @@ impl Contract {
                 continue;
             }
             // Time base.
-            match rule.kind {
-                ChannelKind::Vibration => match vib_start {
+            if rule.kind == ChannelKind::Vibration {
+                match vib_start {
                     None => vib_start = Some((meta.start_s, rule.name.as_str())),
                     Some((s, first)) if (s - meta.start_s).abs() > self.grid_tolerance_s => v(
                         &rule.name,
@@ -290,8 +290,7 @@ impl Contract {
                         ),
                     ),
                     _ => {}
-                },
-                _ => {}
+                }
             }
             // Values.
             match &data.samples {
@@ -414,7 +413,7 @@ impl Contract {
             if !(l.severity >= lo && l.severity <= hi) {
                 v("label.severity", format!("severity {} outside [{lo}, {hi}]", l.severity));
             }
-            if !(l.start_s < l.end_s) {
+            if l.start_s.partial_cmp(&l.end_s) != Some(std::cmp::Ordering::Less) {
                 v("label.interval", format!("start_s {} is not before end_s {}", l.start_s, l.end_s));
             }
             match spans.get(&l.flight_id) {

@@ -44,7 +44,11 @@ impl SampleTap for Sanitised {
 }
 
 /// Extracts every frame of `s`; with `tap`, also returns the sanitised stream.
-pub fn extract(s: &Synced, cfg: ExtractorConfig, tap: bool) -> Result<(Vec<Frame>, Option<Sanitised>), UsageError> {
+pub fn extract(
+    s: &Synced,
+    cfg: ExtractorConfig,
+    tap: bool,
+) -> Result<(Vec<Frame>, Option<Sanitised>), UsageError> {
     match s.vib.len() {
         1 => run::<1>(s, cfg, tap),
         2 => run::<2>(s, cfg, tap),
@@ -54,8 +58,13 @@ pub fn extract(s: &Synced, cfg: ExtractorConfig, tap: bool) -> Result<(Vec<Frame
     }
 }
 
-fn run<const CH: usize>(s: &Synced, cfg: ExtractorConfig, tap: bool) -> Result<(Vec<Frame>, Option<Sanitised>), UsageError> {
-    let mut fx = FeatureExtractor::<CH, FFT_MAX>::new(cfg).map_err(|e| UsageError(format!("features: {e}")))?;
+fn run<const CH: usize>(
+    s: &Synced,
+    cfg: ExtractorConfig,
+    tap: bool,
+) -> Result<(Vec<Frame>, Option<Sanitised>), UsageError> {
+    let mut fx =
+        FeatureExtractor::<CH, FFT_MAX>::new(cfg).map_err(|e| UsageError(format!("features: {e}")))?;
     let n = s.len();
     let vib: Vec<[f32; CH]> = (0..n).map(|i| std::array::from_fn(|c| s.vib[c][i])).collect();
     let rpm: Vec<[f32; CH]> = (0..n).map(|i| std::array::from_fn(|c| s.speed[s.speed_ref[c]][i])).collect();

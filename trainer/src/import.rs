@@ -49,11 +49,18 @@ pub struct ManifestRow {
 
 /// Reads a CWRU-style manifest (`file,record_no,fs_hz,label,...,sha256` with a header).
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations> {
-    let bad = |loc: String, d: String| -> ContractViolations { Violation::new(path, loc, "manifest.format", d).into() };
+    let bad = |loc: String, d: String| -> ContractViolations {
+        Violation::new(path, loc, "manifest.format", d).into()
+    };
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).ok_or_else(|| bad("line 1".into(), format!("no column {name:?}")));
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| bad("line 1".into(), format!("no column {name:?}")))
+    };
     let (cf, cr, cfs, cl, ct, cd, crpm, csha) = (
         col("file")?,
         col("record_no")?,
@@ -72,13 +79,17 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
         }
         let f: Vec<&str> = line.split(',').collect();
         if f.len() != header.len() {
-            return Err(bad(format!("line {lineno}"), format!("{} fields, the header has {}", f.len(), header.len())));
+            return Err(bad(
+                format!("line {lineno}"),
+                format!("{} fields, the header has {}", f.len(), header.len()),
+            ));
         }
         let num = |k: usize, name: &str| -> Result<f64, ContractViolations> {
             if f[k].is_empty() {
                 return Ok(0.0);
             }
-            f[k].parse().map_err(|_| bad(format!("line {lineno}, {name}"), format!("{:?} is not a number", f[k])))
+            f[k].parse()
+                .map_err(|_| bad(format!("line {lineno}, {name}"), format!("{:?} is not a number", f[k])))
         };
         out.push(ManifestRow {
             file: f[cf].to_string(),
@@ -102,18 +113,23 @@ pub fn import_one(
     split_s: Option<f64>,
 ) -> Result<Vec<(Recording, Vec<LabelInterval>)>, ContractViolations> {
     let path: PathBuf = manifest_dir.join(&row.file);
-    let bad = |rule: &'static str, d: String| -> ContractViolations { Violation::new(&path, "", rule, d).into() };
+    let bad =
+        |rule: &'static str, d: String| -> ContractViolations { Violation::new(&path, "", rule, d).into() };
     let bytes = std::fs::read(&path).map_err(|e| bad("file.present", format!("cannot read: {e}")))?;
     let digest = hex::encode(Sha256::digest(&bytes));
     if !row.sha256.is_empty() && digest != row.sha256 {
-        return Err(bad("file.checksum", format!("sha256 {digest} differs from the manifest's {} (line {})", row.sha256, row.line)));
+        return Err(bad(
+            "file.checksum",
+            format!("sha256 {digest} differs from the manifest's {} (line {})", row.sha256, row.line),
+        ));
     }
     let vars = matfile::read(&bytes).map_err(|e| bad("file.format", e.to_string()))?;
     let find = |suffix: &str| vars.iter().find(|v| v.name.ends_with(suffix));
     let de = find("_DE_time").ok_or_else(|| bad("channel.present", "no *_DE_time variable".into()))?;
     let fe = find("_FE_time");
-    let rpm = find("RPM").and_then(|v| v.data.first().copied()).filter(|r| *r > 0.0).unwrap_or(row.rpm_nominal);
-    if !(rpm > 0.0) {
+    let rpm =
+        find("RPM").and_then(|v| v.data.first().copied()).filter(|r| *r > 0.0).unwrap_or(row.rpm_nominal);
+    if rpm.is_nan() || rpm <= 0.0 {
         return Err(bad("channel.present", "no RPM variable and no rpm_nominal in the manifest".into()));
     }
     let fs = row.fs_hz;
@@ -121,7 +137,10 @@ pub fn import_one(
     let block = split_s.map(|s| (s * fs).round() as usize).filter(|&b| b > 0).unwrap_or(n_total);
     let blocks = if split_s.is_some() { n_total / block } else { 1 };
     if blocks == 0 {
-        return Err(bad("recording.duration", format!("{n_total} samples, shorter than one split block of {block}")));
+        return Err(bad(
+            "recording.duration",
+            format!("{n_total} samples, shorter than one split block of {block}"),
+        ));
     }
     let mut out = Vec::new();
     for b in 0..blocks {
@@ -135,21 +154,32 @@ pub fn import_one(
         let times: Vec<f64> = (0..n).map(|i| i as f64 / fs).collect();
         let n_speed = ((n as f64 / fs) * SPEED_RATE_HZ).floor().max(1.0) as usize;
         let speed_times: Vec<f64> = (0..n_speed).map(|k| k as f64 / SPEED_RATE_HZ).collect();
-        let mut channels = vec![ChannelMeta { name: "vib_de".into(), unit: "g".into(), sample_rate_hz: fs, start_s: 0.0 }];
+        let mut channels =
+            vec![ChannelMeta { name: "vib_de".into(), unit: "g".into(), sample_rate_hz: fs, start_s: 0.0 }];
         let mut data = vec![ChannelData {
             times_s: times.clone(),
             samples: Samples::Numeric(de.data[a..z].iter().map(|&x| x as f32).collect()),
             rows: (0..n as u32).collect(),
         }];
         if let Some(fe) = fe.filter(|f| f.data.len() >= z) {
-            channels.push(ChannelMeta { name: "vib_fe".into(), unit: "g".into(), sample_rate_hz: fs, start_s: 0.0 });
+            channels.push(ChannelMeta {
+                name: "vib_fe".into(),
+                unit: "g".into(),
+                sample_rate_hz: fs,
+                start_s: 0.0,
+            });
             data.push(ChannelData {
                 times_s: times.clone(),
                 samples: Samples::Numeric(fe.data[a..z].iter().map(|&x| x as f32).collect()),
                 rows: (0..n as u32).collect(),
             });
         }
-        channels.push(ChannelMeta { name: "shaft_rpm".into(), unit: "rpm".into(), sample_rate_hz: SPEED_RATE_HZ, start_s: 0.0 });
+        channels.push(ChannelMeta {
+            name: "shaft_rpm".into(),
+            unit: "rpm".into(),
+            sample_rate_hz: SPEED_RATE_HZ,
+            start_s: 0.0,
+        });
         data.push(ChannelData {
             rows: vec![0; n_speed],
             times_s: speed_times,
@@ -162,8 +192,12 @@ pub fn import_one(
                 aircraft_id: "CWRU-rig".into(),
                 engine_id: "CWRU-motor".into(),
                 flight_id: flight_id.clone(),
-                source: format!("CWRU record {} ({}), samples {a}..{z}, sha256 {digest}", row.record_no, row.file),
+                source: format!(
+                    "CWRU record {} ({}), samples {a}..{z}, sha256 {digest}",
+                    row.record_no, row.file
+                ),
                 channels,
+                content_crc32: None,
             },
             data,
             path: PathBuf::new(),
@@ -184,6 +218,45 @@ pub fn import_one(
         out.push((rec, labels));
     }
     Ok(out)
+}
+
+/// Imports the manifest's files (those at `fs_hz` if given, and among `records` if given) into
+/// `out` (`recordings/*.parquet`, `labels.csv`), replacing it atomically. Returns the number of
+/// recordings written.
+pub fn run(
+    manifest: &Path,
+    out: &Path,
+    fs_hz: Option<f64>,
+    records: &[u32],
+    split_s: Option<f64>,
+) -> anyhow::Result<usize> {
+    let rows = read_manifest(manifest)?;
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    let chosen: Vec<&ManifestRow> = rows
+        .iter()
+        .filter(|r| fs_hz.is_none_or(|f| r.fs_hz == f))
+        .filter(|r| records.is_empty() || records.contains(&r.record_no))
+        .collect();
+    anyhow::ensure!(
+        !chosen.is_empty(),
+        crate::error::UsageError(format!("no manifest row of {} matches the filters", manifest.display()))
+    );
+    crate::io::replace_dir_atomic(out, |staging| {
+        let mut labels = Vec::new();
+        let mut count = 0;
+        for row in chosen {
+            for (rec, l) in import_one(dir, row, split_s)? {
+                crate::recording::write_parquet(
+                    &rec,
+                    &staging.join("recordings").join(format!("{}.parquet", rec.meta.flight_id)),
+                )?;
+                labels.extend(l);
+                count += 1;
+            }
+        }
+        crate::labels::write(&staging.join("labels.csv"), &labels)?;
+        Ok(count)
+    })
 }
 
 #[cfg(test)]
@@ -221,37 +294,4 @@ mod tests {
         let e = import_one(dir.path(), &wrong, None).unwrap_err().to_string();
         assert!(e.contains("f.mat") && e.contains("differs from the manifest"), "{e}");
     }
-}
-
-/// Imports the manifest's files (those at `fs_hz` if given, and among `records` if given) into
-/// `out` (`recordings/*.parquet`, `labels.csv`), replacing it atomically. Returns the number of
-/// recordings written.
-pub fn run(
-    manifest: &Path,
-    out: &Path,
-    fs_hz: Option<f64>,
-    records: &[u32],
-    split_s: Option<f64>,
-) -> anyhow::Result<usize> {
-    let rows = read_manifest(manifest)?;
-    let dir = manifest.parent().unwrap_or(Path::new("."));
-    let chosen: Vec<&ManifestRow> = rows
-        .iter()
-        .filter(|r| fs_hz.is_none_or(|f| r.fs_hz == f))
-        .filter(|r| records.is_empty() || records.contains(&r.record_no))
-        .collect();
-    anyhow::ensure!(!chosen.is_empty(), crate::error::UsageError(format!("no manifest row of {} matches the filters", manifest.display())));
-    crate::io::replace_dir_atomic(out, |staging| {
-        let mut labels = Vec::new();
-        let mut count = 0;
-        for row in chosen {
-            for (rec, l) in import_one(dir, row, split_s)? {
-                crate::recording::write_parquet(&rec, &staging.join("recordings").join(format!("{}.parquet", rec.meta.flight_id)))?;
-                labels.extend(l);
-                count += 1;
-            }
-        }
-        crate::labels::write(&staging.join("labels.csv"), &labels)?;
-        Ok(count)
-    })
 }

@@ -63,7 +63,7 @@ enum Command {
     },
 }
 
-fn load(config: &PathBuf) -> Result<PipelineConfig> {
+fn load(config: &std::path::Path) -> Result<PipelineConfig> {
     PipelineConfig::load(config)
 }
 
@@ -100,7 +100,11 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = load(&config)?;
             let contract = cfg.load_contract()?;
             let check_labels = files.is_empty();
-            let files = if files.is_empty() { preprocess::list_recordings(&cfg.paths.raw_recordings())? } else { files };
+            let files = if files.is_empty() {
+                preprocess::list_recordings(&cfg.paths.raw_recordings())?
+            } else {
+                files
+            };
             let recs = preprocess::load_validated(&files, &contract)?;
             let mut n_labels = 0;
             if check_labels {

@@ -68,7 +68,10 @@ impl<'a> Reader<'a> {
     }
 
     fn u32_at(&self, at: usize) -> Result<u32, MatError> {
-        let s = self.b.get(at..at + 4).ok_or_else(|| self.err(at, "file ends inside an element tag (truncated?)"))?;
+        let s = self
+            .b
+            .get(at..at + 4)
+            .ok_or_else(|| self.err(at, "file ends inside an element tag (truncated?)"))?;
         Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
 
@@ -95,7 +98,10 @@ impl<'a> Reader<'a> {
 fn numeric(ty: u32, bytes: &[u8], at: usize) -> Result<Vec<f64>, MatError> {
     macro_rules! conv {
         ($t:ty, $n:expr) => {
-            bytes.chunks_exact($n).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; $n])) as f64).collect()
+            bytes
+                .chunks_exact($n)
+                .map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; $n])) as f64)
+                .collect()
         };
     }
     Ok(match ty {
@@ -133,7 +139,9 @@ pub fn read(bytes: &[u8]) -> Result<Vec<MatArray>, MatError> {
         let (ty, data, next) = r.element(at, bytes.len())?;
         match ty {
             MI_MATRIX => out.push(matrix(&r, data, at)?),
-            MI_COMPRESSED => return Err(r.err(at, "compressed MAT files (-v7 default) are not supported: save with -v6")),
+            MI_COMPRESSED => {
+                return Err(r.err(at, "compressed MAT files (-v7 default) are not supported: save with -v6"));
+            }
             _ => {} // other top-level elements carry no variables we read
         }
         at = next.div_ceil(8) * 8;
@@ -153,7 +161,10 @@ fn matrix(r: &Reader<'_>, range: std::ops::Range<usize>, at: usize) -> Result<Ma
     if ty != MI_INT32 {
         return Err(r.err(next, "matrix without dimensions"));
     }
-    let dims: Vec<usize> = r.b[dims].chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]).max(0) as usize).collect();
+    let dims: Vec<usize> = r.b[dims]
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]).max(0) as usize)
+        .collect();
     let (ty, name, next) = r.element(next, end)?;
     if ty != MI_INT8 {
         return Err(r.err(next, "matrix without a name"));
@@ -161,7 +172,12 @@ fn matrix(r: &Reader<'_>, range: std::ops::Range<usize>, at: usize) -> Result<Ma
     let name = String::from_utf8_lossy(&r.b[name]).into_owned();
     // Classes 6..=15 are the numeric ones (double, single, int8 .. uint64).
     if !(6..=15).contains(&class) {
-        return Err(r.err(at, format!("variable {name:?}: array class {class} (cell, struct, char, sparse...) is not supported")));
+        return Err(r.err(
+            at,
+            format!(
+                "variable {name:?}: array class {class} (cell, struct, char, sparse...) is not supported"
+            ),
+        ));
     }
     if complex {
         return Err(r.err(at, format!("variable {name:?}: complex arrays are not supported")));
@@ -190,7 +206,7 @@ pub(crate) mod tests {
                 m.extend_from_slice(&ty.to_le_bytes());
                 m.extend_from_slice(&(data.len() as u32).to_le_bytes());
                 m.extend_from_slice(data);
-                while m.len() % 8 != 0 {
+                while !m.len().is_multiple_of(8) {
                     m.push(0);
                 }
             };

@@ -18,7 +18,9 @@ use crate::contract::{Contract, FaultCategory};
 use crate::error::{ContractViolations, UsageError, Violation};
 use crate::extract::{self, Frame, Sanitised};
 use crate::labels::{self, LabelInterval};
-use crate::recording::{self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples};
+use crate::recording::{
+    self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples,
+};
 use crate::sync::{self, PHASE_UNKNOWN, Synced};
 use crate::table;
 use anyhow::{Context, Result};
@@ -54,7 +56,10 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 /// The raw recordings in `dir` (`*.parquet`, `*.csv`), sorted by name.
 pub fn list_recordings(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        UsageError(format!("no raw recordings: cannot read {} ({e}); run `avm simulate` or `avm import` first", dir.display()))
+        UsageError(format!(
+            "no raw recordings: cannot read {} ({e}); run `avm simulate` or `avm import` first",
+            dir.display()
+        ))
     })?;
     let mut out: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -106,7 +111,11 @@ pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Reco
 }
 
 /// Reads the labels (if the file exists) and validates them against the recordings.
-pub fn load_labels(path: &Path, contract: &Contract, recs: &[Recording]) -> Result<Vec<LabelInterval>, ContractViolations> {
+pub fn load_labels(
+    path: &Path,
+    contract: &Contract,
+    recs: &[Recording],
+) -> Result<Vec<LabelInterval>, ContractViolations> {
     if !path.exists() {
         return Ok(Vec::new());
     }
@@ -170,7 +179,12 @@ pub struct WindowRow {
 }
 
 /// Labels the frames of one recording.
-pub fn window_rows(s: &Synced, frames: &[Frame], cfg: &ExtractorConfig, labels: &[LabelInterval]) -> Vec<WindowRow> {
+pub fn window_rows(
+    s: &Synced,
+    frames: &[Frame],
+    cfg: &ExtractorConfig,
+    labels: &[LabelInterval],
+) -> Vec<WindowRow> {
     let fs = s.sample_rate_hz;
     let win = cfg.window_len_samples as usize;
     let mine: Vec<&LabelInterval> = labels.iter().filter(|l| l.flight_id == s.flight_id).collect();
@@ -186,8 +200,15 @@ pub fn window_rows(s: &Synced, frames: &[Frame], cfg: &ExtractorConfig, labels: 
                 counts[p as usize] += 1;
             }
             let best = (0..256).max_by_key(|&k| (counts[k], std::cmp::Reverse(k))).unwrap_or(255) as u8;
-            let phase = if best == PHASE_UNKNOWN { "unknown".to_string() } else { s.phase_names[best as usize].clone() };
-            let engine = mine.iter().filter(|l| l.category == FaultCategory::Engine && l.start_s <= mid && mid < l.end_s).max_by(|x, y| x.severity.total_cmp(&y.severity));
+            let phase = if best == PHASE_UNKNOWN {
+                "unknown".to_string()
+            } else {
+                s.phase_names[best as usize].clone()
+            };
+            let engine = mine
+                .iter()
+                .filter(|l| l.category == FaultCategory::Engine && l.start_s <= mid && mid < l.end_s)
+                .max_by(|x, y| x.severity.total_cmp(&y.severity));
             let sensor = mine
                 .iter()
                 .filter(|l| l.category == FaultCategory::Sensor && l.overlap_s(start_s, end_s) > 0.0)
@@ -206,15 +227,26 @@ pub fn window_rows(s: &Synced, frames: &[Frame], cfg: &ExtractorConfig, labels: 
                 sensor_event: sensor.map_or(NONE.to_string(), |l| l.fault_type.clone()),
                 valid: f.valid,
                 roc_valid: f.roc_valid,
-                quality: f.quality.iter().map(|q| [q.gap_filled, q.clipped, q.unrepaired, q.speed_held]).collect(),
+                quality: f
+                    .quality
+                    .iter()
+                    .map(|q| [q.gap_filled, q.clipped, q.unrepaired, q.speed_held])
+                    .collect(),
             }
         })
         .collect()
 }
 
 /// Writes the window table.
-pub fn write_windows(dest: &Path, rows: &[WindowRow], channels: &[String], metadata: &[(&str, String)]) -> Result<()> {
-    let s = |f: &dyn Fn(&WindowRow) -> &str| -> ArrayRef { Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>()) };
+pub fn write_windows(
+    dest: &Path,
+    rows: &[WindowRow],
+    channels: &[String],
+    metadata: &[(&str, String)],
+) -> Result<()> {
+    let s = |f: &dyn Fn(&WindowRow) -> &str| -> ArrayRef {
+        Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>())
+    };
     let mut cols: Vec<(String, ArrayRef)> = vec![
         ("flight_id".into(), s(&|r| &r.flight_id)),
         ("aircraft_id".into(), s(&|r| &r.aircraft_id)),
@@ -232,7 +264,10 @@ pub fn write_windows(dest: &Path, rows: &[WindowRow], channels: &[String], metad
     ];
     for (c, name) in channels.iter().enumerate() {
         for (k, what) in ["gap_filled", "clipped", "unrepaired", "speed_held"].iter().enumerate() {
-            cols.push((format!("{name}.{what}"), Arc::new(rows.iter().map(|r| r.quality[c][k]).collect::<UInt32Array>())));
+            cols.push((
+                format!("{name}.{what}"),
+                Arc::new(rows.iter().map(|r| r.quality[c][k]).collect::<UInt32Array>()),
+            ));
         }
     }
     table::write(dest, cols, metadata)
@@ -255,17 +290,23 @@ pub fn interim_recording(s: &Synced, clean: &Sanitised, source: &str) -> Recordi
     };
     for (c, name) in s.vib_names.iter().enumerate() {
         push(format!("{name}.clean"), "g", Samples::Numeric(clean.clean[c].clone()));
-        push(format!("{name}.fate"), "code", Samples::Numeric(clean.fate[c].iter().map(|&f| f32::from(f)).collect()));
+        push(
+            format!("{name}.fate"),
+            "code",
+            Samples::Numeric(clean.fate[c].iter().map(|&f| f32::from(f)).collect()),
+        );
     }
     for (k, name) in s.speed_names.iter().enumerate() {
         push(name.clone(), "rpm", Samples::Numeric(s.speed[k].clone()));
     }
     if s.phase.iter().any(|&p| p != PHASE_UNKNOWN) {
-        let names: Vec<String> = s
-            .phase
-            .iter()
-            .map(|&p| if p == PHASE_UNKNOWN { "unknown".to_string() } else { s.phase_names[p as usize].clone() })
-            .collect();
+        let names: Vec<String> =
+            s.phase
+                .iter()
+                .map(|&p| {
+                    if p == PHASE_UNKNOWN { "unknown".to_string() } else { s.phase_names[p as usize].clone() }
+                })
+                .collect();
         push("phase".into(), "-", Samples::Text(names));
     }
     Recording {
@@ -277,6 +318,7 @@ pub fn interim_recording(s: &Synced, clean: &Sanitised, source: &str) -> Recordi
             flight_id: s.flight_id.clone(),
             source: format!("avm preprocess of {source}"),
             channels,
+            content_crc32: None,
         },
         data,
         path: PathBuf::new(),

@@ -26,8 +26,8 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::schema::types::ColumnPath;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,11 @@ pub struct RecordingMeta {
     pub source: String,
     /// The channels, in column order.
     pub channels: Vec<ChannelMeta>,
+    /// CRC-32 of the content ([`content_crc32`]), set by the writers and checked by the
+    /// readers: Parquet pages carry no checksum of their own, so this is what catches a file
+    /// corrupted in a way that still decodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_crc32: Option<u32>,
 }
 
 /// What a recording says about one channel.
@@ -150,6 +155,46 @@ impl Recording {
             self.data.iter().filter_map(|d| d.times_s.last()).fold(f64::NEG_INFINITY, |a, &b| a.max(b));
         (first, last)
     }
+}
+
+/// CRC-32 (IEEE) of a recording's content: per channel in metadata order, every sample time
+/// (f64, little-endian) then every value (f32 little-endian bits, or UTF-8 text followed by a
+/// NUL byte).
+pub fn content_crc32(data: &[ChannelData]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for d in data {
+        for t in &d.times_s {
+            h.update(&t.to_le_bytes());
+        }
+        match &d.samples {
+            Samples::Numeric(v) => v.iter().for_each(|x| h.update(&x.to_le_bytes())),
+            Samples::Text(v) => v.iter().for_each(|x| {
+                h.update(x.as_bytes());
+                h.update(&[0]);
+            }),
+        }
+    }
+    h.finalize()
+}
+
+fn check_crc(path: &Path, rec: Recording) -> Result<Recording, ContractViolations> {
+    if let Some(expected) = rec.meta.content_crc32 {
+        let actual = content_crc32(&rec.data);
+        if actual != expected {
+            return Err(bad(
+                path,
+                "",
+                format!(
+                    "content checksum {actual:08x} differs from the recorded {expected:08x}: the file is corrupt"
+                ),
+            ));
+        }
+    }
+    Ok(rec)
+}
+
+fn with_crc(rec: &Recording) -> RecordingMeta {
+    RecordingMeta { content_crc32: Some(content_crc32(&rec.data)), ..rec.meta.clone() }
 }
 
 /// Reads a recording, choosing the format by extension (`.parquet`, or `.csv` + `.meta.json`).
@@ -301,7 +346,7 @@ pub fn read_parquet(path: &Path) -> Result<Recording, ContractViolations> {
     if row0 == 0 {
         return Err(bad(path, "", "the recording has no rows"));
     }
-    Ok(Recording { meta, data, path: path.to_path_buf() })
+    check_crc(path, Recording { meta, data, path: path.to_path_buf() })
 }
 
 fn cast_f64(a: &ArrayRef) -> Option<Float64Array> {
@@ -335,7 +380,8 @@ impl RowMap {
 
 /// The rows of a file: the union of all channels' sample times, each channel's value or null.
 fn rows(rec: &Recording) -> (Vec<f64>, Vec<RowMap>) {
-    let longest = rec.data.iter().max_by_key(|d| d.times_s.len()).map(|d| d.times_s.as_slice()).unwrap_or(&[]);
+    let longest =
+        rec.data.iter().max_by_key(|d| d.times_s.len()).map(|d| d.times_s.as_slice()).unwrap_or(&[]);
     let is_prefix = |t: &[f64]| t.len() <= longest.len() && t == &longest[..t.len()];
     let times: Vec<f64> = if rec.data.iter().all(|d| is_prefix(&d.times_s)) {
         longest.to_vec()
@@ -375,11 +421,15 @@ pub fn write_parquet(rec: &Recording, dest: &Path) -> Result<()> {
         match &d.samples {
             Samples::Numeric(v) => {
                 fields.push(Field::new(&cm.name, DataType::Float32, true));
-                arrays.push(Arc::new((0..times.len()).map(|r| idx.get(r).map(|i| v[i])).collect::<Float32Array>()));
+                arrays.push(Arc::new(
+                    (0..times.len()).map(|r| idx.get(r).map(|i| v[i])).collect::<Float32Array>(),
+                ));
             }
             Samples::Text(v) => {
                 fields.push(Field::new(&cm.name, DataType::Utf8, true));
-                arrays.push(Arc::new((0..times.len()).map(|r| idx.get(r).map(|i| v[i].as_str())).collect::<StringArray>()));
+                arrays.push(Arc::new(
+                    (0..times.len()).map(|r| idx.get(r).map(|i| v[i].as_str())).collect::<StringArray>(),
+                ));
             }
         }
     }
@@ -394,10 +444,9 @@ pub fn write_parquet(rec: &Recording, dest: &Path) -> Result<()> {
             .set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
     }
     let props = props
-
         .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
             META_KEY.to_string(),
-            serde_json::to_string(&rec.meta)?,
+            serde_json::to_string(&with_crc(rec))?,
         )]))
         .build();
     crate::io::write_atomic(dest, |w| {
@@ -439,7 +488,10 @@ pub fn write_csv(rec: &Recording, dest: &Path) -> Result<()> {
         }
         Ok(())
     })?;
-    crate::io::write_bytes_atomic(&csv_meta_path(dest), serde_json::to_string_pretty(&rec.meta)?.as_bytes())
+    crate::io::write_bytes_atomic(
+        &csv_meta_path(dest),
+        serde_json::to_string_pretty(&with_crc(rec))?.as_bytes(),
+    )
 }
 
 /// Reads a CSV recording and its `.meta.json` sidecar.
@@ -529,7 +581,7 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
     if n_rows == 0 {
         return Err(bad(path, "", "the recording has no rows"));
     }
-    Ok(Recording { meta, data, path: path.to_path_buf() })
+    check_crc(path, Recording { meta, data, path: path.to_path_buf() })
 }
 
 #[cfg(test)]
@@ -560,6 +612,7 @@ mod tests {
                     ch("n1_rpm", "rpm", 4.0, 0.1),
                     ch("phase", "-", 1.0, 0.0),
                 ],
+                content_crc32: None,
             },
             data: vec![
                 ChannelData { rows: vec![0; 64], times_s: vib_t, samples: Samples::Numeric(vib) },
@@ -579,7 +632,8 @@ mod tests {
     }
 
     fn same_values(a: &Recording, b: &Recording) {
-        assert_eq!(a.meta, b.meta);
+        assert_eq!(b.meta.content_crc32, Some(content_crc32(&a.data)));
+        assert_eq!(RecordingMeta { content_crc32: None, ..b.meta.clone() }, a.meta);
         for (x, y) in a.data.iter().zip(&b.data) {
             assert_eq!(x.times_s, y.times_s);
             match (&x.samples, &y.samples) {

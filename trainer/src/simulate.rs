@@ -22,8 +22,10 @@
 //! Engine faults (category `engine`), from an onset time to the end of the flight:
 //! - `fan_imbalance`: fan 1P grows by up to ×(1 + 3·severity) over a 15 s progression;
 //! - `misalignment`: 2P (and some 3P) of one shaft grows by up to ×(1 + 5·severity);
-//! - `bearing_defect`: impacts at the outer-race defect frequency (4.1 × N2) ring a structural
-//!   resonance (~600 Hz, 4 % damping): impulsive, raising kurtosis and high-frequency energy.
+//! - `bearing_defect`: a rolling-element defect on the fan-shaft bearing strikes once per cage
+//!   revolution (0.4 × N1, with ±5 % slip), each impact ringing a structural resonance
+//!   (~600 Hz, 8 % damping): impulsive, raising kurtosis, crest factor and high-frequency energy,
+//!   mostly on the fan sensor.
 //!
 //! Sensor events (category `sensor`), on one accelerometer, over an interval:
 //! `sensor_dropout` (NaN runs: most short enough for the core to repair, some not),
@@ -51,7 +53,8 @@ pub const N1_MAX_RPM: f64 = 5200.0;
 /// Core speed at 100 % N2, rpm.
 pub const N2_MAX_RPM: f64 = 14_500.0;
 const FAN_BLADES: f64 = 24.0;
-const BPFO_ORDER: f64 = 4.1;
+/// Cage (fundamental train) frequency of the fan bearing, in orders of N1.
+const FTF_ORDER: f64 = 0.4;
 
 /// Simulator settings (the `simulate:` section of the pipeline config).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -88,9 +91,15 @@ impl SimConfig {
     }
 
     fn check(&self) -> Result<()> {
-        ensure!(self.recordings() > 0, "simulate: aircraft, engines_per_aircraft and flights_per_aircraft must be > 0");
+        ensure!(
+            self.recordings() > 0,
+            "simulate: aircraft, engines_per_aircraft and flights_per_aircraft must be > 0"
+        );
         let [a, b] = self.flight_duration_s;
-        ensure!(a >= 120.0 && b >= a, "simulate.flight_duration_s must be [min, max] with 120 <= min <= max, got [{a}, {b}]");
+        ensure!(
+            a >= 120.0 && b >= a,
+            "simulate.flight_duration_s must be [min, max] with 120 <= min <= max, got [{a}, {b}]"
+        );
         for (n, p) in [
             ("engine_fault_probability", self.engine_fault_probability),
             ("sensor_event_probability", self.sensor_event_probability),
@@ -225,59 +234,67 @@ impl Profile {
     }
 }
 
+/// An engine fault the simulator can inject.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum EngineFault {
+pub enum EngineFault {
+    /// Fan 1P grows.
     FanImbalance,
-    Misalignment { core: bool },
+    /// 2P (and 3P) of the fan or, with `core`, the core shaft grows.
+    Misalignment {
+        /// On the core shaft rather than the fan.
+        core: bool,
+    },
+    /// Outer-race defect impacts ringing a structural resonance.
     BearingDefect,
 }
 
+/// A sensor (data-quality) event the simulator can inject.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum SensorEvent {
+pub enum SensorEvent {
+    /// NaN runs.
     Dropout,
+    /// Isolated single-sample spikes.
     Spike,
+    /// The output freezes.
     Stuck,
+    /// A bias drifts away and stays.
     Drift,
 }
 
-/// What happens in one recording.
-#[derive(Clone, Debug)]
-struct Plan {
-    engine_fault: Option<(EngineFault, f64, f64)>, // kind, onset s, severity
-    sensor: Option<(SensorEvent, usize, f64, f64, f64)>, // kind, channel, start s, end s, magnitude
+/// What happens in one recording (drawn by [`draw_plan`], or chosen by a test).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Engine fault: kind, onset (s), severity.
+    pub engine_fault: Option<(EngineFault, f64, f64)>,
+    /// Sensor event: kind, channel (0 fan, 1 core), start (s), end (s), magnitude.
+    pub sensor: Option<(SensorEvent, usize, f64, f64, f64)>,
 }
 
-/// N2 % on the working line for N1 %.
-fn n2_pct(n1: f64) -> f64 {
-    51.0 + 0.48 * n1
-}
-
-/// 8th-order Butterworth magnitude of the anti-aliasing filter at `f` (cut-off 0.35·fs).
-fn aa_gain(f: f64, fs: f64) -> f64 {
-    let x = f / (0.35 * fs);
-    if f >= 0.48 * fs { 0.0 } else { 1.0 / libm::sqrt(1.0 + libm::pow(x, 16.0)) }
-}
-
-/// Simulates recording `index` of the fleet.
-pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
+/// Where recording `index` sits in the fleet: (aircraft, flight, engine position).
+fn position(cfg: &SimConfig, index: usize) -> (usize, usize, usize) {
     let per_aircraft = (cfg.engines_per_aircraft * cfg.flights_per_aircraft) as usize;
-    let aircraft = index / per_aircraft;
-    let flight = (index % per_aircraft) / cfg.engines_per_aircraft as usize;
-    let engine_pos = index % cfg.engines_per_aircraft as usize;
-    // Streams: engines and flight profiles get their own, so an engine's constants and an
-    // aircraft flight's profile are the same whichever recording draws them.
-    let engine_stream = 1_000_000 + (aircraft * cfg.engines_per_aircraft as usize + engine_pos) as u64;
+    (
+        index / per_aircraft,
+        (index % per_aircraft) / cfg.engines_per_aircraft as usize,
+        index % cfg.engines_per_aircraft as usize,
+    )
+}
+
+fn profile_of(cfg: &SimConfig, index: usize) -> Profile {
+    let (aircraft, flight, _) = position(cfg, index);
     let profile_stream = 2_000_000 + (aircraft * cfg.flights_per_aircraft as usize + flight) as u64;
-    let engine = Engine::draw(&mut Rand::new(cfg.seed, engine_stream));
-    let profile = Profile::draw(&mut Rand::new(cfg.seed, profile_stream), cfg.flight_duration_s);
-    let mut r = Rand::new(cfg.seed, index as u64);
+    Profile::draw(&mut Rand::new(cfg.seed, profile_stream), cfg.flight_duration_s)
+}
 
-    let ac = format!("AC{:02}", aircraft + 1);
-    let engine_id = format!("{ac}-E{}", engine_pos + 1);
-    let flight_id = format!("{ac}-F{:03}-E{}", flight + 1, engine_pos + 1);
-    let dur = profile.duration_s;
+/// Duration of recording `index`, seconds.
+pub fn duration_s(cfg: &SimConfig, index: usize) -> f64 {
+    profile_of(cfg, index).duration_s
+}
 
-    // Faults and events.
+/// Draws the faults and events of recording `index` (its own random stream).
+pub fn draw_plan(cfg: &SimConfig, index: usize) -> Plan {
+    let dur = duration_s(cfg, index);
+    let mut r = Rand::new(cfg.seed, 3_000_000 + index as u64);
     let engine_fault = r.chance(cfg.engine_fault_probability).then(|| {
         let kind = match r.int(0, 2) {
             0 => EngineFault::FanImbalance,
@@ -309,7 +326,42 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
         };
         (kind, ch, start, (start + len).min(dur), magnitude)
     });
-    let plan = Plan { engine_fault, sensor };
+    Plan { engine_fault, sensor }
+}
+
+/// N2 % on the working line for N1 %.
+fn n2_pct(n1: f64) -> f64 {
+    51.0 + 0.48 * n1
+}
+
+/// 8th-order Butterworth magnitude of the anti-aliasing filter at `f` (cut-off 0.35·fs).
+fn aa_gain(f: f64, fs: f64) -> f64 {
+    let x = f / (0.35 * fs);
+    if f >= 0.48 * fs { 0.0 } else { 1.0 / libm::sqrt(1.0 + libm::pow(x, 16.0)) }
+}
+
+/// Simulates recording `index` of the fleet.
+pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
+    render(cfg, index, &draw_plan(cfg, index))
+}
+
+/// Simulates recording `index` with the given faults. The engine, the flight profile and the
+/// noise are those of `index` whatever the plan, so two plans differ only by their faults.
+pub fn render(cfg: &SimConfig, index: usize, plan: &Plan) -> Simulated {
+    let (aircraft, flight, engine_pos) = position(cfg, index);
+    // Streams: engines and flight profiles get their own, so an engine's constants and an
+    // aircraft flight's profile are the same whichever recording draws them.
+    let engine_stream = 1_000_000 + (aircraft * cfg.engines_per_aircraft as usize + engine_pos) as u64;
+    let engine = Engine::draw(&mut Rand::new(cfg.seed, engine_stream));
+    let profile = profile_of(cfg, index);
+    let mut r = Rand::new(cfg.seed, index as u64);
+    let mut rb = Rand::new(cfg.seed, 4_000_000 + index as u64); // bearing impacts
+    let mut re = Rand::new(cfg.seed, 5_000_000 + index as u64); // sensor events
+
+    let ac = format!("AC{:02}", aircraft + 1);
+    let engine_id = format!("{ac}-E{}", engine_pos + 1);
+    let flight_id = format!("{ac}-F{:03}-E{}", flight + 1, engine_pos + 1);
+    let dur = profile.duration_s;
 
     let fs = cfg.vibration_rate_hz;
     let dt = 1.0 / fs;
@@ -321,9 +373,9 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
     let (mut ph1, mut ph2, mut ph_bpf, mut ph_bearing) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     // Bearing resonator state.
     let (mut y1, mut y2) = (0.0f64, 0.0f64);
-    let pole_r = libm::exp(-2.0 * PI * 0.04 * engine.resonance_hz * dt);
+    let pole_r = libm::exp(-2.0 * PI * 0.08 * engine.resonance_hz * dt);
     let pole_c = 2.0 * pole_r * libm::cos(2.0 * PI * engine.resonance_hz * dt);
-    let mut next_impact_jitter = 1.0 + 0.05 * r.normal();
+    let mut next_impact_jitter = 1.0 + 0.05 * rb.normal();
     let ramp = |t: f64, onset: f64, tau: f64| ((t - onset) / tau).clamp(0.0, 1.0);
     let [p0, p1, p2, p3, p4, p5] = engine.phases;
     let (s0, c0) = libm::sincos(p0);
@@ -372,14 +424,14 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
         let core_2p = engine.core_1p_g * engine.core_2p_ratio * load2 * mis_core;
         let bpf = engine.bpf_g * load1 * aa_gain(FAN_BLADES * f1, fs) * libm::sin(ph_bpf + p4);
 
-        // Bearing impacts: outer-race defect frequency, with ±5 % slip jitter.
+        // Bearing impacts: once per cage revolution, with ±5 % slip jitter.
         let mut impulse = 0.0;
         if bearing > 0.0 {
-            ph_bearing += BPFO_ORDER * f2 * dt;
+            ph_bearing += FTF_ORDER * f1 * dt;
             if ph_bearing >= next_impact_jitter {
                 ph_bearing -= next_impact_jitter;
-                next_impact_jitter = 1.0 + 0.05 * r.normal();
-                impulse = bearing * 6.0 * load2 * (0.8 + 0.4 * r.unit());
+                next_impact_jitter = 1.0 + 0.05 * rb.normal();
+                impulse = bearing * 3.0 * load1 * (0.8 + 0.4 * rb.unit());
             }
         }
         let y = pole_c * y1 - pole_r * pole_r * y2 + impulse;
@@ -393,14 +445,14 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
             + 0.3 * (mis_fan - 1.0) * fan_2p / mis_fan.max(1.0) * sa3
             + 0.2 * core_1p * sin_shift(sb, cb, s2, c2)
             + bpf
-            + 0.3 * y
+            + y
             + engine.noise_g * power * r.normal();
         let core = engine.bias_g[1]
             + core_1p * sin_shift(sb, cb, s3, c3)
             + core_2p * sin_shift(sb2, cb2, s1, c1)
             + 0.3 * (mis_core - 1.0) * core_2p / mis_core.max(1.0) * sb3
             + 0.15 * fan_1p * libm::sin(ph1 + p5)
-            + y
+            + 0.3 * y
             + engine.noise_g * power * r.normal();
         vib[0][i] = fan as f32;
         vib[1][i] = core as f32;
@@ -434,26 +486,33 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
                 let mut last = a;
                 // One dropout per slot of the interval, so runs never merge into one longer than
                 // the contract allows.
-                let k = r.int(3, 8) as usize;
+                let k = re.int(3, 8) as usize;
                 let slot = (b - a) / k;
                 for j in 0..k {
                     // Mostly short dropouts (repaired), sometimes up to 0.4 s (windows invalid).
-                    let len = if r.chance(0.7) { r.int(1, 8) } else { r.int(20, (0.4 * fs) as u32) } as usize;
+                    let len =
+                        if re.chance(0.7) { re.int(1, 8) } else { re.int(20, (0.4 * fs) as u32) } as usize;
                     let len = len.min(slot / 2).max(1);
-                    let at = a + j * slot + (r.unit() * (slot - len) as f64) as usize;
+                    let at = a + j * slot + (re.unit() * (slot - len) as f64) as usize;
                     let end = (at + len).min(n);
                     x[at..end].fill(f32::NAN);
                     first = first.min(at);
                     last = last.max(end);
                 }
-                labels.push(label(first as f64 * dt, last as f64 * dt, "sensor_dropout", FaultCategory::Sensor, 1.0));
+                labels.push(label(
+                    first as f64 * dt,
+                    last as f64 * dt,
+                    "sensor_dropout",
+                    FaultCategory::Sensor,
+                    1.0,
+                ));
                 None
             }
             SensorEvent::Spike => {
-                for _ in 0..r.int(5, 20) {
-                    let at = a + (r.unit() * (b - a) as f64) as usize;
-                    let sign = if r.chance(0.5) { 1.0 } else { -1.0 };
-                    x[at] = (f64::from(x[at]) + sign * mag * r.range(0.5, 1.0)) as f32;
+                for _ in 0..re.int(5, 20) {
+                    let at = a + (re.unit() * (b - a) as f64) as usize;
+                    let sign = if re.chance(0.5) { 1.0 } else { -1.0 };
+                    x[at] = (f64::from(x[at]) + sign * mag * re.range(0.5, 1.0)) as f32;
                 }
                 Some("sensor_spike")
             }
@@ -463,7 +522,7 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
                 Some("sensor_stuck")
             }
             SensorEvent::Drift => {
-                let ramp_len = ((r.range(30.0, 60.0) * fs) as usize).max(1);
+                let ramp_len = ((re.range(30.0, 60.0) * fs) as usize).max(1);
                 for (k, v) in x[a..b].iter_mut().enumerate() {
                     *v = (f64::from(*v) + mag * (k as f64 / ramp_len as f64).min(1.0)) as f32;
                 }
@@ -492,7 +551,8 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
     let n1_meas = measure(&n1_true, &mut r);
     let n2_meas = measure(&n2_true, &mut r);
     let phase_period = 1.0 / cfg.phase_rate_hz;
-    let phase_times: Vec<f64> = (0..((dur / phase_period).floor() as usize)).map(|k| k as f64 * phase_period).collect();
+    let phase_times: Vec<f64> =
+        (0..((dur / phase_period).floor() as usize)).map(|k| k as f64 * phase_period).collect();
     let phases: Vec<String> = phase_times.iter().map(|&t| profile.at(t).0.to_string()).collect();
 
     let vib_times: Vec<f64> = (0..n).map(|i| i as f64 * dt).collect();
@@ -502,7 +562,11 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
         sample_rate_hz: rate,
         start_s: start,
     };
-    let data = |times: &Vec<f64>, samples: Samples| ChannelData { rows: vec![0; times.len()], times_s: times.clone(), samples };
+    let data = |times: &Vec<f64>, samples: Samples| ChannelData {
+        rows: vec![0; times.len()],
+        times_s: times.clone(),
+        samples,
+    };
     let [fan, core] = vib;
     let recording = Recording {
         meta: RecordingMeta {
@@ -524,6 +588,7 @@ pub fn simulate_one(cfg: &SimConfig, index: usize) -> Simulated {
                 ch("n2_rpm", "rpm", cfg.speed_rate_hz, offset),
                 ch("phase", "-", cfg.phase_rate_hz, 0.0),
             ],
+            content_crc32: None,
         },
         data: vec![
             data(&vib_times, Samples::Numeric(fan)),
@@ -574,7 +639,8 @@ pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
             .into_par_iter()
             .map(|i| {
                 let sim = simulate_one(cfg, i);
-                let dest = staging.join("recordings").join(format!("{}.parquet", sim.recording.meta.flight_id));
+                let dest =
+                    staging.join("recordings").join(format!("{}.parquet", sim.recording.meta.flight_id));
                 crate::recording::write_parquet(&sim.recording, &dest)?;
                 pb.inc(1);
                 let (a, b) = sim.recording.span_s();
@@ -624,7 +690,10 @@ pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
             engine_faults,
             sensor_events,
         };
-        crate::io::write_bytes_atomic(&staging.join("fleet.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+        crate::io::write_bytes_atomic(
+            &staging.join("fleet.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
         Ok(summary)
     })
 }

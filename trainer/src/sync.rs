@@ -80,8 +80,13 @@ fn hold_index(src_t: &[f64], t0: f64, fs: f64, n: usize) -> Vec<usize> {
 /// Synchronises `rec` (already validated against `contract`).
 pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, ContractViolations> {
     let missing = |name: &str| -> ContractViolations {
-        Violation::new(&rec.path, format!("channel {name}"), "channel.present", "needed for the features but missing or empty")
-            .into()
+        Violation::new(
+            &rec.path,
+            format!("channel {name}"),
+            "channel.present",
+            "needed for the features but missing or empty",
+        )
+        .into()
     };
     let vib_rules: Vec<_> = contract.vibration_channels().collect();
     let mut vib_names = Vec::new();
@@ -89,7 +94,8 @@ pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, Contr
     let mut t0 = f64::NAN;
     let fs = contract.vibration_rate_hz();
     for r in &vib_rules {
-        let (m, times, x) = rec.numeric(&r.name).filter(|(_, t, _)| !t.is_empty()).ok_or_else(|| missing(&r.name))?;
+        let (m, times, x) =
+            rec.numeric(&r.name).filter(|(_, t, _)| !t.is_empty()).ok_or_else(|| missing(&r.name))?;
         if t0.is_nan() {
             t0 = times[0];
         }
@@ -129,7 +135,9 @@ pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, Contr
         },
         None => vec![PHASE_UNKNOWN; n],
     };
-    debug_assert!(contract.channels.iter().all(|c| c.kind != ChannelKind::Vibration || c.speed_reference.is_some()));
+    debug_assert!(
+        contract.channels.iter().all(|c| c.kind != ChannelKind::Vibration || c.speed_reference.is_some())
+    );
     Ok(Synced {
         flight_id: rec.meta.flight_id.clone(),
         aircraft_id: rec.meta.aircraft_id.clone(),
@@ -178,7 +186,8 @@ labels: {fault_types: {x: engine}, severity_range: [0, 1]}
             sample_rate_hz: rate,
             start_s: start,
         };
-        let times = |start: f64, rate: f64, n: usize| (0..n).map(|k| start + k as f64 / rate).collect::<Vec<_>>();
+        let times =
+            |start: f64, rate: f64, n: usize| (0..n).map(|k| start + k as f64 / rate).collect::<Vec<_>>();
         Recording {
             meta: RecordingMeta {
                 format: FORMAT.into(),
@@ -187,12 +196,29 @@ labels: {fault_types: {x: engine}, severity_range: [0, 1]}
                 engine_id: "E".into(),
                 flight_id: "F".into(),
                 source: String::new(),
-                channels: vec![ch("vib", "g", 8.0, vib_start), ch("n1", "rpm", 2.0, speed_start), ch("phase", "-", 1.0, phase_start)],
+                channels: vec![
+                    ch("vib", "g", 8.0, vib_start),
+                    ch("n1", "rpm", 2.0, speed_start),
+                    ch("phase", "-", 1.0, phase_start),
+                ],
+                content_crc32: None,
             },
             data: vec![
-                ChannelData { times_s: times(vib_start, 8.0, 16), samples: Samples::Numeric((0..16).map(|i| i as f32).collect()), rows: vec![0; 16] },
-                ChannelData { times_s: times(speed_start, 2.0, 4), samples: Samples::Numeric(vec![100.0, 200.0, 300.0, 400.0]), rows: vec![0; 4] },
-                ChannelData { times_s: times(phase_start, 1.0, 2), samples: Samples::Text(vec!["taxi".into(), "takeoff".into()]), rows: vec![0; 2] },
+                ChannelData {
+                    times_s: times(vib_start, 8.0, 16),
+                    samples: Samples::Numeric((0..16).map(|i| i as f32).collect()),
+                    rows: vec![0; 16],
+                },
+                ChannelData {
+                    times_s: times(speed_start, 2.0, 4),
+                    samples: Samples::Numeric(vec![100.0, 200.0, 300.0, 400.0]),
+                    rows: vec![0; 4],
+                },
+                ChannelData {
+                    times_s: times(phase_start, 1.0, 2),
+                    samples: Samples::Text(vec!["taxi".into(), "takeoff".into()]),
+                    rows: vec![0; 2],
+                },
             ],
             path: "r.parquet".into(),
         }
@@ -206,10 +232,11 @@ labels: {fault_types: {x: engine}, severity_range: [0, 1]}
         assert_eq!(s.len(), 16);
         // t = 0, .125, .25 precede the first speed sample: backward hold of 100.
         // t = .375 .. .75 -> 100 (0.3 s); .875 .. 1.25 -> 200 (0.8 s); 1.375 .. 1.75 -> 300; 1.875 -> 400.
-        let expect: Vec<f32> = [100, 100, 100, 100, 100, 100, 100, 200, 200, 200, 200, 300, 300, 300, 300, 400]
-            .iter()
-            .map(|&v| v as f32)
-            .collect();
+        let expect: Vec<f32> =
+            [100, 100, 100, 100, 100, 100, 100, 200, 200, 200, 200, 300, 300, 300, 300, 400]
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
         assert_eq!(s.speed[0], expect);
         assert_eq!(&s.phase[..8], &[0; 8]);
         assert_eq!(&s.phase[8..], &[1; 8]);

@@ -23,7 +23,6 @@ pub fn write(dest: &Path, columns: Vec<(String, ArrayRef)>, metadata: &[(&str, S
         .with_context(|| format!("building table {}", dest.display()))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-
         .set_key_value_metadata(Some(
             metadata.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.clone())).collect(),
         ))
@@ -75,12 +74,27 @@ impl Table {
     }
 
     /// Column `name` as concrete array type `A`; an error names the file and column.
-    pub fn column<A: Array + Clone + 'static>(&self, path: &Path, name: &str) -> Result<A, ContractViolations> {
+    pub fn column<A: Array + Clone + 'static>(
+        &self,
+        path: &Path,
+        name: &str,
+    ) -> Result<A, ContractViolations> {
         let a = self.columns.get(name).ok_or_else(|| {
-            ContractViolations::from(Violation::new(path, format!("column {name}"), "table.column", "missing"))
+            ContractViolations::from(Violation::new(
+                path,
+                format!("column {name}"),
+                "table.column",
+                "missing",
+            ))
         })?;
         a.as_any().downcast_ref::<A>().cloned().ok_or_else(|| {
-            Violation::new(path, format!("column {name}"), "table.column", format!("unexpected type {}", a.data_type())).into()
+            Violation::new(
+                path,
+                format!("column {name}"),
+                "table.column",
+                format!("unexpected type {}", a.data_type()),
+            )
+            .into()
         })
     }
 }
