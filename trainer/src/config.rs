@@ -114,6 +114,9 @@ pub struct PipelineConfig {
     pub simulate: Option<SimConfig>,
     /// Feature extraction.
     pub features: FeatureParams,
+    /// Train / validation / test split by flight.
+    #[serde(default)]
+    pub split: Option<crate::featurize::SplitConfig>,
 }
 
 impl PipelineConfig {

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use avm_trainer::config::PipelineConfig;
 use avm_trainer::error::{self, ContractViolations, UsageError};
 use avm_trainer::{import, preprocess, simulate};
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,12 @@ enum Command {
     },
     /// Validates, synchronises, sanitises and windows the raw recordings.
     Preprocess {
+        /// Pipeline config.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Computes the features (avm-core), splits by flight and fits the scaler.
+    Featurize {
         /// Pipeline config.
         #[arg(long)]
         config: PathBuf,
@@ -129,6 +136,23 @@ fn run(cli: Cli) -> Result<()> {
                 m.recordings.len(),
                 cfg.paths.interim().display(),
                 cfg.paths.processed().display()
+            );
+        }
+        Command::Featurize { config } => {
+            let cfg = load(&config)?;
+            let m = avm_trainer::featurize::run(&cfg)?;
+            for (i, name) in avm_trainer::featurize::SPLITS.iter().enumerate() {
+                println!(
+                    "{name:>10}: {:>3} flights, {:>5} windows ({} with an engine fault)",
+                    m.flights[i].len(),
+                    m.windows[i],
+                    m.anomalous[i]
+                );
+            }
+            println!(
+                "{} features per window -> {}",
+                m.feature_names.len(),
+                avm_trainer::featurize::features_dir(&cfg).display()
             );
         }
     }
