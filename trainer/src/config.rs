@@ -117,6 +117,12 @@ pub struct PipelineConfig {
     /// Train / validation / test split by flight.
     #[serde(default)]
     pub split: Option<crate::featurize::SplitConfig>,
+    /// Autoencoder training.
+    #[serde(default)]
+    pub train: Option<crate::train::TrainConfig>,
+    /// Evaluation.
+    #[serde(default)]
+    pub evaluate: Option<crate::evaluate::EvalConfig>,
 }
 
 impl PipelineConfig {

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod contract;
 pub mod error;
+pub mod evaluate;
 pub mod extract;
 pub mod featurize;
 pub mod import;
@@ -14,10 +15,13 @@ pub mod io;
 pub mod labels;
 pub mod matfile;
 pub mod metrics;
+pub mod plots;
 pub mod preprocess;
 pub mod recording;
 pub mod simulate;
 pub mod sync;
 pub mod table;
+pub mod tracking;
+pub mod train;
 
 pub use error::{ContractViolations, UsageError, Violation};

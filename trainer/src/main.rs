@@ -68,6 +68,33 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Scores the validation and test splits, calibrates thresholds, reports metrics and plots.
+    Evaluate {
+        /// Pipeline config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Checkpoint to evaluate (default MODELS/<name>/training/best.json).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Trains the autoencoder (burn) on the normal training windows.
+    Train {
+        /// Pipeline config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Checkpoint to continue from (with --resume).
+        #[arg(long, requires = "resume")]
+        checkpoint: Option<PathBuf>,
+        /// Continue the run saved in --checkpoint.
+        #[arg(long, requires = "checkpoint")]
+        resume: bool,
+        /// Stop after this many epochs in total (as if interrupted); resume later.
+        #[arg(long)]
+        stop_after_epochs: Option<usize>,
+        /// Output directory (default MODELS/<name>/training).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn load(config: &std::path::Path) -> Result<PipelineConfig> {
@@ -138,6 +165,51 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.paths.processed().display()
             );
         }
+        Command::Train { config, checkpoint, resume: _, stop_after_epochs, out } => {
+            let cfg = load(&config)?;
+            let opts =
+                avm_trainer::train::TrainOptions { resume_from: checkpoint, stop_after_epochs, out_dir: out };
+            let ck = avm_trainer::train::run(&cfg, &opts)?;
+            let last = ck.history.last();
+            println!(
+                "trained {} epochs: best validation loss {:.6} at epoch {} (last train loss {:.6}) -> {}",
+                ck.epoch,
+                ck.best_val_loss,
+                ck.best_epoch,
+                last.map_or(f64::NAN, |h| h.train_loss),
+                opts_dir(&cfg, &opts).display()
+            );
+        }
+        Command::Evaluate { config, checkpoint } => {
+            let cfg = load(&config)?;
+            let r = avm_trainer::evaluate::run(&cfg, checkpoint.as_deref())?;
+            println!(
+                "test: AUC {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, FAR {:.3} ({:.2} false alarms per flight hour) at threshold {:.5} (target FAR {})",
+                r.auc,
+                r.test.precision,
+                r.test.recall,
+                r.test.f1,
+                r.test.far,
+                r.test.false_alarms_per_flight_hour,
+                r.threshold,
+                r.target_far
+            );
+            if let Some(p) = &r.test_per_phase_thresholds {
+                println!(
+                    "  with per-phase thresholds: precision {:.3}, recall {:.3}, FAR {:.3}",
+                    p.precision, p.recall, p.far
+                );
+            }
+            for (t, g) in &r.by_fault_type {
+                println!("  recall {t:<16} {:.3} ({} windows)", g.recall.unwrap_or(f64::NAN), g.faulty);
+            }
+            if let Some(cv) = &r.cross_validation {
+                for (m, (mean, sd)) in cv {
+                    println!("  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", r.cv_folds);
+                }
+            }
+            println!("-> {}", avm_trainer::evaluate::evaluation_dir(&cfg).display());
+        }
         Command::Featurize { config } => {
             let cfg = load(&config)?;
             let m = avm_trainer::featurize::run(&cfg)?;
@@ -157,6 +229,10 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn opts_dir(cfg: &PipelineConfig, o: &avm_trainer::train::TrainOptions) -> PathBuf {
+    o.out_dir.clone().unwrap_or_else(|| avm_trainer::train::training_dir(cfg))
 }
 
 fn main() -> ExitCode {

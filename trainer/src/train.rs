@@ -1,0 +1,457 @@
+//! `avm train`: the MLP autoencoder, trained with burn on normal training windows.
+//!
+//! - Model: z-scored features → hidden layers from the config (ReLU or sigmoid) → linear output
+//!   of the input size; weights `[d_in, d_out]`, `y = x·W + b` (the layout ONNX's Gemm and
+//!   avm-core read). Glorot-uniform initial weights from ChaCha8(`train.seed`), zero biases.
+//! - Data: clean normal windows (valid, label 0, no sensor event) of the training split for the
+//!   gradient steps, of the validation split for the validation loss.
+//! - Optimisation: burn's autodiff (flex CPU backend) for gradients, burn's Adam
+//!   (β₁ 0.9, β₂ 0.999, ε 1e-8) applied parameter by parameter with its state kept here, MSE
+//!   loss, mini-batches in an order shuffled per epoch with ChaCha8(seed, stream = epoch).
+//!   Early stopping on the validation loss (`patience` epochs without improvement).
+//! - Checkpoints: after every epoch, `epoch_NNN.json`, `last.json`, and `best.json` when the
+//!   validation loss improved. A checkpoint holds the weights, Adam's moments and step counts,
+//!   the early-stopping state and the history, so `--resume` continues exactly: a resumed run
+//!   ends with the same weights, bit for bit, as one never interrupted.
+//! - Metrics (training loss, validation loss, learning rate, gradient norm per epoch) go to the
+//!   run's [`crate::tracking::MetricLog`].
+
+use crate::config::PipelineConfig;
+use crate::error::UsageError;
+use crate::featurize::{self, FeatureSet, ScalerFile};
+use crate::tracking::MetricLog;
+use anyhow::{Context, Result, ensure};
+use burn::optim::{AdamConfig, Optimizer};
+use burn::tensor::{Device, Tensor, TensorData, activation};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Training settings (the `train:` section of the config).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Hidden layer sizes, encoder then decoder (e.g. `[16, 8, 4, 8, 16]`).
+    pub hidden: Vec<usize>,
+    /// Hidden activation: `relu` or `sigmoid` (the output layer is linear).
+    pub activation: Activation,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Most epochs.
+    pub max_epochs: usize,
+    /// Epochs without validation improvement before stopping.
+    pub patience: usize,
+    /// Seed of initial weights and batch order.
+    pub seed: u64,
+}
+
+/// A layer's activation.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// max(0, x)
+    Relu,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// x
+    Linear,
+}
+
+/// One dense layer: `y = act(x·W + b)`, `w` row-major `[d_in][d_out]`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Dense {
+    /// Inputs.
+    pub d_in: usize,
+    /// Outputs.
+    pub d_out: usize,
+    /// Weights, `d_in * d_out`, row-major.
+    pub w: Vec<f32>,
+    /// Biases, `d_out`.
+    pub b: Vec<f32>,
+    /// Activation.
+    pub activation: Activation,
+}
+
+/// The autoencoder's weights.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Autoencoder {
+    /// Layers in order.
+    pub layers: Vec<Dense>,
+}
+
+impl Autoencoder {
+    /// Glorot-uniform weights from ChaCha8(seed), zero biases.
+    pub fn init(n_features: usize, cfg: &TrainConfig) -> Autoencoder {
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let mut sizes = vec![n_features];
+        sizes.extend(&cfg.hidden);
+        sizes.push(n_features);
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, s)| {
+                let (d_in, d_out) = (s[0], s[1]);
+                let limit = (6.0 / (d_in + d_out) as f64).sqrt();
+                let w = (0..d_in * d_out)
+                    .map(|_| {
+                        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                        ((2.0 * u - 1.0) * limit) as f32
+                    })
+                    .collect();
+                let last = i + 2 == sizes.len();
+                Dense {
+                    d_in,
+                    d_out,
+                    w,
+                    b: vec![0.0; d_out],
+                    activation: if last { Activation::Linear } else { cfg.activation },
+                }
+            })
+            .collect();
+        Autoencoder { layers }
+    }
+
+    /// Number of input features.
+    pub fn n_features(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.d_in)
+    }
+}
+
+fn tensor2(v: &[f32], rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [rows, cols]), device)
+}
+
+fn tensor1(v: &[f32], device: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()
+}
+
+fn act(x: Tensor<2>, a: Activation) -> Tensor<2> {
+    match a {
+        Activation::Relu => activation::relu(x),
+        Activation::Sigmoid => activation::sigmoid(x),
+        Activation::Linear => x,
+    }
+}
+
+/// burn forward pass: reconstruction of `x` (`[n, F]`).
+fn forward(params: &[(Tensor<2>, Tensor<1>)], layers: &[Dense], x: Tensor<2>) -> Tensor<2> {
+    let mut h = x;
+    for ((w, b), l) in params.iter().zip(layers) {
+        h = act(h.matmul(w.clone()) + b.clone().unsqueeze::<2>(), l.activation);
+    }
+    h
+}
+
+/// Reconstruction MSE per row through burn (inference, no autodiff).
+pub fn burn_scores(model: &Autoencoder, x: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<f32>) {
+    if x.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let device = Device::flex();
+    let f = model.n_features();
+    let params: Vec<_> = model
+        .layers
+        .iter()
+        .map(|l| (tensor2(&l.w, l.d_in, l.d_out, &device), tensor1(&l.b, &device)))
+        .collect();
+    let flat: Vec<f32> = x.iter().flatten().copied().collect();
+    let input = tensor2(&flat, x.len(), f, &device);
+    let y = forward(&params, &model.layers, input.clone());
+    let score = (y.clone() - input).square().mean_dim(1);
+    let recon = to_vec(y);
+    (recon.chunks(f).map(<[f32]>::to_vec).collect(), to_vec(score))
+}
+
+/// Adam state of one parameter, as saved.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AdamSlot {
+    /// Steps taken.
+    pub time: usize,
+    /// First moment.
+    pub moment_1: Vec<f32>,
+    /// Second moment.
+    pub moment_2: Vec<f32>,
+}
+
+/// Everything needed to continue training exactly.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Weights after that epoch.
+    pub model: Autoencoder,
+    /// Adam state per parameter (w, b per layer), empty before the first step.
+    pub adam: Vec<Option<AdamSlot>>,
+    /// Best validation loss so far and its epoch.
+    pub best_val_loss: f64,
+    /// Epoch of the best validation loss.
+    pub best_epoch: usize,
+    /// Per-epoch history.
+    pub history: Vec<EpochLog>,
+    /// The training config it belongs to.
+    pub config: TrainConfig,
+    /// Feature names it was trained on.
+    pub feature_names: Vec<String>,
+}
+
+/// One epoch's numbers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation loss after the epoch.
+    pub val_loss: f64,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Mean L2 norm of the gradient over the epoch's batches.
+    pub grad_norm: f64,
+}
+
+impl Checkpoint {
+    /// Reads a checkpoint.
+    pub fn load(path: &Path) -> Result<Checkpoint> {
+        let bytes =
+            std::fs::read(path).map_err(|e| UsageError(format!("checkpoint {}: {e}", path.display())))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("checkpoint {} is not valid", path.display()))
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        crate::io::write_bytes_atomic(path, &serde_json::to_vec(self)?)
+    }
+}
+
+/// Scaled feature matrix of the clean normal rows.
+pub fn normal_matrix(set: &FeatureSet, scaler: &ScalerFile) -> Result<Vec<Vec<f32>>> {
+    scaled(set.rows.iter().filter(|r| r.is_clean_normal()).map(|r| r.features.as_slice()), scaler)
+}
+
+/// Scales feature vectors with avm-core's scaler.
+pub fn scaled<'a>(rows: impl Iterator<Item = &'a [f32]>, scaler: &ScalerFile) -> Result<Vec<Vec<f32>>> {
+    let s = scaler.scaler();
+    rows.map(|r| {
+        let mut v = r.to_vec();
+        s.apply(&mut v).map_err(|e| anyhow::anyhow!("scaling: {e}"))?;
+        Ok(v)
+    })
+    .collect()
+}
+
+/// Where a config's training run lives.
+pub fn training_dir(cfg: &PipelineConfig) -> PathBuf {
+    PathBuf::from("MODELS").join(&cfg.name).join("training")
+}
+
+/// Options of one `avm train` call.
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from this checkpoint.
+    pub resume_from: Option<PathBuf>,
+    /// Stop (as if interrupted) after this many epochs in total.
+    pub stop_after_epochs: Option<usize>,
+    /// Output directory (default: [`training_dir`]).
+    pub out_dir: Option<PathBuf>,
+}
+
+/// The scaled clean-normal windows a model is fitted to.
+#[derive(Clone, Copy, Debug)]
+pub struct Matrices<'a> {
+    /// Gradient steps.
+    pub train: &'a [Vec<f32>],
+    /// Validation loss (early stopping).
+    pub val: &'a [Vec<f32>],
+}
+
+/// Trains on `data` (already scaled); writes checkpoints into `dir`. With `resume` it continues
+/// that checkpoint; with `stop_after` it stops (as if interrupted) after that many epochs.
+pub fn fit(
+    tcfg: &TrainConfig,
+    feature_names: &[String],
+    data: Matrices<'_>,
+    dir: &Path,
+    (resume, stop_after): (Option<Checkpoint>, Option<usize>),
+    log: &mut MetricLog,
+) -> Result<Checkpoint> {
+    let Matrices { train, val } = data;
+    ensure!(
+        !train.is_empty() && !val.is_empty(),
+        UsageError("no clean normal windows to train or validate on".into())
+    );
+    ensure!(
+        tcfg.batch_size > 0 && tcfg.max_epochs > 0,
+        UsageError("train: batch_size and max_epochs must be > 0".into())
+    );
+    let f = feature_names.len();
+    let device = Device::flex().autodiff();
+    let plain = Device::flex();
+    let adam = AdamConfig::new().with_epsilon(1e-8).build();
+    let mut ck = match resume {
+        Some(ck) => {
+            ensure!(
+                ck.config == *tcfg && ck.feature_names == feature_names,
+                UsageError("the checkpoint was made with another training config or feature set".into())
+            );
+            ck
+        }
+        None => Checkpoint {
+            epoch: 0,
+            model: Autoencoder::init(f, tcfg),
+            adam: Vec::new(),
+            best_val_loss: f64::INFINITY,
+            best_epoch: 0,
+            history: Vec::new(),
+            config: tcfg.clone(),
+            feature_names: feature_names.to_vec(),
+        },
+    };
+    // Parameters and Adam state as (non-autodiff) burn tensors.
+    let mut params: Vec<(Tensor<2>, Tensor<1>)> = ck
+        .model
+        .layers
+        .iter()
+        .map(|l| (tensor2(&l.w, l.d_in, l.d_out, &plain), tensor1(&l.b, &plain)))
+        .collect();
+    type S2 = <burn::optim::Adam as Optimizer>::State<2>;
+    type S1 = <burn::optim::Adam as Optimizer>::State<1>;
+    let mut states: Vec<(Option<S2>, Option<S1>)> = vec![(None, None); params.len()];
+    for (i, (l, st)) in ck.model.layers.iter().zip(states.iter_mut()).enumerate() {
+        let slot = |k: usize| ck.adam.get(2 * i + k).cloned().flatten();
+        if let Some(a) = slot(0) {
+            st.0 = Some(burn::optim::AdamState::new(burn::optim::AdaptiveMomentumState::new(
+                a.time,
+                tensor2(&a.moment_1, l.d_in, l.d_out, &plain),
+                tensor2(&a.moment_2, l.d_in, l.d_out, &plain),
+            )));
+        }
+        if let Some(a) = slot(1) {
+            st.1 = Some(burn::optim::AdamState::new(burn::optim::AdaptiveMomentumState::new(
+                a.time,
+                tensor1(&a.moment_1, &plain),
+                tensor1(&a.moment_2, &plain),
+            )));
+        }
+    }
+    let val_flat: Vec<f32> = val.iter().flatten().copied().collect();
+    let val_x = tensor2(&val_flat, val.len(), f, &plain);
+    let layers = ck.model.layers.clone();
+    let mut since_best = ck.epoch - ck.best_epoch.min(ck.epoch);
+    while ck.epoch < tcfg.max_epochs && since_best < tcfg.patience {
+        if stop_after.is_some_and(|s| ck.epoch >= s) {
+            break;
+        }
+        let epoch = ck.epoch + 1;
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(tcfg.seed);
+        rng.set_stream(epoch as u64);
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let (mut loss_sum, mut norm_sum, mut batches) = (0.0f64, 0.0f64, 0usize);
+        for batch in order.chunks(tcfg.batch_size) {
+            let flat: Vec<f32> = batch.iter().flat_map(|&i| train[i].iter().copied()).collect();
+            let x = tensor2(&flat, batch.len(), f, &device);
+            let tracked: Vec<(Tensor<2>, Tensor<1>)> = params
+                .iter()
+                .map(|(w, b)| (w.clone().autodiff().require_grad(), b.clone().autodiff().require_grad()))
+                .collect();
+            let y = forward(&tracked, &layers, x.clone());
+            let loss = (y - x).square().mean();
+            let grads = loss.backward();
+            loss_sum += f64::from(loss.inner().into_scalar::<f32>());
+            let mut sq = 0.0f64;
+            for (k, ((w, b), (tw, tb))) in params.iter_mut().zip(&tracked).enumerate() {
+                let gw = tw.grad(&grads).context("no gradient for a weight")?;
+                let gb = tb.grad(&grads).context("no gradient for a bias")?;
+                sq += f64::from(gw.clone().square().sum().into_scalar::<f32>());
+                sq += f64::from(gb.clone().square().sum().into_scalar::<f32>());
+                let (nw, sw) = adam.step(tcfg.learning_rate, w.clone(), gw, states[k].0.take());
+                let (nb, sb) = adam.step(tcfg.learning_rate, b.clone(), gb, states[k].1.take());
+                *w = nw;
+                *b = nb;
+                states[k] = (sw, sb);
+            }
+            norm_sum += sq.sqrt();
+            batches += 1;
+        }
+        let val_loss = f64::from(
+            (forward(&params, &layers, val_x.clone()) - val_x.clone()).square().mean().into_scalar::<f32>(),
+        );
+        let entry = EpochLog {
+            epoch,
+            train_loss: loss_sum / batches as f64,
+            val_loss,
+            learning_rate: tcfg.learning_rate,
+            grad_norm: norm_sum / batches as f64,
+        };
+        log.record("train/loss", epoch, entry.train_loss);
+        log.record("val/loss", epoch, entry.val_loss);
+        log.record("train/learning_rate", epoch, entry.learning_rate);
+        log.record("train/grad_norm", epoch, entry.grad_norm);
+        ck.history.push(entry);
+        ck.epoch = epoch;
+        ck.model.layers = layers
+            .iter()
+            .zip(&params)
+            .map(|(l, (w, b))| Dense { w: to_vec(w.clone()), b: to_vec(b.clone()), ..l.clone() })
+            .collect();
+        ck.adam = states
+            .iter()
+            .flat_map(|(s2, s1)| {
+                let a2 = s2.as_ref().map(|s| AdamSlot {
+                    time: s.momentum.time,
+                    moment_1: to_vec(s.momentum.moment_1.clone()),
+                    moment_2: to_vec(s.momentum.moment_2.clone()),
+                });
+                let a1 = s1.as_ref().map(|s| AdamSlot {
+                    time: s.momentum.time,
+                    moment_1: to_vec(s.momentum.moment_1.clone()),
+                    moment_2: to_vec(s.momentum.moment_2.clone()),
+                });
+                [a2, a1]
+            })
+            .collect();
+        if val_loss < ck.best_val_loss {
+            ck.best_val_loss = val_loss;
+            ck.best_epoch = epoch;
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        ck.save(&dir.join(format!("epoch_{epoch:03}.json")))?;
+        ck.save(&dir.join("last.json"))?;
+        if ck.best_epoch == epoch {
+            ck.save(&dir.join("best.json"))?;
+        }
+    }
+    Ok(ck)
+}
+
+/// Runs the stage: loads the splits and the scaler, trains, returns the last checkpoint.
+pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
+    let tcfg = cfg.train.clone().ok_or_else(|| UsageError("config has no `train:` section".into()))?;
+    let scaler = ScalerFile::load(&featurize::features_dir(cfg).join("scaler.json"))
+        .map_err(|e| UsageError(format!("{e:#}: run `avm featurize` first")))?;
+    let train = featurize::load_split(cfg, "training")?;
+    let val = featurize::load_split(cfg, "validation")?;
+    ensure!(
+        train.names == scaler.feature_names,
+        UsageError("features and scaler disagree: rerun `avm featurize`".into())
+    );
+    let (xt, xv) = (normal_matrix(&train, &scaler)?, normal_matrix(&val, &scaler)?);
+    let dir = opts.out_dir.clone().unwrap_or_else(|| training_dir(cfg));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let resume = opts.resume_from.as_deref().map(Checkpoint::load).transpose()?;
+    let mut log = MetricLog::open(&dir.join("metrics.jsonl"), resume.as_ref().map(|c| c.epoch))?;
+    let data = Matrices { train: &xt, val: &xv };
+    let ck = fit(&tcfg, &train.names, data, &dir, (resume, opts.stop_after_epochs), &mut log)?;
+    log.flush()?;
+    Ok(ck)
+}
