@@ -41,7 +41,8 @@ pub struct EvalConfig {
     pub per_phase_thresholds: bool,
     /// Fewest normal validation windows for a phase to get its own threshold.
     pub min_phase_windows: usize,
-    /// Cross-validation folds (0 disables cross-validation).
+    /// Cross-validation folds: 0 disables cross-validation, otherwise at least 3 (one tests,
+    /// the next validates, the rest train).
     pub cv_folds: usize,
 }
 
@@ -284,6 +285,12 @@ pub fn cross_validate(
     work: &Path,
 ) -> Result<BTreeMap<String, (f64, f64)>> {
     let k = ecfg.cv_folds;
+    ensure!(
+        k >= 3,
+        UsageError(format!(
+            "evaluate.cv_folds = {k}: cross-validation needs at least 3 folds (test, validation, training) or 0 to disable it"
+        ))
+    );
     let tcfg = cfg.train.clone().ok_or_else(|| UsageError("config has no `train:` section".into()))?;
     let seed = cfg.split.as_ref().map_or(0, |s| s.seed);
     let mut flights: Vec<String> = all.iter().map(|r| r.flight_id.clone()).collect();
@@ -364,7 +371,7 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
     report.epoch = ck.epoch;
     let dir = evaluation_dir(cfg);
     crate::io::replace_dir_atomic(&dir, |stage| {
-        if ecfg.cv_folds >= 2 {
+        if ecfg.cv_folds > 0 {
             let mut all = featurize::load_split(cfg, "training")?.rows;
             all.extend(val.rows.iter().cloned());
             all.extend(test.rows.iter().cloned());

@@ -425,6 +425,7 @@ pub fn fit(
         } else {
             since_best += 1;
         }
+        log.flush()?;
         ck.save(&dir.join(format!("epoch_{epoch:03}.json")))?;
         ck.save(&dir.join("last.json"))?;
         if ck.best_epoch == epoch {

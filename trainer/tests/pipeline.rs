@@ -1,0 +1,108 @@
+//! The stages end to end through the `avm` binary on a small simulated fleet: simulate →
+//! preprocess → featurize → train (interrupted and resumed) → evaluate.
+
+use std::path::Path;
+use std::process::Command;
+
+const CONFIG: &str = r#"
+name: small
+paths: {data: DATA}
+contract: CONTRACT
+simulate:
+  seed: 11
+  aircraft: 2
+  engines_per_aircraft: 2
+  flights_per_aircraft: 3
+  flight_duration_s: [150.0, 170.0]
+  vibration_rate_hz: 2048.0
+  speed_rate_hz: 16.0
+  phase_rate_hz: 1.0
+  engine_fault_probability: 0.6
+  sensor_event_probability: 0.3
+  subtle_fraction: 0.3
+features:
+  window_s: 10.0
+  hop_s: 5.0
+  fft_len: 1024
+  order_band_bins: 1
+  max_gap_samples: 8
+  spike_k_sigma: 3.0
+  full_scale_g: 50.0
+  max_shaft_speed_rpm: 20000.0
+split: {training: 0.5, validation: 0.25, test: 0.25, seed: 3}
+train:
+  hidden: [12, 6, 12]
+  activation: relu
+  learning_rate: 0.003
+  batch_size: 32
+  max_epochs: 6
+  patience: 10
+  seed: 5
+evaluate:
+  target_far: 0.1
+  per_phase_thresholds: true
+  min_phase_windows: 10
+  cv_folds: 3
+"#;
+
+fn avm(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_avm")).args(args).current_dir(dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "avm {args:?} failed ({}): {stderr}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn weights(path: &Path) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["model"].clone()
+}
+
+#[test]
+fn stages_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/contracts/engine_vibration.yaml");
+    std::fs::write(d.join("c.yaml"), CONFIG.replace("CONTRACT", &contract.display().to_string())).unwrap();
+    let c = ["--config", "c.yaml"];
+    avm(d, &[&["simulate"][..], &c].concat());
+    avm(d, &[&["preprocess"][..], &c].concat());
+    let out = avm(d, &[&["featurize"][..], &c].concat());
+    assert!(out.contains("training:") && out.contains("20 features per window"), "{out}");
+    for split in ["training", "validation", "test"] {
+        assert!(d.join(format!("DATA/features/{split}/features.parquet")).exists());
+        assert!(d.join(format!("DATA/labels/{split}/labels.parquet")).exists());
+    }
+    let scaler: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("DATA/features/scaler.json")).unwrap()).unwrap();
+    assert_eq!(scaler["feature_names"][2], "vib_fan.rms_g");
+    assert_eq!(scaler["feature_schema_version"], 1);
+
+    // Uninterrupted, then interrupted after 2 epochs and resumed: the same weights.
+    avm(d, &[&["train"][..], &c, &["--out", "full"]].concat());
+    avm(d, &[&["train"][..], &c, &["--out", "part", "--stop-after-epochs", "2"]].concat());
+    assert!(!d.join("part/epoch_003.json").exists());
+    avm(d, &[&["train"][..], &c, &["--out", "part", "--checkpoint", "part/last.json", "--resume"]].concat());
+    assert_eq!(weights(&d.join("full/last.json")), weights(&d.join("part/last.json")));
+    assert_eq!(weights(&d.join("full/best.json")), weights(&d.join("part/best.json")));
+
+    avm(d, &[&["train"][..], &c].concat());
+    let out = avm(d, &[&["evaluate"][..], &c].concat());
+    assert!(out.contains("test: AUC"), "{out}");
+    let e = d.join("MODELS/small/evaluation");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.join("metrics.json")).unwrap()).unwrap();
+    let auc = m["auc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc));
+    assert!(m["test"]["far"].as_f64().unwrap() <= 1.0);
+    assert!(m["validation"]["far"].as_f64().unwrap() <= 0.1 + 1e-12, "calibrated on validation");
+    assert_eq!(m["cv_folds"], 3);
+    assert!(m["cross_validation"]["auc"][0].as_f64().is_some());
+    assert!(m["by_phase"].as_object().unwrap().contains_key("cruise"));
+    assert!(m["score_distributions"]["normal"]["n"].as_u64().unwrap() > 0);
+    for f in ["roc.png", "confusion.png"] {
+        assert!(std::fs::read(e.join(f)).unwrap().starts_with(b"\x89PNG"), "{f}");
+    }
+    for f in ["roc.svg", "confusion.svg"] {
+        assert!(std::fs::read_to_string(e.join(f)).unwrap().contains("<svg"), "{f}");
+    }
+}
