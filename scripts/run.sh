@@ -18,5 +18,7 @@ if [ ! -d "$data/raw/recordings" ]; then
 fi
 echo "==> validate"
 "$avm" validate --config "$config"
-echo "==> preprocess"
-"$avm" preprocess --config "$config"
+for stage in preprocess featurize train evaluate; do
+  echo "==> $stage"
+  "$avm" "$stage" --config "$config"
+done

@@ -16,6 +16,13 @@ use std::path::{Path, PathBuf};
 pub struct Paths {
     /// Root of the data tree: `raw/` (recordings, labels), `interim/`, `processed/`, ...
     pub data: PathBuf,
+    /// Root of the model tree (`<models>/<name>/...`); default `MODELS`.
+    #[serde(default = "default_models")]
+    pub models: PathBuf,
+}
+
+fn default_models() -> PathBuf {
+    PathBuf::from("MODELS")
 }
 
 impl Paths {

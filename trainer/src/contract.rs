@@ -374,8 +374,10 @@ impl Contract {
                     );
                 }
             }
-            if let Some((_, times, _)) = rec.numeric(vname) {
-                let span = times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0);
+            if let Some((m, times, _)) = rec.numeric(vname) {
+                // n samples cover n periods (the last one lasts until the next would come).
+                let span =
+                    times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0) + 1.0 / m.sample_rate_hz;
                 if span < self.min_duration_s {
                     out.push(Violation::new(
                         file,

@@ -169,13 +169,48 @@ pub fn feature_names(channels: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Splits flight ids into the three splits.
+/// Splits flight ids into the three splits, stratified: flights with an engine fault
+/// (`faulty`) and flights without are each shuffled and cut by the fractions, so every split
+/// gets its share of both.
+pub fn split_flights_stratified(
+    flights: &[String],
+    faulty: &std::collections::HashSet<String>,
+    cfg: &SplitConfig,
+) -> Result<[Vec<String>; 3], UsageError> {
+    let (bad, good): (Vec<String>, Vec<String>) = flights.iter().cloned().partition(|f| faulty.contains(f));
+    let mut out: [Vec<String>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for (k, group) in [good, bad].into_iter().enumerate() {
+        if group.is_empty() {
+            continue;
+        }
+        let parts = cut(&group, &SplitConfig { seed: cfg.seed.wrapping_add(k as u64), ..cfg.clone() })?;
+        for (o, p) in out.iter_mut().zip(parts) {
+            o.extend(p);
+        }
+    }
+    for (i, name) in SPLITS.iter().enumerate() {
+        if out[i].is_empty() && [cfg.training, cfg.validation, cfg.test][i] > 0.0 {
+            return Err(UsageError(format!(
+                "split {name} is empty: {} flights are too few for the fractions",
+                flights.len()
+            )));
+        }
+        out[i].sort();
+    }
+    Ok(out)
+}
+
+/// Splits flight ids into the three splits (no stratification).
 pub fn split_flights(flights: &[String], cfg: &SplitConfig) -> Result<[Vec<String>; 3], UsageError> {
+    split_flights_stratified(flights, &Default::default(), cfg)
+}
+
+/// Shuffles (Fisher-Yates with ChaCha8: the same on every platform) and cuts by the fractions.
+fn cut(flights: &[String], cfg: &SplitConfig) -> Result<[Vec<String>; 3], UsageError> {
     cfg.check()?;
     let mut ids: Vec<String> = flights.to_vec();
     ids.sort();
     ids.dedup();
-    // Fisher-Yates with ChaCha8: the same on every platform.
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     for i in (1..ids.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -183,21 +218,8 @@ pub fn split_flights(flights: &[String], cfg: &SplitConfig) -> Result<[Vec<Strin
     }
     let n = ids.len();
     let n_train = (cfg.training * n as f64).round() as usize;
-    let n_val = (cfg.validation * n as f64).round() as usize;
-    let n_val = n_val.min(n.saturating_sub(n_train));
-    let out =
-        [ids[..n_train].to_vec(), ids[n_train..n_train + n_val].to_vec(), ids[n_train + n_val..].to_vec()];
-    for (name, s) in SPLITS.iter().zip(&out) {
-        if s.is_empty()
-            && [cfg.training, cfg.validation, cfg.test][SPLITS.iter().position(|x| x == name).unwrap_or(0)]
-                > 0.0
-        {
-            return Err(UsageError(format!(
-                "split {name} is empty: {n} flights are too few for the fractions"
-            )));
-        }
-    }
-    Ok(out)
+    let n_val = ((cfg.validation * n as f64).round() as usize).min(n - n_train);
+    Ok([ids[..n_train].to_vec(), ids[n_train..n_train + n_val].to_vec(), ids[n_train + n_val..].to_vec()])
 }
 
 fn read_windows(cfg: &PipelineConfig) -> Result<(ProcessedManifest, Vec<preprocess::WindowRow>)> {
@@ -408,7 +430,9 @@ pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
     let split = cfg.split.clone().ok_or_else(|| UsageError("config has no `split:` section".into()))?;
     let (names, rows) = compute(cfg)?;
     let flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
-    let parts = split_flights(&flights, &split)?;
+    let faulty: std::collections::HashSet<String> =
+        rows.iter().filter(|r| r.label == 1).map(|r| r.flight_id.clone()).collect();
+    let parts = split_flights_stratified(&flights, &faulty, &split)?;
     let split_of: HashMap<&str, usize> =
         parts.iter().enumerate().flat_map(|(i, p)| p.iter().map(move |f| (f.as_str(), i))).collect();
     let mut by_split: [Vec<&Row>; 3] = [Vec::new(), Vec::new(), Vec::new()];
@@ -503,6 +527,11 @@ mod tests {
         let mut all: Vec<_> = a.iter().flatten().cloned().collect();
         all.sort();
         assert_eq!(all, flights);
+        // Stratified: 5 faulty flights spread over the splits.
+        let faulty: std::collections::HashSet<String> = flights[..5].iter().cloned().collect();
+        let s = split_flights_stratified(&flights, &faulty, &cfg).unwrap();
+        let count = |p: &Vec<String>| p.iter().filter(|f| faulty.contains(*f)).count();
+        assert_eq!([count(&s[0]), count(&s[1]), count(&s[2])], [3, 1, 1]);
         let c = split_flights(&flights, &SplitConfig { seed: 2, ..cfg.clone() }).unwrap();
         assert_ne!(a, c);
         assert!(split_flights(&flights[..2], &cfg).is_err());

@@ -247,7 +247,7 @@ pub fn scaled<'a>(rows: impl Iterator<Item = &'a [f32]>, scaler: &ScalerFile) ->
 
 /// Where a config's training run lives.
 pub fn training_dir(cfg: &PipelineConfig) -> PathBuf {
-    PathBuf::from("MODELS").join(&cfg.name).join("training")
+    cfg.paths.models.join(&cfg.name).join("training")
 }
 
 /// Options of one `avm train` call.
