@@ -32,6 +32,8 @@ Feature definitions (window x of n samples after sanitising, shaft speed r in rp
                   (value - value of the previous window) / hop_s; 0 for the first window and
                   after an invalid window (a window is invalid if any channel has an
                   unrepaired sample)
+    shaft_speed_rpm
+                  mean(r) over the window (schema v2)
 """
 
 import argparse
@@ -196,7 +198,7 @@ def extract(vib, rpm, cfg):
             if q["unrepaired"] == 0:
                 k = cfg["spike_k_sigma"]
                 bounds = (mean - k * std, mean + k * std, k * std)
-            feats.append(([mean, std, rms, peak, crest, kurt, o1, o2, 0.0, 0.0], q))
+            feats.append(([mean, std, rms, peak, crest, kurt, o1, o2, 0.0, 0.0, float(np.mean(rs))], q))
         per_channel.append(feats)
 
     frames = []

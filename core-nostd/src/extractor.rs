@@ -63,6 +63,8 @@ struct BlockSummary {
     interior: EnergySum,
     /// Welch segments that start in this block and end in the next.
     straddle: EnergySum,
+    /// Sum of the (held) shaft speed over the block, rpm·samples.
+    speed_sum: f64,
 }
 
 /// One channel's finished window, waiting for the other channels.
@@ -95,6 +97,10 @@ struct Channel<const FFT_MAX: usize> {
     speed_halves: [f32; 4],
     /// Implausible speed samples per hop block, by parity (input is at most one block ahead).
     speed_held: [u32; 2],
+    /// Speed sums per hop block (by parity) and of the block being filled, from the
+    /// half-segment sums (f32 over 128..2048 samples, then f64).
+    speed_block: [f64; 2],
+    speed_block_partial: f64,
     /// Position of the sanitised output within its hop block and half-segment, and in `ring`.
     out_pos_block: u32,
     out_pos_half: u32,
@@ -243,6 +249,8 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
             speed_sum: 0.0,
             speed_halves: [0.0; 4],
             speed_held: [0; 2],
+            speed_block: [0.0; 2],
+            speed_block_partial: 0.0,
             out_pos_block: 0,
             out_pos_half: 0,
             out_half_slot: 0,
@@ -444,19 +452,22 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
                 held_now += 1;
             }
             speed_sum += rpm;
-            in_pos_block += 1;
-            if in_pos_block == cfg.hop_len_samples {
-                in_pos_block = 0;
-                self.speed_held[parity] = held_now;
-                parity ^= 1;
-                held_now = 0;
-            }
+            // A block ends on a half-segment boundary: fold the half into the block first.
             in_pos_half += 1;
             if in_pos_half == half {
                 in_pos_half = 0;
                 self.speed_halves[half_slot] = speed_sum;
+                self.speed_block_partial += f64::from(speed_sum);
                 speed_sum = 0.0;
                 half_slot = (half_slot + 1) % 4;
+            }
+            in_pos_block += 1;
+            if in_pos_block == cfg.hop_len_samples {
+                in_pos_block = 0;
+                self.speed_held[parity] = held_now;
+                self.speed_block[parity] = core::mem::take(&mut self.speed_block_partial);
+                parity ^= 1;
+                held_now = 0;
             }
             let step = gap.push(v[c], cfg.max_gap_samples, cfg.full_scale_g);
             self.release(cx, &mut clip, &mut stage_len, step);
@@ -599,11 +610,13 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             self.last_block_mean = Some(moments.mean as f32);
             let mut quality = self.block_quality;
             quality.speed_held = self.speed_held[usize::from(self.out_block_parity)];
+            let speed_sum = self.speed_block[usize::from(self.out_block_parity)];
             self.out_block_parity ^= 1;
             let slot = &mut self.blocks[usize::from(self.cur_slot)];
             slot.moments = moments;
             slot.peak_abs = self.acc.peak_abs;
             slot.quality = quality;
+            slot.speed_sum = speed_sum;
             self.blocks_closed += 1;
             if self.blocks_closed as usize >= hops {
                 // Blocks of the window: the `hops` most recent, oldest first.
@@ -652,11 +665,13 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         let mut peak = 0.0f32;
         let mut quality = ChannelQuality::default();
         let mut energy = EnergySum::default();
+        let mut speed_sum = 0.0f64;
         for j in 0..hops {
             let blk = &self.blocks[(first_slot + j) % (hops + 1)];
             m = m.merge(&blk.moments);
             peak = peak.max(blk.peak_abs);
             quality.add(&blk.quality);
+            speed_sum += blk.speed_sum;
             energy.add_sum(&blk.interior);
             if j + 1 < hops {
                 energy.add_sum(&blk.straddle);
@@ -677,6 +692,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         f[FeatureKind::Kurtosis.index()] = kurt as f32;
         f[FeatureKind::Order1Ratio.index()] = ratio(energy.order1) as f32;
         f[FeatureKind::Order2Ratio.index()] = ratio(energy.order2) as f32;
+        f[FeatureKind::ShaftSpeedRpm.index()] = (speed_sum / f64::from(cfg.window_len_samples)) as f32;
         if quality.unrepaired == 0 {
             self.bounds = Bounds::from_window(m.mean as f32, std as f32, cfg.spike_k_sigma);
         }

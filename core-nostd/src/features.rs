@@ -6,7 +6,7 @@ use core::fmt::{self, Write as _};
 /// Version of the feature definitions and their order. Any change to a formula, to the order,
 /// or to a sanitising rule that can change a number bumps it; artifacts record the version they
 /// were trained on and readers refuse a mismatch.
-pub const FEATURE_SCHEMA_VERSION: u16 = 1;
+pub const FEATURE_SCHEMA_VERSION: u16 = 2;
 
 /// Number of features computed for each vibration channel.
 pub const FEATURES_PER_CHANNEL: usize = FeatureKind::ALL.len();
@@ -39,11 +39,14 @@ pub enum FeatureKind {
     RmsRocGPerS = 8,
     /// Change of the 1P ratio since the previous window, per second.
     Order1RatioRocPerS = 9,
+    /// Mean shaft speed the channel is referenced to, over the window (held values), rpm: the
+    /// operating point, without which a vibration level cannot be judged (schema v2).
+    ShaftSpeedRpm = 10,
 }
 
 impl FeatureKind {
     /// All features in schema order.
-    pub const ALL: [FeatureKind; 10] = [
+    pub const ALL: [FeatureKind; 11] = [
         FeatureKind::MeanG,
         FeatureKind::StdG,
         FeatureKind::RmsG,
@@ -54,6 +57,7 @@ impl FeatureKind {
         FeatureKind::Order2Ratio,
         FeatureKind::RmsRocGPerS,
         FeatureKind::Order1RatioRocPerS,
+        FeatureKind::ShaftSpeedRpm,
     ];
 
     /// The name suffix, unit included: `channel.suffix` is the feature's full name.
@@ -69,6 +73,7 @@ impl FeatureKind {
             FeatureKind::Order2Ratio => "order2_ratio",
             FeatureKind::RmsRocGPerS => "rms_roc_g_per_s",
             FeatureKind::Order1RatioRocPerS => "order1_ratio_roc_per_s",
+            FeatureKind::ShaftSpeedRpm => "shaft_speed_rpm",
         }
     }
 
@@ -78,6 +83,7 @@ impl FeatureKind {
             FeatureKind::MeanG | FeatureKind::StdG | FeatureKind::RmsG | FeatureKind::PeakG => "g",
             FeatureKind::RmsRocGPerS => "g/s",
             FeatureKind::Order1RatioRocPerS => "1/s",
+            FeatureKind::ShaftSpeedRpm => "rpm",
             _ => "1",
         }
     }
@@ -193,13 +199,14 @@ mod tests {
                 "vib_fan.order2_ratio",
                 "vib_fan.rms_roc_g_per_s",
                 "vib_fan.order1_ratio_roc_per_s",
+                "vib_fan.shaft_speed_rpm",
             ]
         );
         for (i, k) in FeatureKind::ALL.iter().enumerate() {
             assert_eq!(k.index(), i);
         }
-        assert_eq!(feature_index(1, FeatureKind::RmsG), 12);
-        assert_eq!(FEATURE_SCHEMA_VERSION, 1);
+        assert_eq!(feature_index(1, FeatureKind::RmsG), 13);
+        assert_eq!(FEATURE_SCHEMA_VERSION, 2);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - crest_factor: relative 1e-5; kurtosis: relative 1e-4;
 //! - order ratios: absolute 1e-5 (microfft differs from numpy's float64 FFT by ~1e-6 of ||x||);
 //! - rates of change: the above on each operand, divided by hop_s;
+//! - shaft_speed_rpm: relative 1e-6;
 //! - sanitiser counts, `valid` and `roc_valid`: exact.
 //!
 //! The worst case of every feature over all cases is printed (`cargo test -- --nocapture`).
@@ -118,6 +119,7 @@ fn features_match_numpy_reference() {
                         FeatureKind::Order1Ratio | FeatureKind::Order2Ratio => 1e-5,
                         FeatureKind::RmsRocGPerS => 2e-5 * scale / hop_s,
                         FeatureKind::Order1RatioRocPerS => 2e-5 / hop_s,
+                        FeatureKind::ShaftSpeedRpm => 1e-6 * e[k].abs(),
                     }
                     .max(1e-12);
                     let d = (g - e[k]).abs();

@@ -3,7 +3,10 @@
 //!
 //! - Anomaly score = reconstruction MSE of the z-scored feature vector, per window. Only valid
 //!   windows get a verdict (an invalid one has unrepaired gaps; the firmware reports "no
-//!   verdict" for it); their count is reported.
+//!   verdict" for it); their count is reported. Windows with a labelled sensor (data-quality)
+//!   event are normal-engine windows: they are kept out of calibration and of the engine
+//!   metrics and reported apart (how often they alarm), so a data-quality problem is never
+//!   counted as a detected or a missed engine fault.
 //! - Threshold calibrated on the validation split's normal (label 0) windows: the lowest
 //!   threshold whose false-alarm rate meets `target_far` (which maximises recall). Optionally
 //!   one threshold per flight phase (phases with at least `min_phase_windows` normal windows;
@@ -193,8 +196,17 @@ pub fn evaluate_sets(
     test: &FeatureSet,
     hop_s: f64,
 ) -> Result<Evaluated> {
-    let val_rows: Vec<&Row> = val.rows.iter().filter(|r| r.valid).collect();
-    let test_rows: Vec<&Row> = test.rows.iter().filter(|r| r.valid).collect();
+    // Engine-health verdicts: valid windows without a labelled data-quality event. Windows with
+    // a sensor event are normal-engine windows scored and reported apart (their alarm rate).
+    let scored = |r: &&Row| r.valid && r.sensor_event == crate::preprocess::NONE;
+    let val_rows: Vec<&Row> = val.rows.iter().filter(scored).collect();
+    let test_rows: Vec<&Row> = test.rows.iter().filter(scored).collect();
+    let sensor_rows: Vec<&Row> = test
+        .rows
+        .iter()
+        .filter(|r| r.valid && r.label == 0 && r.sensor_event != crate::preprocess::NONE)
+        .collect();
+    let sensor_scores = score(model, scaler, &sensor_rows)?;
     let (vs, ts) = (score(model, scaler, &val_rows)?, score(model, scaler, &test_rows)?);
     let vl: Vec<u8> = val_rows.iter().map(|r| r.label).collect();
     let tl: Vec<u8> = test_rows.iter().map(|r| r.label).collect();
@@ -263,11 +275,11 @@ pub fn evaluate_sets(
             .transpose()?,
         validation: operating_point(&vs, &vl, &vec![threshold; vs.len()], hop_s)?,
         phase_thresholds,
-        test_windows_without_verdict: test.rows.len() - test_rows.len(),
+        test_windows_without_verdict: test.rows.iter().filter(|r| !r.valid).count(),
         by_phase,
         by_fault_type,
         by_severity,
-        sensor_event_windows: with(&|r: &Row| r.label == 0 && r.sensor_event != "none"),
+        sensor_event_windows: group(sensor_rows.iter().zip(&sensor_scores).map(|(r, s)| (*r, *s, threshold))),
         score_distributions,
         cross_validation: None,
         cv_folds: 0,

@@ -67,7 +67,7 @@ fn stages_end_to_end() {
     avm(d, &[&["simulate"][..], &c].concat());
     avm(d, &[&["preprocess"][..], &c].concat());
     let out = avm(d, &[&["featurize"][..], &c].concat());
-    assert!(out.contains("training:") && out.contains("20 features per window"), "{out}");
+    assert!(out.contains("training:") && out.contains("22 features per window"), "{out}");
     for split in ["training", "validation", "test"] {
         assert!(d.join(format!("DATA/features/{split}/features.parquet")).exists());
         assert!(d.join(format!("DATA/labels/{split}/labels.parquet")).exists());
@@ -75,7 +75,7 @@ fn stages_end_to_end() {
     let scaler: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("DATA/features/scaler.json")).unwrap()).unwrap();
     assert_eq!(scaler["feature_names"][2], "vib_fan.rms_g");
-    assert_eq!(scaler["feature_schema_version"], 1);
+    assert_eq!(scaler["feature_schema_version"], avm_core::FEATURE_SCHEMA_VERSION);
 
     // Uninterrupted, then interrupted after 2 epochs and resumed: the same weights.
     avm(d, &[&["train"][..], &c, &["--out", "full"]].concat());
