@@ -17,5 +17,6 @@ cargo build -p avm-core --target thumbv7em-none-eabihf --release --locked
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --features defmt --locked
 step "golden files are what the numpy/scipy reference computes"
 python3 core-nostd/reference/features_ref.py --check
+python3 trainer/tests/golden/metrics_golden.py --check
 step "tests"
 cargo test --workspace --locked
