@@ -20,14 +20,10 @@
 //! every problem is a [`Violation`] naming the file, column and row.
 
 use crate::error::{ContractViolations, Violation};
-use anyhow::{Context, Result};
-use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
+use anyhow::Result;
+use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
+use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -412,50 +408,24 @@ fn rows(rec: &Recording) -> (Vec<f64>, Vec<RowMap>) {
     (times, maps)
 }
 
-/// Writes a recording as Parquet (zstd level 1), atomically. Same recording, same bytes.
+/// Writes a recording as Parquet ([`crate::table::write`]: zstd, byte-stream-split floats),
+/// atomically. Same recording, same bytes.
 pub fn write_parquet(rec: &Recording, dest: &Path) -> Result<()> {
     let (times, index) = rows(rec);
-    let mut fields = vec![Field::new(TIME_COLUMN, DataType::Float64, false)];
-    let mut arrays: Vec<ArrayRef> = vec![Arc::new(Float64Array::from(times.clone()))];
+    let mut columns: Vec<(String, ArrayRef)> =
+        vec![(TIME_COLUMN.to_string(), Arc::new(Float64Array::from(times.clone())))];
     for ((cm, d), idx) in rec.meta.channels.iter().zip(&rec.data).zip(&index) {
-        match &d.samples {
+        let array: ArrayRef = match &d.samples {
             Samples::Numeric(v) => {
-                fields.push(Field::new(&cm.name, DataType::Float32, true));
-                arrays.push(Arc::new(
-                    (0..times.len()).map(|r| idx.get(r).map(|i| v[i])).collect::<Float32Array>(),
-                ));
+                Arc::new((0..times.len()).map(|r| idx.get(r).map(|i| v[i])).collect::<Float32Array>())
             }
             Samples::Text(v) => {
-                fields.push(Field::new(&cm.name, DataType::Utf8, true));
-                arrays.push(Arc::new(
-                    (0..times.len()).map(|r| idx.get(r).map(|i| v[i].as_str())).collect::<StringArray>(),
-                ));
+                Arc::new((0..times.len()).map(|r| idx.get(r).map(|i| v[i].as_str())).collect::<StringArray>())
             }
-        }
+        };
+        columns.push((cm.name.clone(), array));
     }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).context("building the record batch")?;
-    let mut props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?));
-    // Floats compress far better split into byte planes (sensor noise fills only the low
-    // bytes; the time grid's high bytes barely change).
-    for f in schema.fields().iter().filter(|f| f.data_type().is_floating()) {
-        props = props
-            .set_column_encoding(ColumnPath::from(f.name().as_str()), Encoding::BYTE_STREAM_SPLIT)
-            .set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
-    }
-    let props = props
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            META_KEY.to_string(),
-            serde_json::to_string(&with_crc(rec))?,
-        )]))
-        .build();
-    crate::io::write_atomic(dest, |w| {
-        let mut writer = ArrowWriter::try_new(w, schema, Some(props))?;
-        writer.write(&batch)?;
-        writer.close()?;
-        Ok(())
-    })
-    .with_context(|| format!("writing {}", dest.display()))
+    crate::table::write(dest, columns, &[(META_KEY, serde_json::to_string(&with_crc(rec))?)])
 }
 
 /// The sidecar metadata file of a CSV recording.
