@@ -200,7 +200,6 @@ struct Shared<const FFT_MAX: usize> {
 pub struct FeatureExtractor<const CH: usize, const FFT_MAX: usize> {
     shared: Shared<FFT_MAX>,
     channels: [Channel<FFT_MAX>; CH],
-    frames_emitted: u32,
     prev: Option<PrevWindow<CH>>,
 }
 
@@ -270,12 +269,7 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
             bounds: Bounds::NONE,
             ready: None,
         };
-        Ok(FeatureExtractor {
-            shared,
-            channels: core::array::from_fn(|_| channel.clone()),
-            frames_emitted: 0,
-            prev: None,
-        })
+        Ok(FeatureExtractor { shared, channels: core::array::from_fn(|_| channel.clone()), prev: None })
     }
 
     /// The configuration in use.
@@ -385,7 +379,6 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         self.prev =
             Some(PrevWindow { valid, rms_g: features.map(|f| f[rms]), order1: features.map(|f| f[o1]) });
         let window_index = windows[0].window_index;
-        self.frames_emitted += 1;
         Some(FeatureFrame {
             window_index,
             start_sample: u64::from(window_index) * u64::from(self.shared.cfg.hop_len_samples),

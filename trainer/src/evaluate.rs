@@ -134,14 +134,7 @@ pub fn score(model: &Autoencoder, scaler: &ScalerFile, rows: &[&Row]) -> Result<
 }
 
 fn operating_point(scores: &[f64], labels: &[u8], thresholds: &[f64], hop_s: f64) -> Result<OperatingPoint> {
-    let mut c = Confusion::default();
-    for ((&s, &l), &t) in scores.iter().zip(labels).zip(thresholds) {
-        let one = Confusion::at(&[s], &[l], t)?;
-        c.tp += one.tp;
-        c.fp += one.fp;
-        c.tn += one.tn;
-        c.fn_ += one.fn_;
-    }
+    let c = Confusion::at_each(scores, labels, |i| thresholds[i])?;
     let hours = (c.fp + c.tn) as f64 * hop_s / 3600.0;
     Ok(OperatingPoint {
         precision: c.precision(),

@@ -26,9 +26,7 @@ use crate::recording;
 use crate::sync;
 use crate::table::{self, Table};
 use anyhow::{Context, Result, ensure};
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, StringArray, UInt8Array, UInt32Array,
-};
+use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, StringArray, UInt8Array, UInt32Array};
 use avm_core::{FEATURE_SCHEMA_VERSION, FeatureKind, RunningStats, feature_name};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -508,7 +506,6 @@ pub fn load_split(cfg: &PipelineConfig, split: &str) -> Result<FeatureSet> {
             features: feats.iter().map(|a| a.value(r)).collect(),
         })
         .collect();
-    let _ = ft.columns.get("flight_id").map(|a| a.len());
     Ok(FeatureSet { names, rows })
 }
 

@@ -177,7 +177,7 @@ fn run(cli: Cli) -> Result<()> {
                 ck.best_val_loss,
                 ck.best_epoch,
                 last.map_or(f64::NAN, |h| h.train_loss),
-                opts_dir(&cfg, &opts).display()
+                opts.dir(&cfg).display()
             );
         }
         Command::Evaluate { config, checkpoint } => {
@@ -229,10 +229,6 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn opts_dir(cfg: &PipelineConfig, o: &avm_trainer::train::TrainOptions) -> PathBuf {
-    o.out_dir.clone().unwrap_or_else(|| avm_trainer::train::training_dir(cfg))
 }
 
 fn main() -> ExitCode {

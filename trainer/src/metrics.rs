@@ -137,10 +137,19 @@ pub struct Confusion {
 impl Confusion {
     /// Counts at `threshold`.
     pub fn at(scores: &[f64], labels: &[u8], threshold: f64) -> Result<Confusion, MetricError> {
+        Confusion::at_each(scores, labels, |_| threshold)
+    }
+
+    /// Counts with a threshold per sample (`threshold(i)` for sample `i`, e.g. per phase).
+    pub fn at_each(
+        scores: &[f64],
+        labels: &[u8],
+        threshold: impl Fn(usize) -> f64,
+    ) -> Result<Confusion, MetricError> {
         check(scores, labels)?;
         let mut c = Confusion::default();
-        for (&s, &l) in scores.iter().zip(labels) {
-            match (s > threshold, l == 1) {
+        for (i, (&s, &l)) in scores.iter().zip(labels).enumerate() {
+            match (s > threshold(i), l == 1) {
                 (true, true) => c.tp += 1,
                 (true, false) => c.fp += 1,
                 (false, false) => c.tn += 1,

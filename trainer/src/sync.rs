@@ -8,7 +8,7 @@
 //! Vibration channels of unequal length are cut to the shortest. Nothing is interpolated
 //! here: missing vibration samples stay NaN for avm-core's sanitiser to handle.
 
-use crate::contract::{ChannelKind, Contract};
+use crate::contract::Contract;
 use crate::error::{ContractViolations, Violation};
 use crate::recording::{Recording, Samples};
 
@@ -94,12 +94,11 @@ pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, Contr
     let mut t0 = f64::NAN;
     let fs = contract.vibration_rate_hz();
     for r in &vib_rules {
-        let (m, times, x) =
+        let (_, times, x) =
             rec.numeric(&r.name).filter(|(_, t, _)| !t.is_empty()).ok_or_else(|| missing(&r.name))?;
         if t0.is_nan() {
             t0 = times[0];
         }
-        let _ = m;
         vib_names.push(r.name.clone());
         vib.push(x.to_vec());
     }
@@ -135,9 +134,6 @@ pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, Contr
         },
         None => vec![PHASE_UNKNOWN; n],
     };
-    debug_assert!(
-        contract.channels.iter().all(|c| c.kind != ChannelKind::Vibration || c.speed_reference.is_some())
-    );
     Ok(Synced {
         flight_id: rec.meta.flight_id.clone(),
         aircraft_id: rec.meta.aircraft_id.clone(),

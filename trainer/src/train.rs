@@ -261,6 +261,13 @@ pub struct TrainOptions {
     pub out_dir: Option<PathBuf>,
 }
 
+impl TrainOptions {
+    /// The output directory: `out_dir`, or the config's [`training_dir`].
+    pub fn dir(&self, cfg: &PipelineConfig) -> PathBuf {
+        self.out_dir.clone().unwrap_or_else(|| training_dir(cfg))
+    }
+}
+
 /// The scaled clean-normal windows a model is fitted to.
 #[derive(Clone, Copy, Debug)]
 pub struct Matrices<'a> {
@@ -447,7 +454,7 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
         UsageError("features and scaler disagree: rerun `avm featurize`".into())
     );
     let (xt, xv) = (normal_matrix(&train, &scaler)?, normal_matrix(&val, &scaler)?);
-    let dir = opts.out_dir.clone().unwrap_or_else(|| training_dir(cfg));
+    let dir = opts.dir(cfg);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let resume = opts.resume_from.as_deref().map(Checkpoint::load).transpose()?;
     let mut log = MetricLog::open(&dir.join("metrics.jsonl"), resume.as_ref().map(|c| c.epoch))?;
