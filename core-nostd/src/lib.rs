@@ -3,9 +3,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod config;
 pub mod extractor;
 pub mod features;
+pub mod model;
 mod moments;
 pub mod sanitize;
 pub mod scaler;
@@ -14,10 +16,12 @@ mod spectrum;
 #[cfg(feature = "defmt")]
 mod defmt_impls;
 
+pub use bundle::{BundleError, Detector, Verdict};
 pub use config::{ConfigError, ExtractorConfig, MAX_HOPS_PER_WINDOW};
 pub use extractor::{FeatureExtractor, LengthMismatch, NoTap, SampleFate, SampleTap};
 pub use features::{
     ChannelQuality, FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame, FeatureKind, feature_index,
     feature_name,
 };
+pub use model::{Activation, LayerSpec, ModelError, Network};
 pub use scaler::{RunningStats, Scaler, ScalerError};

@@ -46,11 +46,18 @@ impl<'a> Scaler<'a> {
             return Err(ScalerError::LengthMismatch { expected: self.mean.len(), actual: features.len() });
         }
         for ((x, &m), &s) in features.iter_mut().zip(self.mean).zip(self.std) {
-            let scale = if s == 0.0 { 1.0 } else { s };
-            *x = (*x - m) / scale;
+            *x = scale_value(*x, m, s);
         }
         Ok(())
     }
+}
+
+/// One z-score: `(x - mean) / std`, or `x - mean` when `std == 0`. The only place the
+/// arithmetic is written: [`Scaler::apply`] and [`crate::bundle::Detector::scale`] call it.
+#[inline]
+pub fn scale_value(x: f32, mean: f32, std: f32) -> f32 {
+    let scale = if std == 0.0 { 1.0 } else { std };
+    (x - mean) / scale
 }
 
 /// Running mean and population variance of one feature (Welford, in `f64`), for fitting a

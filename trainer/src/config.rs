@@ -19,10 +19,17 @@ pub struct Paths {
     /// Root of the model tree (`<models>/<name>/...`); default `MODELS`.
     #[serde(default = "default_models")]
     pub models: PathBuf,
+    /// The model registry (`<registry>/registry.json`); default `REGISTRY`.
+    #[serde(default = "default_registry")]
+    pub registry: PathBuf,
 }
 
 fn default_models() -> PathBuf {
     PathBuf::from("MODELS")
+}
+
+fn default_registry() -> PathBuf {
+    PathBuf::from("REGISTRY")
 }
 
 impl Paths {
@@ -130,6 +137,9 @@ pub struct PipelineConfig {
     /// Evaluation.
     #[serde(default)]
     pub evaluate: Option<crate::evaluate::EvalConfig>,
+    /// Quality gates of `avm run` (the seed's defaults when absent).
+    #[serde(default)]
+    pub gates: crate::pipeline::Gates,
 }
 
 impl PipelineConfig {

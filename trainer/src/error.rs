@@ -88,6 +88,18 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A quality gate failed: the table of gate / value / limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateFailure(pub String);
+
+impl fmt::Display for GateFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "quality gates failed; nothing was exported or registered\n{}", self.0)
+    }
+}
+
+impl std::error::Error for GateFailure {}
+
 /// The exit code for an error chain: the first typed cause decides.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -96,6 +108,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<UsageError>() {
             return EXIT_USAGE;
+        }
+        if cause.is::<GateFailure>() {
+            return EXIT_GATE;
         }
     }
     EXIT_OTHER

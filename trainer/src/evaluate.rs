@@ -1,7 +1,8 @@
 //! `avm evaluate`: how well the detector separates engine faults from normal operation, the
 //! way a safety engineer reads it.
 //!
-//! - Anomaly score = reconstruction MSE of the z-scored feature vector, per window. Only valid
+//! - Anomaly score = reconstruction MSE of the z-scored feature vector, per window, computed by
+//!   avm-core's evaluator (the firmware's arithmetic). Only valid
 //!   windows get a verdict (an invalid one has unrepaired gaps; the firmware reports "no
 //!   verdict" for it); their count is reported. Windows with a labelled sensor (data-quality)
 //!   event are normal-engine windows: they are kept out of calibration and of the engine
@@ -84,8 +85,8 @@ pub struct Group {
 pub struct Distribution {
     /// Windows.
     pub n: usize,
-    /// min, 5 %, 25 %, 50 %, 75 %, 95 %, max.
-    pub quantiles: [f64; 7],
+    /// min, 5 %, 25 %, 50 %, 75 %, 95 %, max (null for an empty class).
+    pub quantiles: Option<[f64; 7]>,
 }
 
 /// Everything `metrics.json` holds.
@@ -93,6 +94,8 @@ pub struct Distribution {
 pub struct EvalReport {
     /// Checkpoint evaluated.
     pub checkpoint: String,
+    /// sha256 of the checkpoint file (export checks it evaluates the same model).
+    pub checkpoint_sha256: String,
     /// Epoch of that checkpoint.
     pub epoch: usize,
     /// Calibration target.
@@ -127,10 +130,11 @@ pub struct EvalReport {
     pub cv_folds: usize,
 }
 
-/// Reconstruction-MSE scores of rows (scaled with `scaler`).
+/// Reconstruction-MSE scores of rows, computed by avm-core's evaluator (the firmware's
+/// numbers: thresholds calibrated on them hold on board bit for bit).
 pub fn score(model: &Autoencoder, scaler: &ScalerFile, rows: &[&Row]) -> Result<Vec<f64>> {
-    let x = train::scaled(rows.iter().map(|r| r.features.as_slice()), scaler)?;
-    Ok(train::burn_scores(model, &x).1.into_iter().map(f64::from).collect())
+    let s = crate::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
+    Ok(s.into_iter().map(f64::from).collect())
 }
 
 fn operating_point(scores: &[f64], labels: &[u8], thresholds: &[f64], hop_s: f64) -> Result<OperatingPoint> {
@@ -168,8 +172,11 @@ fn group<'a>(items: impl Iterator<Item = (&'a Row, f64, f64)>) -> Group {
 
 fn distribution(mut v: Vec<f64>) -> Distribution {
     v.sort_by(f64::total_cmp);
-    let q = |p: f64| if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * p).round() as usize] };
-    Distribution { n: v.len(), quantiles: [q(0.0), q(0.05), q(0.25), q(0.5), q(0.75), q(0.95), q(1.0)] }
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    Distribution {
+        n: v.len(),
+        quantiles: (!v.is_empty()).then(|| [q(0.0), q(0.05), q(0.25), q(0.5), q(0.75), q(0.95), q(1.0)]),
+    }
 }
 
 /// The core of one evaluation: thresholds from `val`, metrics on `test`.
@@ -257,6 +264,7 @@ pub fn evaluate_sets(
         .insert("sensor_event".into(), cls(&|r: &Row| r.label == 0 && r.sensor_event != "none"));
     let report = EvalReport {
         checkpoint: String::new(),
+        checkpoint_sha256: String::new(),
         epoch: 0,
         target_far: ecfg.target_far,
         threshold,
@@ -373,6 +381,7 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
     let hop_s = cfg.features.hop_s;
     let Evaluated { mut report, roc } = evaluate_sets(&ecfg, &ck.model, &scaler, &val, &test, hop_s)?;
     report.checkpoint = ck_path.display().to_string();
+    report.checkpoint_sha256 = crate::io::sha256_file(&ck_path)?;
     report.epoch = ck.epoch;
     let dir = evaluation_dir(cfg);
     crate::io::replace_dir_atomic(&dir, |stage| {

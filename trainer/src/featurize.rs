@@ -32,7 +32,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -285,7 +284,7 @@ pub fn compute(cfg: &PipelineConfig) -> Result<(Vec<String>, Vec<Row>)> {
         .map(|r| {
             let path = PathBuf::from(&r.raw_file);
             let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            if hex::encode(Sha256::digest(&bytes)) != r.raw_sha256 {
+            if crate::io::sha256_hex(&bytes) != r.raw_sha256 {
                 return Err(UsageError(format!(
                     "{} changed since `avm preprocess`: rerun it",
                     path.display()
@@ -446,7 +445,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
             for (i, name) in SPLITS.iter().enumerate() {
                 write_split(&fdir.join(name), &ldir.join(name), &names, &by_split[i])?;
                 for p in [fdir.join(name).join("features.parquet"), ldir.join(name).join("labels.parquet")] {
-                    sha.push(hex::encode(Sha256::digest(std::fs::read(&p)?)));
+                    sha.push(crate::io::sha256_file(&p)?);
                 }
             }
             crate::io::write_bytes_atomic(

@@ -18,7 +18,6 @@ use crate::error::{ContractViolations, Violation};
 use crate::labels::LabelInterval;
 use crate::matfile;
 use crate::recording::{ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Rate of the synthesised constant speed channel, Hz.
@@ -116,7 +115,7 @@ pub fn import_one(
     let bad =
         |rule: &'static str, d: String| -> ContractViolations { Violation::new(&path, "", rule, d).into() };
     let bytes = std::fs::read(&path).map_err(|e| bad("file.present", format!("cannot read: {e}")))?;
-    let digest = hex::encode(Sha256::digest(&bytes));
+    let digest = crate::io::sha256_hex(&bytes);
     if !row.sha256.is_empty() && digest != row.sha256 {
         return Err(bad(
             "file.checksum",
@@ -277,7 +276,7 @@ mod tests {
             fault_type: "ball".into(),
             fault_diameter_in: 0.007,
             rpm_nominal: 1797.0,
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256: crate::io::sha256_hex(&bytes),
             line: 2,
         };
         let out = import_one(dir.path(), &row, Some(4.0)).unwrap();

@@ -35,6 +35,18 @@ pub fn write_atomic<T>(dest: &Path, write: impl FnOnce(&mut BufWriter<File>) -> 
     result
 }
 
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex sha256 of a file's content.
+pub fn sha256_file(p: &Path) -> Result<String> {
+    let bytes = fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(sha256_hex(&bytes))
+}
+
 /// Writes bytes atomically.
 pub fn write_bytes_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(dest, |w| {

@@ -6,8 +6,10 @@
 
 pub mod config;
 pub mod contract;
+pub mod detector;
 pub mod error;
 pub mod evaluate;
+pub mod export;
 pub mod extract;
 pub mod featurize;
 pub mod import;
@@ -15,9 +17,13 @@ pub mod io;
 pub mod labels;
 pub mod matfile;
 pub mod metrics;
+pub mod onnx;
+pub mod pipeline;
 pub mod plots;
 pub mod preprocess;
 pub mod recording;
+pub mod registry;
+pub mod runtime;
 pub mod simulate;
 pub mod sync;
 pub mod table;

@@ -95,6 +95,65 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Exports an evaluated checkpoint as a detector version (ONNX, bundle, scaler, thresholds,
+    /// signature), validates it in ONNX Runtime, checks the gates and registers it.
+    Export {
+        /// Pipeline config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Checkpoint (default MODELS/<name>/training/best.json); `avm evaluate` must have
+        /// evaluated it.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Version, major.minor.patch.
+        #[arg(long)]
+        version: avm_trainer::export::Version,
+        /// Replace an existing version.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The whole pipeline: data, preprocess, featurize, train, evaluate, export, gates, registry.
+    Run {
+        /// Pipeline config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Version to register (default: the latest registered + 1 patch, or 1.0.0).
+        #[arg(long)]
+        version: Option<avm_trainer::export::Version>,
+        /// Recompute every stage, and replace the version if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Inspects and promotes registered detector versions.
+    Registry {
+        /// Registry directory.
+        #[arg(long, default_value = "REGISTRY")]
+        registry: PathBuf,
+        #[command(subcommand)]
+        action: RegistryAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryAction {
+    /// One line per version.
+    List,
+    /// One version's entry (JSON).
+    Show {
+        /// Detector name.
+        detector: String,
+        /// Version.
+        version: String,
+    },
+    /// Makes a version the production one (the previous production version is retired).
+    Promote {
+        /// Detector name.
+        detector: String,
+        /// Version.
+        version: String,
+    },
+    /// Checks every version's files against the registered sha256s.
+    Verify,
 }
 
 fn load(config: &std::path::Path) -> Result<PipelineConfig> {
@@ -210,6 +269,74 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("-> {}", avm_trainer::evaluate::evaluation_dir(&cfg).display());
         }
+        Command::Export { config, checkpoint, version, force } => {
+            let cfg = load(&config)?;
+            let e =
+                avm_trainer::pipeline::export_version(&cfg, &config, checkpoint.as_deref(), version, force)?;
+            println!("registered {} {} (candidate) -> {}", e.detector, e.version, e.path.display());
+            print_metrics(&e);
+        }
+        Command::Run { config, version, force } => {
+            let cfg = load(&config)?;
+            let opts = avm_trainer::pipeline::RunOptions { version, force };
+            match avm_trainer::pipeline::run(&cfg, &config, &opts)? {
+                avm_trainer::pipeline::RunOutcome::Registered(e) => {
+                    println!("registered {} {} -> {}", e.detector, e.version, e.path.display());
+                    print_metrics(&e);
+                }
+                avm_trainer::pipeline::RunOutcome::Unchanged(e) => {
+                    println!(
+                        "unchanged: {} {} is this model already -> {}",
+                        e.detector,
+                        e.version,
+                        e.path.display()
+                    );
+                    print_metrics(&e);
+                }
+            }
+        }
+        Command::Registry { registry, action } => {
+            let mut reg = avm_trainer::registry::Registry::open(&registry)?;
+            match action {
+                RegistryAction::List => {
+                    println!(
+                        "{:<20} {:>9} {:<10} {:<20} {:>6} {:>6} {:>6} {:>6}",
+                        "detector", "version", "status", "created", "auc", "prec", "recall", "far"
+                    );
+                    for e in &reg.entries {
+                        let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
+                        println!(
+                            "{:<20} {:>9} {:<10} {:<20} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
+                            e.detector,
+                            e.version,
+                            format!("{:?}", e.status).to_lowercase(),
+                            e.created_at,
+                            m("test_auc"),
+                            m("test_precision"),
+                            m("test_recall"),
+                            m("test_far")
+                        );
+                    }
+                }
+                RegistryAction::Show { detector, version } => {
+                    let e = reg.get(&detector, &version).ok_or_else(|| {
+                        UsageError(format!("no version {version} of {detector} in {}", registry.display()))
+                    })?;
+                    println!("{}", serde_json::to_string_pretty(e)?);
+                }
+                RegistryAction::Promote { detector, version } => {
+                    reg.promote(&detector, &version)?;
+                    println!("{detector} {version} is now in production");
+                }
+                RegistryAction::Verify => {
+                    let problems = reg.verify();
+                    if !problems.is_empty() {
+                        anyhow::bail!("registry {}:\n  {}", registry.display(), problems.join("\n  "));
+                    }
+                    println!("{} version(s): every artifact matches its sha256", reg.entries.len());
+                }
+            }
+        }
         Command::Featurize { config } => {
             let cfg = load(&config)?;
             let m = avm_trainer::featurize::run(&cfg)?;
@@ -229,6 +356,19 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_metrics(e: &avm_trainer::registry::Entry) {
+    let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
+    println!(
+        "test AUC {:.3}, precision {:.3}, recall {:.3}, FAR {:.3}; ONNX Runtime p99 latency {:.3} ms",
+        m("test_auc"),
+        m("test_precision"),
+        m("test_recall"),
+        m("test_far"),
+        m("latency_p99_ms")
+    );
+    print!("{}", avm_trainer::pipeline::gate_table(&e.gates));
 }
 
 fn main() -> ExitCode {

@@ -23,13 +23,12 @@ use crate::recording::{
 };
 use crate::sync::{self, PHASE_UNKNOWN, Synced};
 use crate::table;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt8Array, UInt32Array};
 use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -365,11 +364,6 @@ pub struct ProcessedManifest {
     pub recordings: Vec<RecordingSummary>,
 }
 
-fn sha256_file(p: &Path) -> Result<String> {
-    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
-}
-
 /// Runs the stage. Returns the manifest written.
 pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
     let contract = cfg.load_contract()?;
@@ -397,7 +391,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
                     RecordingSummary {
                         flight_id: s.flight_id.clone(),
                         raw_file: rec.path.display().to_string(),
-                        raw_sha256: sha256_file(&rec.path)?,
+                        raw_sha256: crate::io::sha256_file(&rec.path)?,
                         samples: s.len(),
                         windows: rows.len(),
                         valid_windows: rows.iter().filter(|r| r.valid).count(),
@@ -425,7 +419,11 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
         window_len_samples: xcfg.window_len_samples,
         hop_len_samples: xcfg.hop_len_samples,
         sample_rate_hz: xcfg.sample_rate_hz,
-        labels_sha256: if labels_path.exists() { sha256_file(&labels_path)? } else { String::new() },
+        labels_sha256: if labels_path.exists() {
+            crate::io::sha256_file(&labels_path)?
+        } else {
+            String::new()
+        },
         recordings: summaries,
     };
     let json = serde_json::to_string_pretty(&manifest)?;

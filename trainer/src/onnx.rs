@@ -1,0 +1,307 @@
+//! `model.onnx`: the autoencoder as an ONNX graph, written with prost messages carrying
+//! onnx.proto's field numbers (only the messages and fields used here).
+//!
+//! Graph (IR version [`IR_VERSION`], default-domain opset [`OPSET`]):
+//! input `features` `float32 [batch, F]` (z-scored) → per layer `Gemm(h, W, B)` (`transB = 0`,
+//! `W` `[d_in, d_out]`) and `Relu` / `Sigmoid` → output `reconstruction` `[batch, F]`;
+//! `Sub(features, reconstruction)`, `Mul(d, d)`, `ReduceMean(axes = [1], keepdims = 0)` → output
+//! `score` `[batch]`, the per-row reconstruction MSE (the anomaly score avm-core computes).
+//! Weights are `raw_data` little-endian `f32`. Encoding is deterministic: same model, same bytes.
+
+use crate::train::{Activation, Autoencoder};
+use prost::Message;
+
+/// ONNX IR version written.
+pub const IR_VERSION: i64 = 8;
+/// Default-domain opset written (`ReduceMean` still takes `axes` as an attribute at 17).
+pub const OPSET: i64 = 17;
+/// Input name.
+pub const INPUT: &str = "features";
+/// Reconstruction output name.
+pub const OUTPUT_RECONSTRUCTION: &str = "reconstruction";
+/// Score output name.
+pub const OUTPUT_SCORE: &str = "score";
+/// The symbolic batch dimension.
+pub const BATCH_DIM: &str = "batch";
+
+const FLOAT: i32 = 1;
+const ATTR_INT: i32 = 2;
+const ATTR_INTS: i32 = 7;
+
+#[derive(Clone, PartialEq, Message)]
+struct ModelProto {
+    #[prost(int64, tag = "1")]
+    ir_version: i64,
+    #[prost(string, tag = "2")]
+    producer_name: String,
+    #[prost(string, tag = "3")]
+    producer_version: String,
+    #[prost(string, tag = "4")]
+    domain: String,
+    #[prost(int64, tag = "5")]
+    model_version: i64,
+    #[prost(string, tag = "6")]
+    doc_string: String,
+    #[prost(message, optional, tag = "7")]
+    graph: Option<GraphProto>,
+    #[prost(message, repeated, tag = "8")]
+    opset_import: Vec<OperatorSetIdProto>,
+    #[prost(message, repeated, tag = "14")]
+    metadata_props: Vec<StringStringEntryProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct OperatorSetIdProto {
+    #[prost(string, tag = "1")]
+    domain: String,
+    #[prost(int64, tag = "2")]
+    version: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct StringStringEntryProto {
+    #[prost(string, tag = "1")]
+    key: String,
+    #[prost(string, tag = "2")]
+    value: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct GraphProto {
+    #[prost(message, repeated, tag = "1")]
+    node: Vec<NodeProto>,
+    #[prost(string, tag = "2")]
+    name: String,
+    #[prost(message, repeated, tag = "5")]
+    initializer: Vec<TensorProto>,
+    #[prost(string, tag = "10")]
+    doc_string: String,
+    #[prost(message, repeated, tag = "11")]
+    input: Vec<ValueInfoProto>,
+    #[prost(message, repeated, tag = "12")]
+    output: Vec<ValueInfoProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct NodeProto {
+    #[prost(string, repeated, tag = "1")]
+    input: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    output: Vec<String>,
+    #[prost(string, tag = "3")]
+    name: String,
+    #[prost(string, tag = "4")]
+    op_type: String,
+    #[prost(message, repeated, tag = "5")]
+    attribute: Vec<AttributeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct AttributeProto {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(int64, optional, tag = "3")]
+    i: Option<i64>,
+    #[prost(int64, repeated, tag = "8")]
+    ints: Vec<i64>,
+    #[prost(int32, tag = "20")]
+    r#type: i32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TensorProto {
+    #[prost(int64, repeated, tag = "1")]
+    dims: Vec<i64>,
+    #[prost(int32, tag = "2")]
+    data_type: i32,
+    #[prost(string, tag = "8")]
+    name: String,
+    #[prost(bytes = "vec", tag = "9")]
+    raw_data: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ValueInfoProto {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(message, optional, tag = "2")]
+    r#type: Option<TypeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TypeProto {
+    #[prost(message, optional, tag = "1")]
+    tensor_type: Option<TensorTypeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TensorTypeProto {
+    #[prost(int32, tag = "1")]
+    elem_type: i32,
+    #[prost(message, optional, tag = "2")]
+    shape: Option<TensorShapeProto>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TensorShapeProto {
+    #[prost(message, repeated, tag = "1")]
+    dim: Vec<Dimension>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Dimension {
+    #[prost(int64, optional, tag = "1")]
+    dim_value: Option<i64>,
+    #[prost(string, optional, tag = "2")]
+    dim_param: Option<String>,
+}
+
+fn dim_batch() -> Dimension {
+    Dimension { dim_value: None, dim_param: Some(BATCH_DIM.into()) }
+}
+
+fn dim(n: usize) -> Dimension {
+    Dimension { dim_value: Some(n as i64), dim_param: None }
+}
+
+fn value(name: &str, dims: Vec<Dimension>) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: FLOAT,
+                shape: Some(TensorShapeProto { dim: dims }),
+            }),
+        }),
+    }
+}
+
+fn tensor(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
+    TensorProto {
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: FLOAT,
+        name: name.into(),
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        name: name.into(),
+        op_type: op.into(),
+        attribute,
+    }
+}
+
+fn int_attr(name: &str, v: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), i: Some(v), ints: Vec::new(), r#type: ATTR_INT }
+}
+
+/// Encodes `model` as an ONNX model. `metadata` goes into `metadata_props` (sorted by key by the
+/// caller for determinism).
+pub fn encode(model: &Autoencoder, doc: &str, metadata: &[(String, String)]) -> Vec<u8> {
+    let f = model.n_features();
+    let mut nodes = Vec::new();
+    let mut init = Vec::new();
+    let mut h = INPUT.to_string();
+    let last = model.layers.len() - 1;
+    for (i, l) in model.layers.iter().enumerate() {
+        let (w, b) = (format!("layer{i}.weight"), format!("layer{i}.bias"));
+        init.push(tensor(&w, &[l.d_in, l.d_out], &l.w));
+        init.push(tensor(&b, &[l.d_out], &l.b));
+        let act = match l.activation {
+            Activation::Relu => Some("Relu"),
+            Activation::Sigmoid => Some("Sigmoid"),
+            Activation::Linear => None,
+        };
+        let gemm_out = match (i == last, act) {
+            (true, None) => OUTPUT_RECONSTRUCTION.to_string(),
+            _ => format!("layer{i}.gemm"),
+        };
+        nodes.push(node(
+            "Gemm",
+            &format!("layer{i}.Gemm"),
+            &[&h, &w, &b],
+            &gemm_out,
+            vec![int_attr("transA", 0), int_attr("transB", 0)],
+        ));
+        h = gemm_out;
+        if let Some(op) = act {
+            let out = if i == last { OUTPUT_RECONSTRUCTION.to_string() } else { format!("layer{i}.{op}") };
+            nodes.push(node(op, &format!("layer{i}.{op}"), &[&h], &out, Vec::new()));
+            h = out;
+        }
+    }
+    nodes.push(node("Sub", "score.Sub", &[INPUT, OUTPUT_RECONSTRUCTION], "score.diff", Vec::new()));
+    nodes.push(node("Mul", "score.Mul", &["score.diff", "score.diff"], "score.sq", Vec::new()));
+    nodes.push(node(
+        "ReduceMean",
+        "score.ReduceMean",
+        &["score.sq"],
+        OUTPUT_SCORE,
+        vec![
+            AttributeProto { name: "axes".into(), i: None, ints: vec![1], r#type: ATTR_INTS },
+            int_attr("keepdims", 0),
+        ],
+    ));
+    let graph = GraphProto {
+        node: nodes,
+        name: "avm_autoencoder".into(),
+        initializer: init,
+        doc_string: doc.into(),
+        input: vec![value(INPUT, vec![dim_batch(), dim(f)])],
+        output: vec![
+            value(OUTPUT_RECONSTRUCTION, vec![dim_batch(), dim(f)]),
+            value(OUTPUT_SCORE, vec![dim_batch()]),
+        ],
+    };
+    ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: "avm".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        domain: "avm".into(),
+        model_version: 1,
+        doc_string: doc.into(),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        metadata_props: metadata
+            .iter()
+            .map(|(k, v)| StringStringEntryProto { key: k.clone(), value: v.clone() })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{Activation, Dense, TrainConfig};
+
+    #[test]
+    fn decodes_back_with_the_right_shape() {
+        let cfg = TrainConfig {
+            hidden: vec![3],
+            activation: Activation::Sigmoid,
+            learning_rate: 0.001,
+            batch_size: 8,
+            max_epochs: 1,
+            patience: 1,
+            seed: 1,
+        };
+        let m = Autoencoder::init(4, &cfg);
+        let bytes = encode(&m, "test", &[("k".into(), "v".into())]);
+        assert_eq!(bytes, encode(&m, "test", &[("k".into(), "v".into())]), "deterministic");
+        let back = ModelProto::decode(bytes.as_slice()).unwrap();
+        let g = back.graph.unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Gemm", "Sigmoid", "Gemm", "Sub", "Mul", "ReduceMean"]);
+        assert_eq!(g.node[2].output, [OUTPUT_RECONSTRUCTION]);
+        assert_eq!(g.initializer[0].dims, [4, 3]);
+        assert_eq!(g.initializer[0].raw_data.len(), 4 * 12);
+        let Dense { w, .. } = &m.layers[0];
+        assert_eq!(&g.initializer[0].raw_data[..4], &w[0].to_le_bytes());
+        assert_eq!(back.opset_import[0].version, OPSET);
+    }
+}

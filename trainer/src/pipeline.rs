@@ -1,0 +1,424 @@
+//! `avm run`: simulate (when there is no raw data) → preprocess → featurize → train → evaluate
+//! → export → quality gates → registry. And the gate-then-commit step `avm export` shares.
+//!
+//! Stages whose inputs have not changed are skipped: each stage's key is the sha256 of the
+//! `avm` binary, the config sections it reads and the content of its input files; the key and
+//! the sha256 of its outputs are recorded in `<data>/.avm-stages/<stage>.json`. A stage runs
+//! again when its key differs, when an output is missing or was modified, or with `--force`.
+//!
+//! Gates are checked on the test split at the global threshold (the operating point a
+//! firmware without flight-phase input uses) and on the p99 single-window latency through ONNX
+//! Runtime. A failed gate is a [`GateFailure`] (exit code 4): the staged version is deleted,
+//! nothing is registered.
+
+use crate::config::PipelineConfig;
+use crate::error::{GateFailure, UsageError};
+use crate::evaluate::{self, EvalReport};
+use crate::export::{self, Latency, Staged, Version};
+use crate::registry::{self, Entry, GateResult, Registry, Status};
+use crate::{featurize, preprocess, simulate, train};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Quality gates (the `gates:` section); defaults are the seed's.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gates {
+    /// Lowest test ROC AUC.
+    pub min_auc: f64,
+    /// Lowest test precision.
+    pub min_precision: f64,
+    /// Lowest test recall.
+    pub min_recall: f64,
+    /// Highest test false-alarm rate.
+    pub max_far: f64,
+    /// Highest p99 single-window inference latency through ONNX Runtime, ms.
+    pub max_latency_p99_ms: f64,
+}
+
+impl Default for Gates {
+    fn default() -> Gates {
+        Gates {
+            min_auc: 0.90,
+            min_precision: 0.85,
+            min_recall: 0.85,
+            max_far: 0.05,
+            max_latency_p99_ms: 50.0,
+        }
+    }
+}
+
+/// Checks the gates.
+pub fn check_gates(g: &Gates, r: &EvalReport, latency: &Latency) -> Vec<GateResult> {
+    let ge = |gate: &str, value: f64, limit: f64| GateResult {
+        gate: gate.into(),
+        value,
+        op: ">=".into(),
+        limit,
+        passed: value >= limit,
+    };
+    let le = |gate: &str, value: f64, limit: f64| GateResult {
+        gate: gate.into(),
+        value,
+        op: "<=".into(),
+        limit,
+        passed: value <= limit,
+    };
+    vec![
+        ge("auc", r.auc, g.min_auc),
+        ge("precision", r.test.precision, g.min_precision),
+        ge("recall", r.test.recall, g.min_recall),
+        le("far", r.test.far, g.max_far),
+        le("latency_p99_ms", latency.p99_ms, g.max_latency_p99_ms),
+    ]
+}
+
+/// The gate table as text.
+pub fn gate_table(results: &[GateResult]) -> String {
+    let mut s = format!("{:<16} {:>10}    {:>10}  {}\n", "gate", "value", "limit", "result");
+    for g in results {
+        s += &format!(
+            "{:<16} {:>10.4} {:>2} {:>10.4}  {}\n",
+            g.gate,
+            g.value,
+            g.op,
+            g.limit,
+            if g.passed { "pass" } else { "FAIL" }
+        );
+    }
+    s
+}
+
+fn headline(r: &EvalReport, s: &Staged) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    m.insert("test_auc".into(), r.auc);
+    m.insert("test_precision".into(), r.test.precision);
+    m.insert("test_recall".into(), r.test.recall);
+    m.insert("test_f1".into(), r.test.f1);
+    m.insert("test_far".into(), r.test.far);
+    m.insert("test_false_alarms_per_flight_hour".into(), r.test.false_alarms_per_flight_hour);
+    if let Some(p) = &r.test_per_phase_thresholds {
+        m.insert("test_per_phase_precision".into(), p.precision);
+        m.insert("test_per_phase_recall".into(), p.recall);
+        m.insert("test_per_phase_far".into(), p.far);
+    }
+    for (k, (mean, sd)) in r.cross_validation.iter().flatten() {
+        m.insert(format!("cv_{k}_mean"), *mean);
+        m.insert(format!("cv_{k}_std"), *sd);
+    }
+    m.insert("latency_p50_ms".into(), s.latency.p50_ms);
+    m.insert("latency_p99_ms".into(), s.latency.p99_ms);
+    m.insert("ort_vs_core_score_max_abs".into(), s.validation.ort_vs_core_score.max_abs);
+    m
+}
+
+/// Stages `version`, checks the gates and commits it to the registry. Returns the entry.
+pub fn export_version(
+    cfg: &PipelineConfig,
+    config_path: &Path,
+    checkpoint: Option<&Path>,
+    version: Version,
+    force: bool,
+) -> Result<Entry> {
+    let mut reg = Registry::open(&cfg.paths.registry)?;
+    let detector_dir = cfg.paths.models.join(&cfg.name);
+    reg.discard_stale_staging(&detector_dir)?;
+    let final_dir = export::version_dir(cfg, version);
+    if !force && (reg.get(&cfg.name, &version.to_string()).is_some() || final_dir.exists()) {
+        bail!(UsageError(format!(
+            "{} {version} already exists ({}): versions are immutable (pass --force to replace it)",
+            cfg.name,
+            final_dir.display()
+        )));
+    }
+    let staging = registry::staging_dir(&final_dir);
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let staged = match export::stage(cfg, checkpoint, version, &staging) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let gates = check_gates(&cfg.gates, &staged.report, &staged.latency);
+    if gates.iter().any(|g| !g.passed) {
+        let _ = std::fs::remove_dir_all(&staging);
+        bail!(GateFailure(gate_table(&gates)));
+    }
+    let entry = Entry {
+        detector: cfg.name.clone(),
+        version: version.to_string(),
+        status: Status::Candidate,
+        created_at: registry::now_rfc3339(),
+        path: final_dir,
+        config_sha256: crate::io::sha256_file(config_path)?,
+        checkpoint_sha256: staged.checkpoint_sha256.clone(),
+        training_data_sha256: crate::io::sha256_file(&featurize::features_dir(cfg).join("manifest.json"))?,
+        artifacts: staged.artifacts.clone(),
+        metrics: headline(&staged.report, &staged),
+        gates,
+    };
+    reg.commit(entry.clone(), force)?;
+    Ok(entry)
+}
+
+/// A stage's record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct StageRecord {
+    stage: String,
+    key: String,
+    outputs: BTreeMap<String, String>,
+}
+
+/// sha256 of every file under `paths` (files or directories, recursively, names starting with
+/// `.` skipped), keyed by path.
+fn hash_tree(paths: &[PathBuf]) -> Result<BTreeMap<String, String>> {
+    fn walk(p: &Path, out: &mut BTreeMap<String, String>) -> Result<()> {
+        if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            return Ok(());
+        }
+        if p.is_dir() {
+            let mut kids: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("listing {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            kids.sort();
+            for k in kids {
+                walk(&k, out)?;
+            }
+        } else if p.is_file() {
+            out.insert(p.display().to_string(), crate::io::sha256_file(p)?);
+        } else {
+            out.insert(p.display().to_string(), "missing".into());
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    for p in paths {
+        walk(p, &mut out)?;
+    }
+    Ok(out)
+}
+
+struct Stages<'a> {
+    records: PathBuf,
+    exe_sha: String,
+    force: bool,
+    names: &'a [&'a str],
+    done: usize,
+}
+
+impl Stages<'_> {
+    fn progress(&mut self, name: &str, what: &str, t0: Instant) {
+        self.done += 1;
+        let left = &self.names[self.done.min(self.names.len())..];
+        eprintln!(
+            "[{}/{}] {name}: {what} in {:.1} s{}",
+            self.done,
+            self.names.len(),
+            t0.elapsed().as_secs_f64(),
+            if left.is_empty() { String::new() } else { format!(" (left: {})", left.join(", ")) }
+        );
+    }
+
+    /// Runs `f` unless the stage's key and outputs match its record.
+    fn run(
+        &mut self,
+        name: &str,
+        params: serde_json::Value,
+        inputs: &[PathBuf],
+        outputs: &[PathBuf],
+        f: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let t0 = Instant::now();
+        eprintln!("[{}/{}] {name} ...", self.done + 1, self.names.len());
+        let key_src = serde_json::json!({
+            "stage": name, "avm": self.exe_sha, "params": params, "inputs": hash_tree(inputs)?,
+        });
+        let key = crate::io::sha256_hex(serde_json::to_string(&key_src)?.as_bytes());
+        let rec_path = self.records.join(format!("{name}.json"));
+        if !self.force {
+            let old: Option<StageRecord> =
+                std::fs::read(&rec_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            if let Some(old) = old
+                && old.key == key
+                && old.outputs == hash_tree(outputs)?
+            {
+                self.progress(name, "inputs unchanged, skipped", t0);
+                return Ok(());
+            }
+        }
+        let _ = std::fs::remove_file(&rec_path);
+        f()?;
+        let rec = StageRecord { stage: name.into(), key, outputs: hash_tree(outputs)? };
+        crate::io::write_bytes_atomic(&rec_path, serde_json::to_string_pretty(&rec)?.as_bytes())?;
+        self.progress(name, "done", t0);
+        Ok(())
+    }
+}
+
+/// What `avm run` ended with.
+#[derive(Clone, Debug)]
+pub enum RunOutcome {
+    /// A new version was registered.
+    Registered(Entry),
+    /// The latest registered version already is this model (same config, data and checkpoint).
+    Unchanged(Entry),
+}
+
+/// `avm run` options.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Version to register (default: the latest + 1 patch, or 1.0.0).
+    pub version: Option<Version>,
+    /// Recompute every stage and replace an existing version.
+    pub force: bool,
+}
+
+/// Runs the whole pipeline.
+pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    let reg = Registry::open(&cfg.paths.registry)?;
+    if let Some(v) = opts.version
+        && !opts.force
+        && reg.get(&cfg.name, &v.to_string()).is_some()
+    {
+        bail!(UsageError(format!(
+            "{} {v} is already registered: versions are immutable (pass --force to replace it)",
+            cfg.name
+        )));
+    }
+    let exe = std::env::current_exe().context("locating the avm binary")?;
+    let names = ["data", "preprocess", "featurize", "train", "evaluate", "export + gates + registry"];
+    let mut st = Stages {
+        records: cfg.paths.data.join(".avm-stages"),
+        exe_sha: crate::io::sha256_file(&exe)?,
+        force: opts.force,
+        names: &names,
+        done: 0,
+    };
+    let t0 = Instant::now();
+    eprintln!("[1/{}] data ...", names.len());
+    let raw = cfg.paths.raw_recordings();
+    let have_raw = preprocess::list_recordings(&raw).is_ok_and(|v| !v.is_empty());
+    if !have_raw {
+        let sim = cfg.simulate.clone().ok_or_else(|| {
+            UsageError(format!(
+                "no recordings in {} and the config has no `simulate:` section",
+                raw.display()
+            ))
+        })?;
+        simulate::run(&sim, &cfg.paths.raw())?;
+        st.progress("data", "simulated the default fleet", t0);
+    } else {
+        st.progress("data", "raw recordings present", t0);
+    }
+    let contract = std::fs::read(&cfg.contract)
+        .map_err(|e| UsageError(format!("contract {}: {e}", cfg.contract.display())))?;
+    let contract_sha = crate::io::sha256_hex(&contract);
+    let raw_inputs = vec![cfg.paths.raw()];
+    let (interim, processed) = (cfg.paths.interim(), cfg.paths.processed());
+    st.run(
+        "preprocess",
+        serde_json::json!({"features": section(&cfg.features), "contract": contract_sha}),
+        &raw_inputs,
+        &[interim.clone(), processed.clone()],
+        || preprocess::run(cfg).map(|_| ()),
+    )?;
+    let (fdir, ldir) = (featurize::features_dir(cfg), featurize::labels_dir(cfg));
+    st.run(
+        "featurize",
+        serde_json::json!({"features": section(&cfg.features), "split": section(&cfg.split), "contract": contract_sha}),
+        &[cfg.paths.raw(), processed.clone()],
+        &[fdir.clone(), ldir.clone()],
+        || featurize::run(cfg).map(|_| ()),
+    )?;
+    let tdir = train::training_dir(cfg);
+    st.run(
+        "train",
+        serde_json::json!({"train": section(&cfg.train)}),
+        std::slice::from_ref(&fdir),
+        std::slice::from_ref(&tdir),
+        || {
+            if tdir.exists() {
+                std::fs::remove_dir_all(&tdir).with_context(|| format!("clearing {}", tdir.display()))?;
+            }
+            train::run(cfg, &train::TrainOptions::default()).map(|_| ())
+        },
+    )?;
+    let edir = evaluate::evaluation_dir(cfg);
+    st.run(
+        "evaluate",
+        serde_json::json!({"evaluate": section(&cfg.evaluate), "hop_s": cfg.features.hop_s, "train": section(&cfg.train)}),
+        &[fdir.clone(), tdir.join("best.json")],
+        &[edir],
+        || evaluate::run(cfg, None).map(|_| ()),
+    )?;
+
+    let t0 = Instant::now();
+    eprintln!("[{}/{}] export + gates + registry ...", names.len(), names.len());
+    let ck_sha = crate::io::sha256_file(&tdir.join("best.json"))?;
+    let data_sha = crate::io::sha256_file(&fdir.join("manifest.json"))?;
+    let config_sha = crate::io::sha256_file(config_path)?;
+    let reg = Registry::open(&cfg.paths.registry)?;
+    let latest = reg.latest(&cfg.name).cloned();
+    if opts.version.is_none()
+        && !opts.force
+        && let Some(l) = &latest
+        && l.checkpoint_sha256 == ck_sha
+        && l.training_data_sha256 == data_sha
+        && l.config_sha256 == config_sha
+        && reg.verify().iter().all(|p| !p.starts_with(&format!("{} {} ", l.detector, l.version)))
+    {
+        st.progress("export", &format!("unchanged model, already registered as {}", l.version), t0);
+        return Ok(RunOutcome::Unchanged(l.clone()));
+    }
+    let version = match (opts.version, &latest) {
+        (Some(v), _) => v,
+        (None, Some(l)) => {
+            let v: Version = l.version.parse()?;
+            Version([v.0[0], v.0[1], v.0[2] + 1])
+        }
+        (None, None) => Version([1, 0, 0]),
+    };
+    let entry = export_version(cfg, config_path, None, version, opts.force)?;
+    st.progress("export + gates + registry", &format!("registered {} {}", entry.detector, entry.version), t0);
+    Ok(RunOutcome::Registered(entry))
+}
+
+/// A config section as JSON (for stage keys).
+fn section<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_table_marks_failures() {
+        let r = vec![
+            GateResult { gate: "auc".into(), value: 0.95, op: ">=".into(), limit: 0.9, passed: true },
+            GateResult { gate: "far".into(), value: 0.07, op: "<=".into(), limit: 0.05, passed: false },
+        ];
+        let t = gate_table(&r);
+        assert!(t.contains("auc") && t.contains("pass") && t.contains("FAIL"), "{t}");
+        assert_eq!(t.lines().count(), 3);
+    }
+
+    #[test]
+    fn hash_tree_sees_changes() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("a/b")).unwrap();
+        std::fs::write(d.path().join("a/b/x"), b"1").unwrap();
+        std::fs::write(d.path().join("a/.hidden"), b"1").unwrap();
+        let h1 = hash_tree(&[d.path().join("a")]).unwrap();
+        assert_eq!(h1.len(), 1);
+        std::fs::write(d.path().join("a/b/x"), b"2").unwrap();
+        assert_ne!(h1, hash_tree(&[d.path().join("a")]).unwrap());
+        let missing = hash_tree(&[d.path().join("nope")]).unwrap();
+        assert_eq!(missing.values().next().unwrap(), "missing");
+    }
+}

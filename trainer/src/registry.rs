@@ -1,0 +1,335 @@
+//! The model registry: `REGISTRY/registry.json`, one entry per detector version.
+//!
+//! # Consistency under crashes
+//! A version is committed in three steps:
+//! 1. every artifact is written into `MODELS/<detector>/.staging-<version>/` (invisible);
+//! 2. the index is rewritten atomically with the new entry (temporary file + rename): this is
+//!    the commit point;
+//! 3. the staging directory is renamed to `MODELS/<detector>/<version>/`.
+//!
+//! A crash in step 1 leaves only a staging directory: no entry, no version directory. The next
+//! [`Registry::open`] removes it. A crash between 2 and 3 leaves an entry whose directory is
+//! still the staging one: [`Registry::open`] finishes the rename once the staged files match
+//! the entry's sha256s (roll forward). So at any moment a version is either absent from both
+//! the index and `MODELS/`, or present in both with the files the entry lists.
+//! There is no lock: two processes must not export into the same registry at once.
+
+use crate::error::UsageError;
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Index file name.
+pub const INDEX: &str = "registry.json";
+
+/// Lifecycle of a version.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Exported, passed its gates, not deployed.
+    Candidate,
+    /// The deployed version (at most one per detector).
+    Production,
+    /// Replaced by a later production version.
+    Retired,
+}
+
+/// One quality gate's outcome.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct GateResult {
+    /// Gate name (`auc`, `precision`, ...).
+    pub gate: String,
+    /// Measured value.
+    pub value: f64,
+    /// `>=` or `<=`.
+    pub op: String,
+    /// Limit.
+    pub limit: f64,
+    /// Passed.
+    pub passed: bool,
+}
+
+/// One registered version.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Detector name (the config's `name`).
+    pub detector: String,
+    /// `major.minor.patch`.
+    pub version: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Creation time, UTC (RFC 3339).
+    pub created_at: String,
+    /// The version directory.
+    pub path: PathBuf,
+    /// sha256 of the pipeline config file.
+    pub config_sha256: String,
+    /// sha256 of the checkpoint exported.
+    pub checkpoint_sha256: String,
+    /// sha256 of the training-data manifest.
+    pub training_data_sha256: String,
+    /// Artifact → sha256.
+    pub artifacts: BTreeMap<String, String>,
+    /// Headline metrics (test split, 5-fold CV means, latency).
+    pub metrics: BTreeMap<String, f64>,
+    /// Gate outcomes.
+    pub gates: Vec<GateResult>,
+}
+
+/// The index.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Registry {
+    /// Index format.
+    pub format: u32,
+    /// Entries in creation order.
+    pub entries: Vec<Entry>,
+    #[serde(skip)]
+    dir: PathBuf,
+}
+
+/// The staging directory of `version_dir`.
+pub fn staging_dir(version_dir: &Path) -> PathBuf {
+    let name = version_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    version_dir.with_file_name(format!(".staging-{name}"))
+}
+
+fn files_match(dir: &Path, artifacts: &BTreeMap<String, String>) -> bool {
+    artifacts.iter().all(|(n, h)| crate::io::sha256_file(&dir.join(n)).is_ok_and(|x| &x == h))
+}
+
+/// Test hook: `AVM_CRASH_AT=<point>` aborts the process at that point of a commit, as a power
+/// cut would (used by the crash-consistency tests).
+fn crash_point(point: &str) {
+    if std::env::var("AVM_CRASH_AT").is_ok_and(|p| p == point) {
+        eprintln!("AVM_CRASH_AT={point}: aborting");
+        std::process::abort();
+    }
+}
+
+/// UTC time as RFC 3339, seconds.
+pub fn now_rfc3339() -> String {
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+impl Registry {
+    /// Opens (or starts) the registry in `dir`, finishing or discarding interrupted commits
+    /// (see the module docs). `models_detector_dirs` are the `MODELS/<detector>` directories
+    /// whose stale staging directories may be removed.
+    pub fn open(dir: &Path) -> Result<Registry> {
+        let index = dir.join(INDEX);
+        let mut reg = if index.exists() {
+            let bytes = std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
+            let r: Registry = serde_json::from_slice(&bytes)
+                .map_err(|e| UsageError(format!("{}: not a valid registry index: {e}", index.display())))?;
+            ensure!(
+                r.format == 1,
+                UsageError(format!("{}: registry format {} unknown", index.display(), r.format))
+            );
+            r
+        } else {
+            Registry { format: 1, entries: Vec::new(), dir: PathBuf::new() }
+        };
+        reg.dir = dir.to_path_buf();
+        for e in &reg.entries {
+            let staging = staging_dir(&e.path);
+            if staging.exists() && files_match(&staging, &e.artifacts) {
+                if e.path.exists() {
+                    // A forced re-export crashed before the swap: the entry describes the staged files.
+                    std::fs::remove_dir_all(&e.path)
+                        .with_context(|| format!("removing {}", e.path.display()))?;
+                }
+                std::fs::rename(&staging, &e.path)
+                    .with_context(|| format!("completing the interrupted export of {}", e.path.display()))?;
+                eprintln!("registry: completed the interrupted export of {} {}", e.detector, e.version);
+            }
+        }
+        Ok(reg)
+    }
+
+    /// Removes staging directories under `detector_dir` that no commit will finish (their
+    /// export was interrupted before the commit point).
+    pub fn discard_stale_staging(&self, detector_dir: &Path) -> Result<()> {
+        let Ok(rd) = std::fs::read_dir(detector_dir) else { return Ok(()) };
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".staging-") {
+                eprintln!("registry: removing {} left by an interrupted export", e.path().display());
+                std::fs::remove_dir_all(e.path())
+                    .with_context(|| format!("removing {}", e.path().display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry of `detector` `version`.
+    pub fn get(&self, detector: &str, version: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.detector == detector && e.version == version)
+    }
+
+    /// The newest (highest) version of `detector`.
+    pub fn latest(&self, detector: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .filter(|e| e.detector == detector)
+            .max_by_key(|e| e.version.parse::<crate::export::Version>().map(|v| v.0).unwrap_or_default())
+    }
+
+    fn save(&self) -> Result<()> {
+        crate::io::write_bytes_atomic(&self.dir.join(INDEX), serde_json::to_string_pretty(self)?.as_bytes())
+    }
+
+    /// Commits the staged version `entry` (files in `staging_dir(&entry.path)`): see the module
+    /// docs. An existing version is refused unless `force`.
+    pub fn commit(&mut self, entry: Entry, force: bool) -> Result<()> {
+        let staging = staging_dir(&entry.path);
+        ensure!(
+            files_match(&staging, &entry.artifacts),
+            "staged files of {} do not match their hashes",
+            entry.path.display()
+        );
+        if !force && (self.get(&entry.detector, &entry.version).is_some() || entry.path.exists()) {
+            bail!(UsageError(format!(
+                "{} {} already exists: versions are immutable (pass --force to replace it)",
+                entry.detector, entry.version
+            )));
+        }
+        crash_point("staged");
+        self.entries.retain(|e| !(e.detector == entry.detector && e.version == entry.version));
+        let path = entry.path.clone();
+        self.entries.push(entry);
+        self.save()?;
+        crash_point("registered");
+        if path.exists() {
+            let old = path.with_file_name(format!(
+                ".replaced-{}",
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            ));
+            if old.exists() {
+                std::fs::remove_dir_all(&old)?;
+            }
+            std::fs::rename(&path, &old).with_context(|| format!("moving aside {}", path.display()))?;
+            std::fs::rename(&staging, &path).with_context(|| format!("renaming into {}", path.display()))?;
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&staging, &path).with_context(|| format!("renaming into {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Makes `version` the production version of `detector`; the previous one is retired.
+    pub fn promote(&mut self, detector: &str, version: &str) -> Result<()> {
+        ensure!(
+            self.get(detector, version).is_some(),
+            UsageError(format!("no version {version} of {detector} in {}", self.dir.join(INDEX).display()))
+        );
+        for e in self.entries.iter_mut().filter(|e| e.detector == detector) {
+            if e.version == version {
+                e.status = Status::Production;
+            } else if e.status == Status::Production {
+                e.status = Status::Retired;
+            }
+        }
+        self.save()
+    }
+
+    /// Checks every entry's files against its hashes; returns the problems found.
+    pub fn verify(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            for (n, h) in &e.artifacts {
+                match crate::io::sha256_file(&e.path.join(n)) {
+                    Ok(x) if &x == h => {}
+                    Ok(_) => out.push(format!("{} {}: {n} was modified", e.detector, e.version)),
+                    Err(_) => out.push(format!("{} {}: {n} is missing", e.detector, e.version)),
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_shape() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+
+    fn entry(dir: &Path, version: &str, file: &[u8]) -> Entry {
+        let path = dir.join("MODELS").join("det").join(version);
+        let staging = staging_dir(&path);
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("a.bin"), file).unwrap();
+        Entry {
+            detector: "det".into(),
+            version: version.into(),
+            status: Status::Candidate,
+            created_at: now_rfc3339(),
+            path,
+            config_sha256: String::new(),
+            checkpoint_sha256: String::new(),
+            training_data_sha256: String::new(),
+            artifacts: [("a.bin".to_string(), crate::io::sha256_hex(file))].into(),
+            metrics: BTreeMap::new(),
+            gates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn commit_refuse_force_promote() {
+        let d = tempfile::tempdir().unwrap();
+        let reg_dir = d.path().join("REGISTRY");
+        let mut r = Registry::open(&reg_dir).unwrap();
+        r.commit(entry(d.path(), "1.0.0", b"one"), false).unwrap();
+        let e = r.commit(entry(d.path(), "1.0.0", b"two"), false).unwrap_err();
+        assert!(e.to_string().contains("immutable"), "{e}");
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        r.discard_stale_staging(&d.path().join("MODELS/det")).unwrap();
+        let p = d.path().join("MODELS/det/1.0.0/a.bin");
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        r.commit(entry(d.path(), "1.0.0", b"two"), true).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        r.commit(entry(d.path(), "1.1.0", b"three"), false).unwrap();
+        r.promote("det", "1.0.0").unwrap();
+        r.promote("det", "1.1.0").unwrap();
+        let r = Registry::open(&reg_dir).unwrap();
+        let st: Vec<_> = r.entries.iter().map(|e| (e.version.as_str(), e.status)).collect();
+        assert_eq!(st, [("1.0.0", Status::Retired), ("1.1.0", Status::Production)]);
+        assert_eq!(r.latest("det").unwrap().version, "1.1.0");
+        assert!(r.verify().is_empty());
+        std::fs::write(&p, b"tampered").unwrap();
+        assert_eq!(r.verify(), ["det 1.0.0: a.bin was modified"]);
+    }
+
+    #[test]
+    fn open_rolls_a_registered_commit_forward() {
+        let d = tempfile::tempdir().unwrap();
+        let reg_dir = d.path().join("REGISTRY");
+        let e = entry(d.path(), "2.0.0", b"x");
+        // As if the process died right after writing the index (step 2).
+        let r = Registry { format: 1, entries: vec![e.clone()], dir: reg_dir.clone() };
+        r.save().unwrap();
+        assert!(!e.path.exists());
+        let r = Registry::open(&reg_dir).unwrap();
+        assert!(e.path.join("a.bin").exists() && !staging_dir(&e.path).exists());
+        assert!(r.verify().is_empty());
+    }
+}
