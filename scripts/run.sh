@@ -1,24 +1,18 @@
 #!/usr/bin/env bash
 # README's run command: the main job, end to end, on the bundled default data set.
 #
-# The default data set is the simulated fleet, generated deterministically from the config's
-# seed when DATA/raw does not exist yet. Pass another config as the first argument.
+# Installs what it needs (idempotent: the toolchain, ONNX Runtime's library from PyPI), builds
+# `avm` and runs `avm run`: simulate the default fleet if DATA/raw has no recordings
+# (deterministic, seed in the config) → preprocess → featurize → train → evaluate → export →
+# quality gates → registry. Stages whose inputs did not change are skipped. Exit code 4: a
+# quality gate failed (the table says which); nothing was registered.
+#
+# usage: bash scripts/run.sh [config] [avm run options, e.g. --version 1.1.0 --force]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:-configs/engine_vibration_config.yaml}
+shift || true
 
 bash scripts/setup.sh
 cargo build --release --locked -p avm-trainer
-avm=target/release/avm
-
-data=$(sed -n 's/^ *data: *//p' "$config" | head -n 1)
-if [ ! -d "$data/raw/recordings" ]; then
-  echo "==> no raw recordings in $data/raw: simulating the default fleet"
-  "$avm" simulate --config "$config"
-fi
-echo "==> validate"
-"$avm" validate --config "$config"
-for stage in preprocess featurize train evaluate; do
-  echo "==> $stage"
-  "$avm" "$stage" --config "$config"
-done
+exec target/release/avm run --config "$config" "$@"
