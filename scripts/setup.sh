@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what avm's builds and tests need, idempotently. Safe to run again.
 # - the pinned Rust toolchain with the Cortex-M4F target, rustfmt and clippy
-# - numpy/scipy (the float64 reference the core is tested against)
+# - numpy/scipy/scikit-learn (independent references), onnxruntime (its shared library is
+#   what `avm export` validates models with), onnx and PyYAML (consumer checks)
+# - qemu-system-arm (Debian), which runs the firmware example for the parity tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +18,10 @@ fi
 rustup component add --toolchain "$toolchain" rustfmt clippy >/dev/null 2>&1 || true
 
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
+fi

@@ -15,8 +15,11 @@ cargo clippy -p avm-core --all-targets --features defmt --locked -- -D warnings
 step "avm-core for the Cortex-M4F (thumbv7em-none-eabihf), with and without defmt"
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --locked
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --features defmt --locked
+step "firmware example (thumbv7em-none-eabihf), with and without defmt"
+(cd firmware-example && cargo build --release --locked && cargo build --release --locked --features defmt \
+  && cargo clippy --release --locked -- -D warnings)
 step "golden files are what the numpy/scipy reference computes"
 python3 core-nostd/reference/features_ref.py --check
 python3 trainer/tests/golden/metrics_golden.py --check
-step "tests"
+step "tests (including the QEMU parity suite, tests/)"
 cargo test --workspace --locked

@@ -71,7 +71,12 @@ fn avm_raw(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn avm(dir: &Path, args: &[&str]) -> String {
     let out = avm_raw(dir, args, &[]);
-    assert!(out.status.success(), "avm {args:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "avm {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
@@ -98,7 +103,12 @@ fn versions(dir: &Path) -> Vec<String> {
 }
 
 fn registered(dir: &Path) -> Vec<String> {
-    registry(dir)["entries"].as_array().unwrap().iter().map(|e| e["version"].as_str().unwrap().to_string()).collect()
+    registry(dir)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Features of the valid validation windows and avm-core's scores through the bundle.
@@ -159,7 +169,10 @@ fn run_export_registry_end_to_end() {
     assert_eq!(sig["feature_schema_version"], avm_core::FEATURE_SCHEMA_VERSION);
     let reg = registry(&a);
     let e = &reg["entries"][0];
-    assert_eq!((e["detector"].as_str(), e["version"].as_str(), e["status"].as_str()), (Some("small"), Some("1.0.0"), Some("candidate")));
+    assert_eq!(
+        (e["detector"].as_str(), e["version"].as_str(), e["status"].as_str()),
+        (Some("small"), Some("1.0.0"), Some("candidate"))
+    );
     assert_eq!(e["config_sha256"], avm_trainer::io::sha256_hex(&std::fs::read(a.join("c.yaml")).unwrap()));
     for (n, h) in e["artifacts"].as_object().unwrap() {
         assert_eq!(avm_trainer::io::sha256_hex(&art[n]), h.as_str().unwrap(), "{n}");
@@ -187,7 +200,12 @@ fn run_export_registry_end_to_end() {
     let (xp, sp) = core_reference(&a, &vdir);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_export.py");
     let py = Command::new("python3").arg(&script).arg(&vdir).arg(&xp).arg(&sp).output().unwrap();
-    assert!(py.status.success(), "{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
 
     // An existing version is refused (exit 2) unless --force.
     let out = avm_raw(&a, &[&["export"][..], &c, &["--version", "1.0.0"]].concat(), &[]);
@@ -207,7 +225,8 @@ fn run_export_registry_end_to_end() {
     setup(&a, None);
 
     // A crash before the commit point: nothing visible, and the version can be exported later.
-    let out = avm_raw(&a, &[&["export"][..], &c, &["--version", "1.2.0"]].concat(), &[("AVM_CRASH_AT", "staged")]);
+    let out =
+        avm_raw(&a, &[&["export"][..], &c, &["--version", "1.2.0"]].concat(), &[("AVM_CRASH_AT", "staged")]);
     assert!(!out.status.success());
     assert_eq!(registered(&a), ["1.0.0"]);
     assert!(!a.join("MODELS/small/1.2.0").exists());
@@ -216,8 +235,11 @@ fn run_export_registry_end_to_end() {
     assert_eq!(versions(&a), ["1.0.0", "1.2.0"], "the interrupted staging directory was cleaned up");
 
     // A crash right after the commit point: the next registry command completes the version.
-    let out =
-        avm_raw(&a, &[&["export"][..], &c, &["--version", "1.3.0"]].concat(), &[("AVM_CRASH_AT", "registered")]);
+    let out = avm_raw(
+        &a,
+        &[&["export"][..], &c, &["--version", "1.3.0"]].concat(),
+        &[("AVM_CRASH_AT", "registered")],
+    );
     assert!(!out.status.success());
     let out = avm(&a, &["registry", "verify"]);
     assert!(out.contains("completed the interrupted export") && out.contains("3 version(s)"), "{out}");

@@ -1,0 +1,221 @@
+//! avm on a Cortex-M4F: a sensor loop that streams vibration and shaft-speed samples through
+//! avm-core frame by frame (no heap), scores every window with the detector bundle and reports
+//! the verdict.
+//!
+//! Inputs (the bundle and the flight), in this order of preference:
+//! - `avm-detector.avmb` and `avm-input.avmi` in the host's working directory, read through
+//!   semihosting (the parity tests use this to stream whole recorded flights);
+//! - the bundle and the 20 s flight segment embedded in flash (`data/`, see `data/README.md`).
+//!
+//! Output, one pair of lines per window (semihosting stdout):
+//! `window <i> t=<s> s: score <x> threshold <t> -> ok|ALARM|no verdict`, then the exact bits
+//! `W <i> v<valid> r<roc_valid> a<alarm> s<score bits> f<feature bits,...>` the parity tests
+//! compare with the host. With the `defmt` feature the same facts go through defmt instead.
+//! A refused bundle or input prints why and exits with status 1; so does a panic.
+
+#![no_std]
+#![no_main]
+
+use avm_core::{Detector, FeatureExtractor, FeatureFrame};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::debug;
+use panic_semihosting as _;
+
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
+
+/// Vibration channels this firmware is built for.
+const CH: usize = 2;
+/// Largest FFT the extractor can run (fft_len of the bundle's config must not exceed it).
+const FFT_MAX: usize = 1024;
+/// Samples per block handed to the core (one DMA half-buffer of a real sensor loop).
+const BLOCK: usize = 256;
+
+static EMBEDDED_BUNDLE: &[u8] = include_bytes!("../data/detector.avmb");
+static EMBEDDED_FLIGHT: &[u8] = include_bytes!("../data/flight_segment.avmq");
+
+mod host;
+mod input;
+mod stack;
+
+macro_rules! say {
+    ($($arg:tt)*) => {
+        #[cfg(not(feature = "defmt"))]
+        cortex_m_semihosting::hprintln!($($arg)*);
+    };
+}
+
+fn fail(_what: &str) -> ! {
+    say!("avm-firmware: {}", _what);
+    #[cfg(feature = "defmt")]
+    defmt::error!("avm-firmware: {=str}", _what);
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+static mut BUNDLE_BUF: [u8; 48 * 1024] = [0; 48 * 1024];
+
+fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut u32, no_verdict: &mut u32) {
+    let v = match det.assess(frame) {
+        Ok(v) => v,
+        Err(e) => {
+            let mut msg = input::Msg::new();
+            let _ = core::fmt::write(&mut msg, format_args!("scoring window {}: {e}", frame.window_index));
+            fail(msg.as_str())
+        }
+    };
+    *alarms += u32::from(v.alarm);
+    *no_verdict += u32::from(!v.valid);
+    let _verdict = if !v.valid {
+        "no verdict"
+    } else if v.alarm {
+        "ALARM"
+    } else {
+        "ok"
+    };
+    let _t = frame.window_index as f32 * hop_s;
+    say!(
+        "window {} t={:.1} s: score {:.5} threshold {:.5} -> {}",
+        v.window_index,
+        _t,
+        v.score,
+        v.threshold,
+        _verdict
+    );
+    #[cfg(not(feature = "defmt"))]
+    {
+        let mut line = input::Msg::new();
+        let _ = core::fmt::write(
+            &mut line,
+            format_args!(
+                "W {} v{} r{} a{} s{:08x} f",
+                v.window_index,
+                u8::from(v.valid),
+                u8::from(frame.roc_valid),
+                u8::from(v.alarm),
+                v.score.to_bits()
+            ),
+        );
+        for (i, x) in frame.as_slice().iter().enumerate() {
+            let _ = core::fmt::write(
+                &mut line,
+                format_args!("{}{:08x}", if i == 0 { "" } else { "," }, x.to_bits()),
+            );
+        }
+        cortex_m_semihosting::hprintln!("{}", line.as_str());
+    }
+    #[cfg(feature = "defmt")]
+    defmt::info!(
+        "window {=u32}: score {=f32} threshold {=f32} valid {=bool} alarm {=bool} features {=[?]}",
+        v.window_index,
+        v.score,
+        v.threshold,
+        v.valid,
+        v.alarm,
+        frame.as_slice()
+    );
+}
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    // The bundle: from the host if it offers one, else the embedded one.
+    // SAFETY: BUNDLE_BUF is only touched here, once, before anything else reads it.
+    let buf: &'static mut [u8] = unsafe { &mut *core::ptr::addr_of_mut!(BUNDLE_BUF) };
+    let bundle: &[u8] = match host::read_file(b"avm-detector.avmb\0", buf) {
+        Ok(Some(n)) => &buf[..n],
+        Ok(None) => EMBEDDED_BUNDLE,
+        Err(e) => fail(e),
+    };
+    let det = match Detector::parse(bundle) {
+        Ok(d) => d,
+        Err(e) => {
+            let mut msg = input::Msg::new();
+            let _ = core::fmt::write(&mut msg, format_args!("refusing the detector bundle: {e}"));
+            fail(msg.as_str())
+        }
+    };
+    if det.channels() != CH {
+        fail("refusing the detector bundle: it is not for 2 vibration channels");
+    }
+    let cfg = det.config();
+    if cfg.fft_len as usize > FFT_MAX {
+        fail("refusing the detector bundle: its fft_len is above this firmware's FFT_MAX (1024)");
+    }
+    let Ok(mut fx) = FeatureExtractor::<CH, FFT_MAX>::new(cfg) else {
+        fail("refusing the detector bundle: extractor config rejected")
+    };
+    let [major, minor, patch] = det.version();
+    say!(
+        "avm-firmware: detector v{}.{}.{} ({} bytes, crc32 {:08x}), {} channels, {} features, {} layers, threshold {:.5}; window {} / hop {} samples at {} Hz",
+        major,
+        minor,
+        patch,
+        det.len_bytes(),
+        det.checksum(),
+        det.channels(),
+        det.features(),
+        det.network().layers(),
+        det.threshold(),
+        cfg.window_len_samples,
+        cfg.hop_len_samples,
+        cfg.sample_rate_hz
+    );
+    #[cfg(feature = "defmt")]
+    defmt::info!(
+        "avm-firmware: detector v{=u16}.{=u16}.{=u16}, threshold {=f32}",
+        major,
+        minor,
+        patch,
+        det.threshold()
+    );
+
+    let mut source = match input::Source::open(EMBEDDED_FLIGHT) {
+        Ok(s) => s,
+        Err(e) => fail(e),
+    };
+    say!("avm-firmware: input {} ({} samples)", source.name(), source.samples());
+    let hop_s = cfg.hop_len_samples as f32 / cfg.sample_rate_hz as f32;
+    let (mut windows, mut alarms, mut no_verdict) = (0u32, 0u32, 0u32);
+    let mut vib = [[0.0f32; CH]; BLOCK];
+    let mut rpm = [[0.0f32; CH]; BLOCK];
+    loop {
+        let n = match source.next_block(&mut vib, &mut rpm) {
+            Ok(n) => n,
+            Err(e) => fail(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let r = fx.push_slice(&vib[..n], &rpm[..n], |frame| {
+            windows += 1;
+            report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
+        });
+        if r.is_err() {
+            fail("internal: block length mismatch");
+        }
+    }
+    if let Some(frame) = fx.finish() {
+        windows += 1;
+        report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
+    }
+    let stack_bytes = stack::high_water_bytes();
+    say!(
+        "avm-firmware: {} windows, {} alarms, {} without verdict; stack high-water {} bytes",
+        windows,
+        alarms,
+        no_verdict,
+        stack_bytes
+    );
+    #[cfg(feature = "defmt")]
+    defmt::info!(
+        "avm-firmware: {=u32} windows, {=u32} alarms, stack {=u32} bytes",
+        windows,
+        alarms,
+        stack_bytes
+    );
+    debug::exit(debug::EXIT_SUCCESS);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}

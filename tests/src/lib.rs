@@ -1,0 +1,232 @@
+//! Helpers of the parity suite: the firmware's input formats, running it under QEMU, parsing
+//! its per-window output, and the host-side reference computed by the same avm-core.
+
+use anyhow::{Context, Result, bail, ensure};
+use avm_core::Detector;
+use avm_trainer::contract::Contract;
+use avm_trainer::extract;
+use avm_trainer::sync::Synced;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Vibration channels the firmware example is built for.
+pub const CH: usize = 2;
+
+/// The firmware example's directory.
+pub fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example")
+}
+
+/// Per-sample firmware inputs: `vib[i][c]` (g) and `rpm[i][c]` (the channel's shaft speed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Samples {
+    /// Vibration, g.
+    pub vib: Vec<[f32; CH]>,
+    /// Shaft speed of each channel's reference, rpm.
+    pub rpm: Vec<[f32; CH]>,
+}
+
+impl Samples {
+    /// The samples the trainer feeds the core for a synchronised recording.
+    pub fn from_synced(s: &Synced) -> Result<Samples> {
+        ensure!(s.vib.len() == CH, "{} vibration channels; the firmware example has {CH}", s.vib.len());
+        let n = s.len();
+        Ok(Samples {
+            vib: (0..n).map(|i| std::array::from_fn(|c| s.vib[c][i])).collect(),
+            rpm: (0..n).map(|i| std::array::from_fn(|c| s.speed[s.speed_ref[c]][i])).collect(),
+        })
+    }
+
+    /// `AVMI`: the host-file input format (see firmware-example/src/input.rs).
+    pub fn to_avmi(&self) -> Vec<u8> {
+        let mut out = b"AVMI".to_vec();
+        out.extend_from_slice(&(CH as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(self.vib.len() as u32).to_le_bytes());
+        for (v, r) in self.vib.iter().zip(&self.rpm) {
+            for c in 0..CH {
+                out.extend_from_slice(&v[c].to_le_bytes());
+                out.extend_from_slice(&r[c].to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// `AVMQ`: the embedded 16-bit format, and the samples it decodes to (what the firmware
+    /// sees). Vibration is quantised with `lsb_g` per count, speed to whole rpm.
+    pub fn to_avmq(&self, lsb_g: f32) -> (Vec<u8>, Samples) {
+        let mut out = b"AVMQ".to_vec();
+        out.extend_from_slice(&(CH as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(self.vib.len() as u32).to_le_bytes());
+        out.extend_from_slice(&lsb_g.to_le_bytes());
+        let mut decoded = Samples { vib: Vec::new(), rpm: Vec::new() };
+        for (v, r) in self.vib.iter().zip(&self.rpm) {
+            let mut dv = [0.0; CH];
+            let mut dr = [0.0; CH];
+            for c in 0..CH {
+                let q = if v[c].is_finite() {
+                    (v[c] / lsb_g).round().clamp(-32767.0, 32767.0) as i16
+                } else {
+                    i16::MIN
+                };
+                let s = if r[c].is_finite() { r[c].round().clamp(0.0, 65535.0) as u16 } else { 0 };
+                out.extend_from_slice(&q.to_le_bytes());
+                out.extend_from_slice(&s.to_le_bytes());
+                dv[c] = f32::from(q) * lsb_g;
+                dr[c] = f32::from(s);
+            }
+            decoded.vib.push(dv);
+            decoded.rpm.push(dr);
+        }
+        (out, decoded)
+    }
+
+    /// Samples `[start, start + n)`.
+    pub fn slice(&self, start: usize, n: usize) -> Samples {
+        Samples { vib: self.vib[start..start + n].to_vec(), rpm: self.rpm[start..start + n].to_vec() }
+    }
+}
+
+/// Reads a recording and synchronises it like the trainer does.
+pub fn load_recording(path: &Path, contract: &Contract) -> Result<(Synced, Samples)> {
+    let rec = avm_trainer::recording::read(path)?;
+    let s = avm_trainer::sync::synchronise(&rec, contract)?;
+    let samples = Samples::from_synced(&s)?;
+    Ok((s, samples))
+}
+
+/// One window as reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowBits {
+    /// Window index.
+    pub index: u32,
+    /// Valid.
+    pub valid: bool,
+    /// Rates of change valid.
+    pub roc_valid: bool,
+    /// Alarm.
+    pub alarm: bool,
+    /// Score bits.
+    pub score: u32,
+    /// Feature bits.
+    pub features: Vec<u32>,
+}
+
+/// The host reference: avm-core's extractor (host build, the trainer's FFT capacity
+/// [`extract::FFT_MAX`]) over all samples at once, and the bundle's detector.
+pub fn host_reference(samples: &Samples, bundle: &[u8]) -> Result<Vec<WindowBits>> {
+    let det = Detector::parse(bundle).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut fx = avm_core::FeatureExtractor::<CH, { extract::FFT_MAX }>::new(det.config())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut frames = Vec::new();
+    fx.push_slice(&samples.vib, &samples.rpm, |f| frames.push(f)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    frames.extend(fx.finish());
+    frames
+        .iter()
+        .map(|f| {
+            let v = det.assess(f).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(WindowBits {
+                index: f.window_index,
+                valid: f.valid,
+                roc_valid: f.roc_valid,
+                alarm: v.alarm,
+                score: v.score.to_bits(),
+                features: f.as_slice().iter().map(|x| x.to_bits()).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Parses the firmware's `W` lines.
+pub fn parse_windows(stdout: &str) -> Result<Vec<WindowBits>> {
+    let mut out = Vec::new();
+    for line in stdout.lines().filter(|l| l.starts_with("W ")) {
+        let p: Vec<&str> = line.split(' ').collect();
+        ensure!(p.len() == 7, "malformed firmware line {line:?}");
+        let flag = |s: &str, k: char| -> Result<bool> {
+            Ok(s.strip_prefix(k).with_context(|| format!("{line:?}"))? == "1")
+        };
+        out.push(WindowBits {
+            index: p[1].parse()?,
+            valid: flag(p[2], 'v')?,
+            roc_valid: flag(p[3], 'r')?,
+            alarm: flag(p[4], 'a')?,
+            score: u32::from_str_radix(p[5].strip_prefix('s').context("score")?, 16)?,
+            features: p[6]
+                .strip_prefix('f')
+                .context("features")?
+                .split(',')
+                .map(|h| u32::from_str_radix(h, 16))
+                .collect::<Result<_, _>>()?,
+        });
+    }
+    Ok(out)
+}
+
+/// Builds the firmware (release) and returns the ELF path.
+pub fn build_firmware() -> Result<PathBuf> {
+    let dir = firmware_dir();
+    let st = Command::new("cargo")
+        .args(["build", "--release", "--locked"])
+        .current_dir(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .context("running cargo for the firmware")?;
+    ensure!(st.success(), "building firmware-example failed");
+    Ok(dir.join("target/thumbv7em-none-eabihf/release/avm-firmware-example"))
+}
+
+/// Output of one firmware run.
+pub struct Run {
+    /// Exit status code.
+    pub code: Option<i32>,
+    /// Semihosting stdout.
+    pub stdout: String,
+}
+
+/// Runs the firmware under QEMU in `workdir` (where it finds `avm-detector.avmb` and
+/// `avm-input.avmi`, if present).
+pub fn run_firmware(elf: &Path, workdir: &Path) -> Result<Run> {
+    let out = Command::new("qemu-system-arm")
+        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(elf)
+        .current_dir(workdir)
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("running qemu-system-arm: {e} (install it: apt-get install qemu-system-arm)")
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.code().is_none() {
+        bail!("qemu was killed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(Run { code: out.status.code(), stdout })
+}
+
+/// Vibration count of the embedded segment: the 50 g full scale over 16 bits.
+pub const SEGMENT_LSB_G: f32 = 50.0 / 32767.0;
+
+impl Samples {
+    /// Decodes an `AVMQ` segment exactly as the firmware does.
+    pub fn from_avmq(b: &[u8]) -> Result<Samples> {
+        ensure!(b.len() >= 16 && &b[..4] == b"AVMQ", "not an AVMQ segment");
+        let n = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
+        let lsb = f32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+        ensure!(b.len() == 16 + n * CH * 4, "AVMQ length does not match its header");
+        let mut s = Samples { vib: Vec::with_capacity(n), rpm: Vec::with_capacity(n) };
+        for i in 0..n {
+            let mut v = [0.0; CH];
+            let mut r = [0.0; CH];
+            for c in 0..CH {
+                let p = 16 + 4 * (i * CH + c);
+                v[c] = f32::from(i16::from_le_bytes([b[p], b[p + 1]])) * lsb;
+                r[c] = f32::from(u16::from_le_bytes([b[p + 2], b[p + 3]]));
+            }
+            s.vib.push(v);
+            s.rpm.push(r);
+        }
+        Ok(s)
+    }
+}

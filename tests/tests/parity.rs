@@ -1,0 +1,216 @@
+//! The firmware (thumbv7em-none-eabihf, under QEMU), the host core and the trainer compute the
+//! same bits on recorded flights: every feature and every score compared with `to_bits`, and
+//! the alarm decisions. Needs `qemu-system-arm` and the thumbv7em-none-eabihf target (installed
+//! by scripts/setup.sh); it fails, never skips, without them.
+//!
+//! Snapshot of the firmware's output on its embedded segment: `tests/snapshots/firmware_demo.txt`;
+//! `AVM_BLESS=1 cargo test -p avm-parity` rewrites it after an intended change.
+
+use avm_parity::*;
+use avm_trainer::config::PipelineConfig;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn elf() -> &'static PathBuf {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| build_firmware().expect("building the firmware"))
+}
+
+fn bundle() -> Vec<u8> {
+    std::fs::read(firmware_dir().join("data/detector.avmb")).unwrap()
+}
+
+fn firmware_on(samples: &Samples, bundle: &[u8]) -> Vec<WindowBits> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("avm-input.avmi"), samples.to_avmi()).unwrap();
+    std::fs::write(dir.path().join("avm-detector.avmb"), bundle).unwrap();
+    let run = run_firmware(elf(), dir.path()).unwrap();
+    assert_eq!(run.code, Some(0), "firmware failed:\n{}", run.stdout);
+    parse_windows(&run.stdout).unwrap()
+}
+
+fn assert_same(what: &str, fw: &[WindowBits], host: &[WindowBits]) {
+    assert!(!host.is_empty(), "{what}: no windows");
+    assert_eq!(fw.len(), host.len(), "{what}: window count");
+    for (a, b) in fw.iter().zip(host) {
+        assert_eq!(a, b, "{what}: window {} differs (firmware vs host)", b.index);
+    }
+}
+
+#[test]
+fn embedded_segment_matches_host_and_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_firmware(elf(), dir.path()).unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let seg = std::fs::read(firmware_dir().join("data/flight_segment.avmq")).unwrap();
+    let host = host_reference(&Samples::from_avmq(&seg).unwrap(), &bundle()).unwrap();
+    assert_same("embedded segment", &parse_windows(&run.stdout).unwrap(), &host);
+    // The stack high-water line varies with code layout only; everything else is snapshotted.
+    let text: String =
+        run.stdout.lines().filter(|l| !l.contains("stack high-water")).map(|l| format!("{l}\n")).collect();
+    let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/firmware_demo.txt");
+    if std::env::var_os("AVM_BLESS").is_some() {
+        std::fs::write(&snap, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&snap).expect("snapshot missing: run with AVM_BLESS=1");
+    assert_eq!(
+        text, want,
+        "firmware output changed; if intended, rerun with AVM_BLESS=1 and review the diff"
+    );
+}
+
+#[test]
+fn refuses_corrupted_and_foreign_bundles() {
+    let good = bundle();
+    let mut corrupt = good.clone();
+    corrupt[200] ^= 0x01;
+    let mut schema = good.clone();
+    schema[6..8].copy_from_slice(&(avm_core::FEATURE_SCHEMA_VERSION + 1).to_le_bytes());
+    let body = schema.len() - 4;
+    let crc = avm_core::bundle::crc32(&schema[..body]);
+    schema[body..].copy_from_slice(&crc.to_le_bytes());
+    for (b, want) in [(&corrupt, "checksum mismatch"), (&schema, "feature schema v3")] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("avm-detector.avmb"), b).unwrap();
+        let run = run_firmware(elf(), dir.path()).unwrap();
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("refusing the detector bundle") && run.stdout.contains(want),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains("\nW "));
+    }
+}
+
+#[test]
+fn simulated_flights_firmware_host_and_trainer_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/contracts/engine_vibration.yaml");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/engine_vibration_config.yaml"),
+    )
+    .unwrap()
+    .replace("  data: DATA", &format!("  data: {}", tmp.path().join("DATA").display()))
+    .replace(
+        "contract: configs/contracts/engine_vibration.yaml",
+        &format!("contract: {}", contract.display()),
+    )
+    .replace("  aircraft: 6", "  aircraft: 2")
+    .replace("  flights_per_aircraft: 5", "  flights_per_aircraft: 2")
+    .replace("  engine_fault_probability: 0.35", "  engine_fault_probability: 0.7")
+    .replace("  sensor_event_probability: 0.3", "  sensor_event_probability: 0.7")
+    .replace(
+        "split:\n  training: 0.6\n  validation: 0.2\n  test: 0.2",
+        "split:\n  training: 0.5\n  validation: 0.25\n  test: 0.25",
+    );
+    let cfg_path = tmp.path().join("c.yaml");
+    std::fs::write(&cfg_path, text).unwrap();
+    let cfg = PipelineConfig::load(&cfg_path).unwrap();
+    avm_trainer::simulate::run(cfg.simulate.as_ref().unwrap(), &cfg.paths.raw()).unwrap();
+    avm_trainer::preprocess::run(&cfg).unwrap();
+    avm_trainer::featurize::run(&cfg).unwrap();
+    let mut trainer_rows = Vec::new();
+    for split in avm_trainer::featurize::SPLITS {
+        trainer_rows.extend(avm_trainer::featurize::load_split(&cfg, split).unwrap().rows);
+    }
+    let labels = std::fs::read_to_string(cfg.paths.raw_labels()).unwrap();
+    let with = |cat: &str| -> String {
+        labels
+            .lines()
+            .find(|l| l.contains(&format!(",{cat},")))
+            .expect(cat)
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let contract = cfg.load_contract().unwrap();
+    let b = bundle();
+    for flight in [with("engine"), with("sensor")] {
+        let path = cfg.paths.raw_recordings().join(format!("{flight}.parquet"));
+        let (_, samples) = load_recording(&path, &contract).unwrap();
+        let host = host_reference(&samples, &b).unwrap();
+        let fw = firmware_on(&samples, &b);
+        assert_same(&flight, &fw, &host);
+        // The trainer's featurize output for the same recording: the same feature bits.
+        let rows: Vec<_> = trainer_rows.iter().filter(|r| r.flight_id == flight).collect();
+        assert_eq!(rows.len(), host.len(), "{flight}: trainer windows");
+        for (r, h) in rows.iter().zip(&host) {
+            let bits: Vec<u32> = r.features.iter().map(|x| x.to_bits()).collect();
+            assert_eq!((r.window_index, &bits), (h.index, &h.features), "{flight}: trainer features");
+        }
+        eprintln!(
+            "{flight}: {} windows, {} alarms: firmware = host = trainer",
+            host.len(),
+            host.iter().filter(|w| w.alarm).count()
+        );
+    }
+}
+
+#[test]
+fn real_cwru_recording_firmware_and_host_agree() {
+    // CWRU record 109 (inner-race fault, 48 kHz): the drive-end and fan-end accelerometers as
+    // the two channels, the motor speed from the file as both speed references.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/cwru-bearing");
+    let bytes = std::fs::read(dir.join("48k_drive_end/48k_Drive_End_IR007_0_109.mat"))
+        .expect("the CWRU data set must be beside the checkout (../shared/datasets/cwru-bearing)");
+    let arrays = avm_trainer::matfile::read(&bytes).unwrap();
+    let get = |name: &str| arrays.iter().find(|a| a.name == name).unwrap_or_else(|| panic!("{name}"));
+    let (de, fe) = (get("X109_DE_time"), get("X109_FE_time"));
+    let rpm = get("X109RPM").data[0] as f32;
+    let n = de.data.len().min(fe.data.len());
+    let samples = Samples {
+        vib: (0..n).map(|i| [de.data[i] as f32, fe.data[i] as f32]).collect(),
+        rpm: vec![[rpm, rpm]; n],
+    };
+    // A bundle for 48 kHz: 0.128 s windows every 0.064 s (6 144 = 12 x 512 samples), a
+    // fixed small network (parity is about bits, not about this model's skill).
+    let cfg = avm_core::ExtractorConfig {
+        sample_rate_hz: 48_000,
+        window_len_samples: 12_288,
+        hop_len_samples: 6_144,
+        fft_len: 1024,
+        order_band_bins: 1,
+        max_gap_samples: 8,
+        spike_k_sigma: 6.0,
+        full_scale_g: 50.0,
+        max_shaft_speed_rpm: 5000.0,
+    };
+    let f = 2 * avm_core::FEATURES_PER_CHANNEL;
+    let w1: Vec<f32> = (0..f * 6).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.02).collect();
+    let w2: Vec<f32> = (0..6 * f).map(|i| ((i * 29 % 19) as f32 - 9.0) * 0.03).collect();
+    let layers = [
+        avm_core::LayerSpec {
+            d_in: f,
+            d_out: 6,
+            activation: avm_core::Activation::Sigmoid,
+            w: &w1,
+            b: &[0.1; 6],
+        },
+        avm_core::LayerSpec {
+            d_in: 6,
+            d_out: f,
+            activation: avm_core::Activation::Linear,
+            w: &w2,
+            b: &vec![0.0; f],
+        },
+    ];
+    let mean = vec![0.1f32; f];
+    let std = vec![1.5f32; f];
+    let spec = avm_core::bundle::BundleSpec {
+        config: cfg,
+        channels: &["vib_de", "vib_fe"],
+        mean: &mean,
+        std: &std,
+        layers: &layers,
+        threshold: 5.0,
+        phase_thresholds: &[],
+        version: [0, 0, 1],
+    };
+    let mut b = vec![0u8; avm_core::bundle::encoded_len(&spec).unwrap()];
+    avm_core::bundle::encode(&spec, &mut b).unwrap();
+    let host = host_reference(&samples, &b).unwrap();
+    assert!(host.len() >= 35, "{} windows", host.len());
+    assert_same("CWRU 109", &firmware_on(&samples, &b), &host);
+}
