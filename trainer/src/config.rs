@@ -140,6 +140,9 @@ pub struct PipelineConfig {
     /// Quality gates of `avm run` (the seed's defaults when absent).
     #[serde(default)]
     pub gates: crate::pipeline::Gates,
+    /// TensorBoard and MLflow logging.
+    #[serde(default)]
+    pub tracking: crate::tracking::TrackingConfig,
 }
 
 impl PipelineConfig {

@@ -416,5 +416,33 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
         }
         log.flush()
     })?;
+    let mut m = vec![
+        ("test/auc".to_string(), report.auc),
+        ("test/precision".to_string(), report.test.precision),
+        ("test/recall".to_string(), report.test.recall),
+        ("test/f1".to_string(), report.test.f1),
+        ("test/far".to_string(), report.test.far),
+        ("test/false_alarms_per_flight_hour".to_string(), report.test.false_alarms_per_flight_hour),
+        ("test/threshold".to_string(), report.threshold),
+    ];
+    if let Some(p) = &report.test_per_phase_thresholds {
+        m.push(("test_per_phase_thresholds/precision".into(), p.precision));
+        m.push(("test_per_phase_thresholds/recall".into(), p.recall));
+        m.push(("test_per_phase_thresholds/far".into(), p.far));
+    }
+    for (phase, g) in &report.by_phase {
+        if let Some(v) = g.far {
+            m.push((format!("phase/{phase}/far"), v));
+        }
+        if let Some(v) = g.recall {
+            m.push((format!("phase/{phase}/recall"), v));
+        }
+    }
+    for (k, (mean, sd)) in report.cross_validation.iter().flatten() {
+        m.push((format!("cv/{k}_mean"), *mean));
+        m.push((format!("cv/{k}_std"), *sd));
+    }
+    let train_dir = ck_path.parent().unwrap_or(Path::new("."));
+    crate::tracking::after_evaluation(cfg, train_dir, &dir, &m, report.epoch);
     Ok(report)
 }

@@ -17,6 +17,7 @@ pub mod io;
 pub mod labels;
 pub mod matfile;
 pub mod metrics;
+pub mod mlflow;
 pub mod onnx;
 pub mod pipeline;
 pub mod plots;
@@ -27,6 +28,7 @@ pub mod runtime;
 pub mod simulate;
 pub mod sync;
 pub mod table;
+pub mod tensorboard;
 pub mod tracking;
 pub mod train;
 

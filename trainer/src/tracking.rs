@@ -63,3 +63,236 @@ impl MetricLog {
         crate::io::write_bytes_atomic(&self.path, s.as_bytes())
     }
 }
+
+/// Experiment tracking settings (the `tracking:` section; everything on by default).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// Write TensorBoard event files.
+    pub tensorboard: bool,
+    /// TensorBoard's log directory (one subdirectory per run).
+    pub tensorboard_dir: PathBuf,
+    /// Log runs to MLflow.
+    pub mlflow: bool,
+    /// Tracking URI (`http://host:port` or a local store path). `MLFLOW_TRACKING_URI` takes
+    /// precedence; without either, the local store `mlruns`.
+    pub mlflow_tracking_uri: Option<String>,
+    /// Experiment name (default: the config's `name`).
+    pub experiment: Option<String>,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            tensorboard: true,
+            tensorboard_dir: PathBuf::from("logs/tensorboard"),
+            mlflow: true,
+            mlflow_tracking_uri: None,
+            experiment: None,
+        }
+    }
+}
+
+/// Where a training run was logged (`<training dir>/tracking.json`), so evaluation and export
+/// add to the same runs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RunLink {
+    /// Run name (`<config name>-<UTC time>`).
+    pub run_name: String,
+    /// TensorBoard run directory.
+    pub tensorboard_run_dir: Option<PathBuf>,
+    /// MLflow tracking URI used.
+    pub mlflow_uri: Option<String>,
+    /// MLflow experiment id.
+    pub mlflow_experiment_id: Option<String>,
+    /// MLflow run id.
+    pub mlflow_run_id: Option<String>,
+    /// What could not be sent.
+    pub unsent: Vec<String>,
+}
+
+fn mlflow_target(cfg: &crate::config::PipelineConfig) -> (String, crate::mlflow::Target) {
+    let uri = std::env::var("MLFLOW_TRACKING_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| cfg.tracking.mlflow_tracking_uri.clone())
+        .unwrap_or_else(|| "mlruns".into());
+    (uri.clone(), crate::mlflow::Target::parse(&uri))
+}
+
+fn report_unsent(what: &str, unsent: &[String]) {
+    if !unsent.is_empty() {
+        eprintln!(
+            "tracking: MLflow did not receive {} item(s) of the {what} (the results are saved locally):",
+            unsent.len()
+        );
+        for u in unsent.iter().take(10) {
+            eprintln!("  not sent: {u}");
+        }
+        if unsent.len() > 10 {
+            eprintln!("  ... and {} more", unsent.len() - 10);
+        }
+    }
+}
+
+/// Flattens a JSON value into `prefix.key` = value strings (MLflow params).
+pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, x, out);
+            }
+        }
+        serde_json::Value::Null => {}
+        serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// Logs a finished training run: TensorBoard scalars (every record of `log`) and an MLflow run
+/// (hyperparameters, the metric histories, the config and the checkpoints). Never fails the
+/// training: problems are printed and recorded in `tracking.json`.
+pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log: &MetricLog) {
+    let t = &cfg.tracking;
+    let stamp: String =
+        crate::registry::now_rfc3339().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let mut link = RunLink { run_name: format!("{}-{stamp}", cfg.name), ..RunLink::default() };
+    if t.tensorboard {
+        let dir = t.tensorboard_dir.join(&link.run_name);
+        let r = (|| -> Result<()> {
+            let mut w = crate::tensorboard::EventWriter::create(&dir)?;
+            for r in log.records() {
+                w.scalar(&r.name, r.step as i64, r.value as f32);
+            }
+            w.flush()
+        })();
+        match r {
+            Ok(()) => link.tensorboard_run_dir = Some(dir),
+            Err(e) => eprintln!("tracking: TensorBoard events not written: {e:#}"),
+        }
+    }
+    if t.mlflow {
+        let (uri, target) = mlflow_target(cfg);
+        let experiment = t.experiment.clone().unwrap_or_else(|| cfg.name.clone());
+        let mut run = crate::mlflow::Run::start(target, &experiment, &link.run_name);
+        let mut params = Vec::new();
+        flatten("train", &serde_json::to_value(&cfg.train).unwrap_or_default(), &mut params);
+        flatten("features", &serde_json::to_value(&cfg.features).unwrap_or_default(), &mut params);
+        flatten("split", &serde_json::to_value(&cfg.split).unwrap_or_default(), &mut params);
+        params.push(("contract".into(), cfg.contract.display().to_string()));
+        params.push(("feature_schema_version".into(), avm_core::FEATURE_SCHEMA_VERSION.to_string()));
+        run.log_params(&params);
+        let metrics: Vec<(String, f64, i64)> =
+            log.records().iter().map(|r| (r.name.clone(), r.value, r.step as i64)).collect();
+        run.log_metrics(&metrics);
+        let cfg_file = train_dir.join("pipeline_config.yaml");
+        if serde_saphyr::to_string(cfg)
+            .ok()
+            .is_some_and(|y| crate::io::write_bytes_atomic(&cfg_file, y.as_bytes()).is_ok())
+        {
+            run.log_artifact(&cfg_file, "config/pipeline_config.yaml");
+        }
+        for f in ["best.json", "last.json", "metrics.jsonl"] {
+            if train_dir.join(f).exists() {
+                run.log_artifact(&train_dir.join(f), &format!("training/{f}"));
+            }
+        }
+        run.finish(&link.run_name);
+        report_unsent("training run", &run.unsent);
+        link.mlflow_uri = Some(uri);
+        link.mlflow_experiment_id = Some(run.experiment_id.clone()).filter(|s| !s.is_empty());
+        link.mlflow_run_id = Some(run.run_id.clone()).filter(|s| !s.is_empty());
+        link.unsent = run.unsent;
+    }
+    if let Ok(j) = serde_json::to_string_pretty(&link) {
+        let _ = crate::io::write_bytes_atomic(&train_dir.join("tracking.json"), j.as_bytes());
+    }
+}
+
+fn load_link(train_dir: &Path) -> Option<RunLink> {
+    serde_json::from_slice(&std::fs::read(train_dir.join("tracking.json")).ok()?).ok()
+}
+
+fn resume_run(cfg: &crate::config::PipelineConfig, link: &RunLink) -> Option<crate::mlflow::Run> {
+    let (uri, _) = mlflow_target(cfg);
+    let (Some(luri), Some(exp), Some(id)) =
+        (&link.mlflow_uri, &link.mlflow_experiment_id, &link.mlflow_run_id)
+    else {
+        return None;
+    };
+    if *luri != uri {
+        eprintln!(
+            "tracking: the training run was logged to {luri}, now the tracking URI is {uri}: using {luri}"
+        );
+    }
+    Some(crate::mlflow::Run::resume(crate::mlflow::Target::parse(luri), exp, id))
+}
+
+/// Adds the evaluation to the training's runs: final metrics (test, per phase, CV) as scalars
+/// and MLflow metrics at the evaluated epoch, the ROC curve and confusion matrix as TensorBoard
+/// images and MLflow artifacts.
+pub fn after_evaluation(
+    cfg: &crate::config::PipelineConfig,
+    train_dir: &Path,
+    eval_dir: &Path,
+    metrics: &[(String, f64)],
+    step: usize,
+) {
+    let Some(link) = load_link(train_dir) else {
+        eprintln!(
+            "tracking: {} has no tracking.json (trained before tracking existed?): evaluation not logged",
+            train_dir.display()
+        );
+        return;
+    };
+    if let Some(dir) = link.tensorboard_run_dir.as_ref().filter(|_| cfg.tracking.tensorboard) {
+        let r = (|| -> Result<()> {
+            let mut w = crate::tensorboard::EventWriter::create(dir)?;
+            for (k, v) in metrics {
+                w.scalar(k, step as i64, *v as f32);
+            }
+            for img in ["roc", "confusion"] {
+                let png = std::fs::read(eval_dir.join(format!("{img}.png")))?;
+                let (width, height) = crate::tensorboard::png_size(&png).unwrap_or((0, 0));
+                w.image_png(&format!("evaluation/{img}"), step as i64, png, width, height);
+            }
+            w.flush()
+        })();
+        if let Err(e) = r {
+            eprintln!("tracking: TensorBoard evaluation events not written: {e:#}");
+        }
+    }
+    if cfg.tracking.mlflow
+        && let Some(mut run) = resume_run(cfg, &link)
+    {
+        let m: Vec<(String, f64, i64)> = metrics.iter().map(|(k, v)| (k.clone(), *v, step as i64)).collect();
+        run.log_metrics(&m);
+        for f in ["metrics.json", "roc.png", "roc.svg", "confusion.png", "confusion.svg"] {
+            run.log_artifact(&eval_dir.join(f), &format!("evaluation/{f}"));
+        }
+        run.finish(&link.run_name);
+        report_unsent("evaluation", &run.unsent);
+    }
+}
+
+/// Adds an exported detector version's artifacts to the training's MLflow run.
+pub fn after_export(
+    cfg: &crate::config::PipelineConfig,
+    train_dir: &Path,
+    version_dir: &Path,
+    version: &str,
+) {
+    if !cfg.tracking.mlflow {
+        return;
+    }
+    let Some(mut run) = load_link(train_dir).and_then(|l| resume_run(cfg, &l)) else { return };
+    run.log_params(&[("registry.version".into(), version.into())]);
+    let mut names: Vec<_> = std::fs::read_dir(version_dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    for n in names.iter().filter(|n| !n.starts_with('.')) {
+        run.log_artifact(&version_dir.join(n), &format!("model/{version}/{n}"));
+    }
+    report_unsent("export", &run.unsent);
+}

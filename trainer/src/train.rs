@@ -461,5 +461,7 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
     let data = Matrices { train: &xt, val: &xv };
     let ck = fit(&tcfg, &train.names, data, &dir, (resume, opts.stop_after_epochs), &mut log)?;
     log.flush()?;
+    // After the checkpoints are safe on disk: tracking can only add, never lose.
+    crate::tracking::after_training(cfg, &dir, &log);
     Ok(ck)
 }

@@ -92,6 +92,8 @@ fn detects_real_bearing_faults() {
     cfg.contract = repo().join(&cfg.contract);
     cfg.paths.data = out.path().join("cwru");
     cfg.paths.models = out.path().join("MODELS");
+    cfg.tracking.tensorboard_dir = out.path().join("logs/tensorboard");
+    cfg.tracking.mlflow_tracking_uri = Some(out.path().join("mlruns").display().to_string());
     let n =
         import::run(&data.join("manifest.csv"), &cfg.paths.raw(), Some(48_000.0), &[], Some(0.5)).unwrap();
     preprocess::run(&cfg).unwrap();

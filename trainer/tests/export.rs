@@ -251,6 +251,7 @@ fn run_export_registry_end_to_end() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_avm"))
             .args([&["export"][..], &c, &["--version", &v]].concat())
             .current_dir(&a)
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
