@@ -40,6 +40,8 @@ struct EnergySum {
 }
 
 impl EnergySum {
+    const ZERO: EnergySum = EnergySum { order1: 0.0, order2: 0.0, total: 0.0 };
+
     fn add(&mut self, e: &SegmentEnergy) {
         self.order1 += f64::from(e.order1);
         self.order2 += f64::from(e.order2);
@@ -65,6 +67,17 @@ struct BlockSummary {
     straddle: EnergySum,
     /// Sum of the (held) shaft speed over the block, rpm·samples.
     speed_sum: f64,
+}
+
+impl BlockSummary {
+    const ZERO: BlockSummary = BlockSummary {
+        moments: Moments::ZERO,
+        peak_abs: 0.0,
+        quality: ChannelQuality::ZERO,
+        interior: EnergySum::ZERO,
+        straddle: EnergySum::ZERO,
+        speed_sum: 0.0,
+    };
 }
 
 /// One channel's finished window, waiting for the other channels.
@@ -125,6 +138,62 @@ struct Channel<const FFT_MAX: usize> {
     blocks_closed: u32,
     bounds: Bounds,
     ready: Option<ChannelWindow>,
+}
+
+impl<const FFT_MAX: usize> Channel<FFT_MAX> {
+    /// A channel before its first sample.
+    const FRESH: Self = Channel {
+        gap: GapFiller::new(),
+        clip: SpikeClipper::new(),
+        speed: SpeedHold::new(),
+        n_in: 0,
+        in_pos_block: 0,
+        in_pos_half: 0,
+        in_block_parity: 0,
+        in_half_slot: 0,
+        speed_sum: 0.0,
+        speed_halves: [0.0; 4],
+        speed_held: [0; 2],
+        speed_block: [0.0; 2],
+        speed_block_partial: 0.0,
+        out_pos_block: 0,
+        out_pos_half: 0,
+        out_half_slot: 0,
+        out_block_parity: 0,
+        ring_pos: 0,
+        ring_full: false,
+        ring: [0.0; FFT_MAX],
+        stage: [0.0; CHUNK],
+        stage_len: 0,
+        stage_quality: ChannelQuality::ZERO,
+        acc: BlockAccumulator::new(),
+        block_quality: ChannelQuality::ZERO,
+        last_block_mean: None,
+        blocks: [BlockSummary::ZERO; BLOCK_SLOTS],
+        cur_slot: 0,
+        blocks_closed: 0,
+        bounds: Bounds::NONE,
+        ready: None,
+    };
+}
+
+impl<const FFT_MAX: usize> Shared<FFT_MAX> {
+    const UNCONFIGURED: Self = Shared {
+        cfg: ExtractorConfig {
+            sample_rate_hz: 0,
+            window_len_samples: 0,
+            hop_len_samples: 0,
+            fft_len: 0,
+            order_band_bins: 0,
+            max_gap_samples: 0,
+            spike_k_sigma: 0.0,
+            full_scale_g: 0.0,
+            max_shaft_speed_rpm: 0.0,
+        },
+        hops: 0,
+        hann: [0.0; FFT_MAX],
+        fft: [0.0; FFT_MAX],
+    };
 }
 
 /// What the sanitiser made of one sample (see [`crate::sanitize`]).
@@ -219,9 +288,18 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         assert!(FFT_MAX >= 256, "FFT_MAX must be at least 256 (the smallest supported fft_len)");
     };
 
-    /// Creates an extractor. Fails if `cfg` breaks a constraint of [`ExtractorConfig`] or its
-    /// `fft_len` exceeds the capacity `FFT_MAX`.
-    pub fn new(cfg: ExtractorConfig) -> Result<Self, ConfigError> {
+    /// An extractor without a configuration, as a constant, for `static` storage: a firmware
+    /// declares `static mut FX: FeatureExtractor<2, 1024> = FeatureExtractor::UNCONFIGURED;`
+    /// (or keeps it in a cell) and calls [`configure`](Self::configure), which initialises it in
+    /// place. Until then every push is ignored (no frame; [`samples_pushed`](Self::samples_pushed)
+    /// stays 0) and [`config`](Self::config) is all zeros.
+    pub const UNCONFIGURED: Self =
+        FeatureExtractor { shared: Shared::UNCONFIGURED, channels: [Channel::FRESH; CH], prev: None };
+
+    /// (Re)configures the extractor in place and starts a new stream. Fails, leaving the
+    /// extractor as it was, if `cfg` breaks a constraint of [`ExtractorConfig`] or its `fft_len`
+    /// exceeds the capacity `FFT_MAX`.
+    pub fn configure(&mut self, cfg: ExtractorConfig) -> Result<(), ConfigError> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CHECK;
         cfg.validate()?;
@@ -233,43 +311,37 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
                 actual: cfg.fft_len,
             });
         }
-        let mut shared =
-            Shared { cfg, hops: cfg.hops_per_window(), hann: [0.0; FFT_MAX], fft: [0.0; FFT_MAX] };
-        spectrum::hann_periodic(&mut shared.hann[..cfg.fft_len as usize]);
-        let channel = Channel {
-            gap: GapFiller::new(),
-            clip: SpikeClipper::new(),
-            speed: SpeedHold::new(),
-            n_in: 0,
-            in_pos_block: 0,
-            in_pos_half: 0,
-            in_block_parity: 0,
-            in_half_slot: 0,
-            speed_sum: 0.0,
-            speed_halves: [0.0; 4],
-            speed_held: [0; 2],
-            speed_block: [0.0; 2],
-            speed_block_partial: 0.0,
-            out_pos_block: 0,
-            out_pos_half: 0,
-            out_half_slot: 0,
-            out_block_parity: 0,
-            ring_pos: 0,
-            ring_full: false,
-            ring: [0.0; FFT_MAX],
-            stage: [0.0; CHUNK],
-            stage_len: 0,
-            stage_quality: ChannelQuality::default(),
-            acc: BlockAccumulator::new(),
-            block_quality: ChannelQuality::default(),
-            last_block_mean: None,
-            blocks: [BlockSummary::default(); BLOCK_SLOTS],
-            cur_slot: 0,
-            blocks_closed: 0,
-            bounds: Bounds::NONE,
-            ready: None,
-        };
-        Ok(FeatureExtractor { shared, channels: core::array::from_fn(|_| channel.clone()), prev: None })
+        self.shared.cfg = cfg;
+        self.shared.hops = cfg.hops_per_window();
+        self.shared.hann.fill(0.0);
+        spectrum::hann_periodic(&mut self.shared.hann[..cfg.fft_len as usize]);
+        self.shared.fft.fill(0.0);
+        self.reset();
+        Ok(())
+    }
+
+    /// Creates an extractor. Fails if `cfg` breaks a constraint of [`ExtractorConfig`] or its
+    /// `fft_len` exceeds the capacity `FFT_MAX`.
+    ///
+    /// The extractor is returned by value; on a microcontroller prefer a `static`
+    /// [`UNCONFIGURED`](Self::UNCONFIGURED) extractor and [`configure`](Self::configure), which
+    /// never put a copy of it on the stack.
+    pub fn new(cfg: ExtractorConfig) -> Result<Self, ConfigError> {
+        let mut fx = Self::UNCONFIGURED;
+        fx.configure(cfg)?;
+        Ok(fx)
+    }
+
+    /// Forgets the stream (every channel back to its first sample), keeping the configuration.
+    pub fn reset(&mut self) {
+        for c in &mut self.channels {
+            *c = Channel::FRESH;
+        }
+        self.prev = None;
+    }
+
+    fn is_configured(&self) -> bool {
+        self.shared.hops != 0
     }
 
     /// The configuration in use.
@@ -285,6 +357,9 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
     /// Pushes one sample instant. Returns the frame of the window this sample completes, if any
     /// (see the latency contract).
     pub fn push(&mut self, vib_g: &[f32; CH], shaft_speed_rpm: &[f32; CH]) -> Option<FeatureFrame<CH>> {
+        if !self.is_configured() {
+            return None;
+        }
         for (channel, ch) in self.channels.iter_mut().enumerate() {
             let mut cx = Ctx { sh: &mut self.shared, tap: &mut NoTap, channel };
             ch.push_run(&mut cx, core::slice::from_ref(vib_g), core::slice::from_ref(shaft_speed_rpm));
@@ -318,6 +393,9 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         if vib_g.len() != shaft_speed_rpm.len() {
             return Err(LengthMismatch { expected: vib_g.len(), actual: shaft_speed_rpm.len() });
         }
+        if !self.is_configured() {
+            return Ok(());
+        }
         // Channel by channel over sub-blocks short enough that no channel can finish two windows
         // in one (L + max_gap + 1 < hop): the frames are exactly those of per-instant pushes.
         let cfg = self.shared.cfg;
@@ -335,18 +413,24 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
     }
 
     /// Ends the stream: releases the samples the sanitiser holds (an open gap is unrepaired,
-    /// the last sample is not clipped) and returns the frame they complete, if any.
-    pub fn finish(self) -> Option<FeatureFrame<CH>> {
+    /// the last sample is not clipped) and returns the frame they complete, if any. The
+    /// extractor is then [`reset`](Self::reset), ready for a new stream with the same config.
+    pub fn finish(&mut self) -> Option<FeatureFrame<CH>> {
         self.finish_tapped(&mut NoTap)
     }
 
     /// [`finish`](Self::finish), showing the released samples to `tap`.
-    pub fn finish_tapped(mut self, tap: &mut impl SampleTap) -> Option<FeatureFrame<CH>> {
+    pub fn finish_tapped(&mut self, tap: &mut impl SampleTap) -> Option<FeatureFrame<CH>> {
+        if !self.is_configured() {
+            return None;
+        }
         for (channel, ch) in self.channels.iter_mut().enumerate() {
             let mut cx = Ctx { sh: &mut self.shared, tap: &mut *tap, channel };
             ch.finish(&mut cx);
         }
-        self.assemble()
+        let frame = self.assemble();
+        self.reset();
+        frame
     }
 
     fn assemble(&mut self) -> Option<FeatureFrame<CH>> {
@@ -729,6 +813,65 @@ mod tests {
         assert!(size <= FeatureExtractor::<2, 1024>::SIZE_BOUND_BYTES, "size_of = {size}");
         // Independent of the window length: the type does not know it.
         std::println!("size_of::<FeatureExtractor<2, 1024>>() = {size} bytes");
+    }
+
+    /// Bits of every frame of a stream with noise, spikes, a gap and a speed ramp.
+    fn bits(frames: &[FeatureFrame<2>]) -> Vec<(u32, bool, Vec<u32>)> {
+        frames
+            .iter()
+            .map(|f| (f.window_index, f.valid, f.as_slice().iter().map(|x| x.to_bits()).collect()))
+            .collect()
+    }
+
+    fn rough_stream(n: usize) -> (Vec<[f32; 2]>, Vec<[f32; 2]>) {
+        let vib = (0..n)
+            .map(|i| {
+                let t = i as f32 / 1024.0;
+                let spike = if i % 997 == 500 { 40.0 } else { 0.0 };
+                let a = if (3000..3003).contains(&i) { f32::NAN } else { (t * 131.0).sin() + spike };
+                [a, 0.3 * (t * 77.0).cos() + 0.01 * ((i * 7919 % 101) as f32)]
+            })
+            .collect();
+        let rpm = (0..n).map(|i| [1200.0 + i as f32 * 0.01, 2400.0]).collect();
+        (vib, rpm)
+    }
+
+    #[test]
+    fn static_configure_and_reuse_give_the_same_bits_as_new() {
+        let cfg = small_cfg();
+        let (vib, rpm) = rough_stream(9000);
+        let mut a = FeatureExtractor::<2, 1024>::new(cfg).unwrap();
+        let mut fa = Vec::new();
+        a.push_slice(&vib, &rpm, |f| fa.push(f)).unwrap();
+        fa.extend(a.finish());
+        // An UNCONFIGURED extractor ignores samples until configured in place.
+        let mut b = FeatureExtractor::<2, 1024>::UNCONFIGURED;
+        assert!(b.push(&vib[0], &rpm[0]).is_none());
+        b.push_slice(&vib, &rpm, |_| panic!("no frame before configure")).unwrap();
+        assert!(b.finish().is_none());
+        assert_eq!((b.samples_pushed(), b.config().sample_rate_hz), (0, 0));
+        let bad = ExtractorConfig { fft_len: 300, ..cfg };
+        assert!(b.configure(bad).is_err());
+        b.configure(cfg).unwrap();
+        let mut fb = Vec::new();
+        for (v, r) in vib.iter().zip(&rpm) {
+            fb.extend(b.push(v, r));
+        }
+        fb.extend(b.finish());
+        assert_eq!(bits(&fa), bits(&fb));
+        // finish() resets: the same stream again gives the same frames.
+        let mut fc = Vec::new();
+        b.push_slice(&vib, &rpm, |f| fc.push(f)).unwrap();
+        fc.extend(b.finish());
+        assert_eq!(bits(&fa), bits(&fc));
+        // Reconfiguring after another config also starts clean.
+        b.configure(ExtractorConfig { fft_len: 512, ..cfg }).unwrap();
+        b.push_slice(&vib[..5000], &rpm[..5000], |_| {}).unwrap();
+        b.configure(cfg).unwrap();
+        let mut fd = Vec::new();
+        b.push_slice(&vib, &rpm, |f| fd.push(f)).unwrap();
+        fd.extend(b.finish());
+        assert_eq!(bits(&fa), bits(&fd));
     }
 
     #[test]

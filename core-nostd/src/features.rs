@@ -129,6 +129,10 @@ pub struct ChannelQuality {
 }
 
 impl ChannelQuality {
+    /// Nothing done.
+    pub const ZERO: ChannelQuality =
+        ChannelQuality { gap_filled: 0, clipped: 0, unrepaired: 0, speed_held: 0 };
+
     /// Samples repaired in any way (gap-filled or clipped).
     pub fn repaired(&self) -> u32 {
         self.gap_filled + self.clipped

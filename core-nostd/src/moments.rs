@@ -29,6 +29,9 @@ pub(crate) struct Moments {
 }
 
 impl Moments {
+    /// The empty set.
+    pub const ZERO: Moments = Moments { n: 0.0, mean: 0.0, m2: 0.0, m3: 0.0, m4: 0.0 };
+
     /// Merges two disjoint sets (Pébay 2008, eqs. 2.1-2.3 with p up to 4).
     pub fn merge(&self, b: &Moments) -> Moments {
         let a = self;

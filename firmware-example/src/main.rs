@@ -56,6 +56,9 @@ fn fail(_what: &str) -> ! {
 
 static mut BUNDLE_BUF: [u8; 48 * 1024] = [0; 48 * 1024];
 
+/// The extractor lives in static RAM and is configured in place: no copy of its 21 KB on the stack.
+static mut FX: FeatureExtractor<CH, FFT_MAX> = FeatureExtractor::UNCONFIGURED;
+
 fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut u32, no_verdict: &mut u32) {
     let v = match det.assess(frame) {
         Ok(v) => v,
@@ -143,9 +146,11 @@ fn main() -> ! {
     if cfg.fft_len as usize > FFT_MAX {
         fail("refusing the detector bundle: its fft_len is above this firmware's FFT_MAX (1024)");
     }
-    let Ok(mut fx) = FeatureExtractor::<CH, FFT_MAX>::new(cfg) else {
-        fail("refusing the detector bundle: extractor config rejected")
-    };
+    // SAFETY: FX is only ever touched here, once.
+    let fx: &'static mut FeatureExtractor<CH, FFT_MAX> = unsafe { &mut *core::ptr::addr_of_mut!(FX) };
+    if fx.configure(cfg).is_err() {
+        fail("refusing the detector bundle: extractor config rejected");
+    }
     let [major, minor, patch] = det.version();
     say!(
         "avm-firmware: detector v{}.{}.{} ({} bytes, crc32 {:08x}), {} channels, {} features, {} layers, threshold {:.5}; window {} / hop {} samples at {} Hz",
