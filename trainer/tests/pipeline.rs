@@ -4,46 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-const CONFIG: &str = r#"
-name: small
-paths: {data: DATA}
-contract: CONTRACT
-simulate:
-  seed: 11
-  aircraft: 2
-  engines_per_aircraft: 2
-  flights_per_aircraft: 3
-  flight_duration_s: [150.0, 170.0]
-  vibration_rate_hz: 2048.0
-  speed_rate_hz: 16.0
-  phase_rate_hz: 1.0
-  engine_fault_probability: 0.6
-  sensor_event_probability: 0.3
-  subtle_fraction: 0.3
-features:
-  window_s: 10.0
-  hop_s: 5.0
-  fft_len: 1024
-  order_band_bins: 1
-  max_gap_samples: 8
-  spike_k_sigma: 3.0
-  full_scale_g: 50.0
-  max_shaft_speed_rpm: 20000.0
-split: {training: 0.5, validation: 0.25, test: 0.25, seed: 3}
-train:
-  hidden: [12, 6, 12]
-  activation: relu
-  learning_rate: 0.003
-  batch_size: 32
-  max_epochs: 6
-  patience: 10
-  seed: 5
-evaluate:
-  target_far: 0.1
-  per_phase_thresholds: true
-  min_phase_windows: 10
-  cv_folds: 3
-"#;
+mod common;
 
 fn avm(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_avm")).args(args).current_dir(dir).output().unwrap();
@@ -61,8 +22,9 @@ fn weights(path: &Path) -> serde_json::Value {
 fn stages_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/contracts/engine_vibration.yaml");
-    std::fs::write(d.join("c.yaml"), CONFIG.replace("CONTRACT", &contract.display().to_string())).unwrap();
+    common::write_small_config(d, |t| {
+        t.replace("max_epochs: 8", "max_epochs: 6").replace("cv_folds: 0", "cv_folds: 3")
+    });
     let c = ["--config", "c.yaml"];
     avm(d, &[&["simulate"][..], &c].concat());
     avm(d, &[&["preprocess"][..], &c].concat());

@@ -5,46 +5,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-const CONFIG: &str = r#"
-name: small
-paths: {data: DATA}
-contract: CONTRACT
-simulate:
-  seed: 11
-  aircraft: 2
-  engines_per_aircraft: 2
-  flights_per_aircraft: 3
-  flight_duration_s: [150.0, 170.0]
-  vibration_rate_hz: 2048.0
-  speed_rate_hz: 16.0
-  phase_rate_hz: 1.0
-  engine_fault_probability: 0.6
-  sensor_event_probability: 0.3
-  subtle_fraction: 0.3
-features:
-  window_s: 10.0
-  hop_s: 5.0
-  fft_len: 1024
-  order_band_bins: 1
-  max_gap_samples: 8
-  spike_k_sigma: 3.0
-  full_scale_g: 50.0
-  max_shaft_speed_rpm: 20000.0
-split: {training: 0.5, validation: 0.25, test: 0.25, seed: 3}
-train:
-  hidden: [12, 6, 12]
-  activation: relu
-  learning_rate: 0.003
-  batch_size: 32
-  max_epochs: 8
-  patience: 10
-  seed: 5
-evaluate:
-  target_far: 0.1
-  per_phase_thresholds: true
-  min_phase_windows: 10
-  cv_folds: 0
-"#;
+mod common;
 
 fn avm(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_avm"));
@@ -146,8 +107,7 @@ fn start_server(dir: &Path) -> (Server, String) {
 fn tensorboard_and_mlflow_read_what_avm_logged() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/contracts/engine_vibration.yaml");
-    std::fs::write(d.join("c.yaml"), CONFIG.replace("CONTRACT", &contract.display().to_string())).unwrap();
+    common::write_small_config(d, |t| t);
     let c = ["--config", "c.yaml"];
     for stage in ["simulate", "preprocess", "featurize"] {
         avm(d, &[&[stage][..], &c].concat(), &[]);
