@@ -3,7 +3,8 @@
 # - the pinned Rust toolchain with the Cortex-M4F target, rustfmt and clippy
 # - numpy/scipy/scikit-learn (independent references), onnxruntime (its shared library is
 #   what `avm export` validates models with), onnx and PyYAML (consumer checks)
-# - qemu-system-arm (Debian), which runs the firmware example for the parity tests
+# - qemu-system-arm (Debian), which runs the firmware example for the parity tests, and
+#   defmt-print (cargo install), which decodes its defmt log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +25,9 @@ if ! command -v qemu-system-arm >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get update -qq
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
+fi
+
+# defmt-print decodes the firmware's defmt log (the parity suite checks it).
+if ! command -v defmt-print >/dev/null 2>&1; then
+  cargo install defmt-print --version 1.0.0 --locked --quiet
 fi

@@ -166,16 +166,79 @@ pub fn parse_windows(stdout: &str) -> Result<Vec<WindowBits>> {
 
 /// Builds the firmware (release) and returns the ELF path.
 pub fn build_firmware() -> Result<PathBuf> {
+    build(&[], "target")
+}
+
+/// Builds the firmware with the `defmt` feature (its own target directory) and returns the ELF.
+pub fn build_firmware_defmt() -> Result<PathBuf> {
+    build(&["--features", "defmt", "--target-dir", "target/defmt"], "target/defmt")
+}
+
+fn build(extra: &[&str], target_dir: &str) -> Result<PathBuf> {
     let dir = firmware_dir();
     let st = Command::new("cargo")
         .args(["build", "--release", "--locked"])
+        .args(extra)
         .current_dir(&dir)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .status()
         .context("running cargo for the firmware")?;
-    ensure!(st.success(), "building firmware-example failed");
-    Ok(dir.join("target/thumbv7em-none-eabihf/release/avm-firmware-example"))
+    ensure!(st.success(), "building firmware-example {extra:?} failed");
+    Ok(dir.join(target_dir).join("thumbv7em-none-eabihf/release/avm-firmware-example"))
+}
+
+/// Runs the defmt firmware in `workdir` and decodes its log with `defmt-print -e <elf>`.
+pub fn run_firmware_defmt(elf: &Path, workdir: &Path) -> Result<String> {
+    let out = Command::new("qemu-system-arm")
+        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(elf)
+        .current_dir(workdir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running qemu-system-arm")?;
+    ensure!(out.status.code() == Some(0), "defmt firmware exited with {}", out.status);
+    let mut child = Command::new("defmt-print")
+        .arg("-e")
+        .arg(elf)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context(
+            "running defmt-print (cargo install defmt-print --version 1.0.0 --locked; scripts/setup.sh does)",
+        )?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().context("defmt-print stdin")?;
+        stdin.write_all(&out.stdout)?;
+    }
+    let dec = child.wait_with_output()?;
+    ensure!(dec.status.success(), "defmt-print failed: {}", String::from_utf8_lossy(&dec.stderr));
+    Ok(String::from_utf8_lossy(&dec.stdout).into_owned())
+}
+
+/// One decoded defmt window line: `(index, score, alarm, features)`.
+pub type DefmtWindow = (u32, f32, bool, Vec<f32>);
+
+/// Parses the decoded defmt window lines.
+pub fn parse_defmt_windows(text: &str) -> Result<Vec<DefmtWindow>> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.contains(" window ") && l.contains(" features [")) {
+        let rest = line.split_once(" window ").context("window")?.1;
+        let (idx, rest) = rest.split_once(": score ").context("score")?;
+        let (score, rest) = rest.split_once(' ').context("score value")?;
+        let alarm = rest.split_once(" alarm ").context("alarm")?.1.starts_with("true");
+        let feats = rest.split_once('[').context("[")?.1.trim_end().trim_end_matches(']');
+        out.push((
+            idx.trim().parse()?,
+            score.parse()?,
+            alarm,
+            feats.split(", ").map(str::parse).collect::<Result<_, _>>()?,
+        ));
+    }
+    Ok(out)
 }
 
 /// Output of one firmware run.

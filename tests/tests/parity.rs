@@ -214,3 +214,23 @@ fn real_cwru_recording_firmware_and_host_agree() {
     assert!(host.len() >= 35, "{} windows", host.len());
     assert_same("CWRU 109", &firmware_on(&samples, &b), &host);
 }
+
+#[test]
+fn defmt_log_decodes_to_the_same_verdicts() {
+    // The logging path real firmware uses: defmt frames over semihosting, decoded on the host
+    // with defmt-print. f32 values print in Rust's shortest round-trip form, so they parse back
+    // to the same bits.
+    let elf = build_firmware_defmt().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = run_firmware_defmt(&elf, dir.path()).unwrap();
+    let seg = std::fs::read(firmware_dir().join("data/flight_segment.avmq")).unwrap();
+    let host = host_reference(&Samples::from_avmq(&seg).unwrap(), &bundle()).unwrap();
+    let got = parse_defmt_windows(&text).unwrap();
+    assert_eq!(got.len(), host.len(), "{text}");
+    for ((i, score, alarm, feats), h) in got.iter().zip(&host) {
+        assert_eq!((*i, score.to_bits(), *alarm), (h.index, h.score, h.alarm), "{text}");
+        let bits: Vec<u32> = feats.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(bits, h.features);
+    }
+    assert!(text.contains("avm-firmware: detector v1.0.0"), "{text}");
+}
