@@ -82,6 +82,27 @@ impl Samples {
         (out, decoded)
     }
 
+    /// Decodes an `AVMQ` segment exactly as the firmware does.
+    pub fn from_avmq(b: &[u8]) -> Result<Samples> {
+        ensure!(b.len() >= 16 && &b[..4] == b"AVMQ", "not an AVMQ segment");
+        let n = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
+        let lsb = f32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+        ensure!(b.len() == 16 + n * CH * 4, "AVMQ length does not match its header");
+        let mut s = Samples { vib: Vec::with_capacity(n), rpm: Vec::with_capacity(n) };
+        for i in 0..n {
+            let mut v = [0.0; CH];
+            let mut r = [0.0; CH];
+            for c in 0..CH {
+                let p = 16 + 4 * (i * CH + c);
+                v[c] = f32::from(i16::from_le_bytes([b[p], b[p + 1]])) * lsb;
+                r[c] = f32::from(u16::from_le_bytes([b[p + 2], b[p + 3]]));
+            }
+            s.vib.push(v);
+            s.rpm.push(r);
+        }
+        Ok(s)
+    }
+
     /// Samples `[start, start + n)`.
     pub fn slice(&self, start: usize, n: usize) -> Samples {
         Samples { vib: self.vib[start..start + n].to_vec(), rpm: self.rpm[start..start + n].to_vec() }
@@ -190,14 +211,7 @@ fn build(extra: &[&str], target_dir: &str) -> Result<PathBuf> {
 
 /// Runs the defmt firmware in `workdir` and decodes its log with `defmt-print -e <elf>`.
 pub fn run_firmware_defmt(elf: &Path, workdir: &Path) -> Result<String> {
-    let out = Command::new("qemu-system-arm")
-        .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
-        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
-        .arg(elf)
-        .current_dir(workdir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("running qemu-system-arm")?;
+    let out = qemu(elf, workdir)?;
     ensure!(out.status.code() == Some(0), "defmt firmware exited with {}", out.status);
     let mut child = Command::new("defmt-print")
         .arg("-e")
@@ -249,18 +263,24 @@ pub struct Run {
     pub stdout: String,
 }
 
-/// Runs the firmware under QEMU in `workdir` (where it finds `avm-detector.avmb` and
-/// `avm-input.avmi`, if present).
-pub fn run_firmware(elf: &Path, workdir: &Path) -> Result<Run> {
-    let out = Command::new("qemu-system-arm")
+/// The firmware's run under QEMU (the runner of firmware-example/.cargo/config.toml).
+fn qemu(elf: &Path, workdir: &Path) -> Result<std::process::Output> {
+    Command::new("qemu-system-arm")
         .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
         .arg(elf)
         .current_dir(workdir)
+        .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| {
             anyhow::anyhow!("running qemu-system-arm: {e} (install it: apt-get install qemu-system-arm)")
-        })?;
+        })
+}
+
+/// Runs the firmware under QEMU in `workdir` (where it finds `avm-detector.avmb` and
+/// `avm-input.avmi`, if present).
+pub fn run_firmware(elf: &Path, workdir: &Path) -> Result<Run> {
+    let out = qemu(elf, workdir)?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if out.status.code().is_none() {
         bail!("qemu was killed: {}", String::from_utf8_lossy(&out.stderr));
@@ -270,26 +290,3 @@ pub fn run_firmware(elf: &Path, workdir: &Path) -> Result<Run> {
 
 /// Vibration count of the embedded segment: the 50 g full scale over 16 bits.
 pub const SEGMENT_LSB_G: f32 = 50.0 / 32767.0;
-
-impl Samples {
-    /// Decodes an `AVMQ` segment exactly as the firmware does.
-    pub fn from_avmq(b: &[u8]) -> Result<Samples> {
-        ensure!(b.len() >= 16 && &b[..4] == b"AVMQ", "not an AVMQ segment");
-        let n = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
-        let lsb = f32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        ensure!(b.len() == 16 + n * CH * 4, "AVMQ length does not match its header");
-        let mut s = Samples { vib: Vec::with_capacity(n), rpm: Vec::with_capacity(n) };
-        for i in 0..n {
-            let mut v = [0.0; CH];
-            let mut r = [0.0; CH];
-            for c in 0..CH {
-                let p = 16 + 4 * (i * CH + c);
-                v[c] = f32::from(i16::from_le_bytes([b[p], b[p + 1]])) * lsb;
-                r[c] = f32::from(u16::from_le_bytes([b[p + 2], b[p + 3]]));
-            }
-            s.vib.push(v);
-            s.rpm.push(r);
-        }
-        Ok(s)
-    }
-}

@@ -224,6 +224,8 @@ pub struct Staged {
     pub latency: Latency,
     /// sha256 of the checkpoint.
     pub checkpoint_sha256: String,
+    /// sha256 of the training-data manifest.
+    pub training_data_sha256: String,
 }
 
 /// The evaluation plots copied into a version.
@@ -326,7 +328,6 @@ pub fn stage(
         let src = eval_dir.join(p);
         write(p, &std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?)?;
     }
-    let ecfg = cfg.evaluate.clone().ok_or_else(|| UsageError("config has no `evaluate:` section".into()))?;
     let thresholds = Thresholds {
         detector: cfg.name.clone(),
         version: version.to_string(),
@@ -338,7 +339,6 @@ pub fn stage(
         global: report.threshold,
         per_phase: report.phase_thresholds.clone(),
     };
-    debug_assert_eq!(thresholds.target_far, ecfg.target_far);
     write("thresholds.yaml", serde_saphyr::to_string(&thresholds)?.as_bytes())?;
 
     // ONNX Runtime against burn and the core, on the validation windows.
@@ -402,6 +402,7 @@ pub fn stage(
     let latency = Latency { windows: ms.len(), p50_ms: q(0.5), p99_ms: q(0.99), max_ms: q(1.0) };
 
     // The signature, over every other artifact.
+    let data_sha = crate::io::sha256_file(&fdir.join("manifest.json"))?;
     let mut artifacts = BTreeMap::new();
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
@@ -464,14 +465,22 @@ pub fn stage(
         layer_sizes,
         alarm_rule: thresholds.alarm_rule.clone(),
         artifacts_sha256: artifacts.clone(),
-        training_data_sha256: crate::io::sha256_file(&fdir.join("manifest.json"))?,
+        training_data_sha256: data_sha.clone(),
         checkpoint_sha256: ck_sha.clone(),
         git_commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
         git_dirty: git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()),
     };
     write("signature.json", serde_json::to_string_pretty(&sig)?.as_bytes())?;
     artifacts.insert("signature.json".into(), crate::io::sha256_file(&dir.join("signature.json"))?);
-    Ok(Staged { dir: dir.to_path_buf(), artifacts, report, validation, latency, checkpoint_sha256: ck_sha })
+    Ok(Staged {
+        dir: dir.to_path_buf(),
+        artifacts,
+        report,
+        validation,
+        latency,
+        checkpoint_sha256: ck_sha,
+        training_data_sha256: data_sha,
+    })
 }
 
 #[cfg(test)]

@@ -100,18 +100,22 @@ impl Run {
         Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
     }
 
-    /// Starts a run named `run_name` in `experiment` (created if missing). A failure leaves a
-    /// run that records everything as unsent.
-    pub fn start(target: Target, experiment: &str, run_name: &str) -> Run {
-        let mut run = Run {
+    fn blank(target: Target, experiment_id: &str, run_id: &str) -> Run {
+        Run {
             target,
             agent: agent(),
-            experiment_id: String::new(),
-            run_id: String::new(),
+            experiment_id: experiment_id.into(),
+            run_id: run_id.into(),
             artifact_uri: String::new(),
             failed: false,
             unsent: Vec::new(),
-        };
+        }
+    }
+
+    /// Starts a run named `run_name` in `experiment` (created if missing). A failure leaves a
+    /// run that records everything as unsent.
+    pub fn start(target: Target, experiment: &str, run_name: &str) -> Run {
+        let mut run = Run::blank(target, "", "");
         if let Err(e) = run.create(experiment, run_name) {
             run.fail(format!("starting run {run_name} in experiment {experiment}: {e:#}"));
         }
@@ -120,15 +124,7 @@ impl Run {
 
     /// Reopens an existing run (to add evaluation metrics and artifacts).
     pub fn resume(target: Target, experiment_id: &str, run_id: &str) -> Run {
-        let mut run = Run {
-            target,
-            agent: agent(),
-            experiment_id: experiment_id.into(),
-            run_id: run_id.into(),
-            artifact_uri: String::new(),
-            failed: false,
-            unsent: Vec::new(),
-        };
+        let mut run = Run::blank(target, experiment_id, run_id);
         let r = match &run.target {
             Target::Server(_) => {
                 run.rest("GET", &format!("/api/2.0/mlflow/runs/get?run_id={run_id}"), None).map(|v| {

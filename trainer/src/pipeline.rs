@@ -156,7 +156,7 @@ pub fn export_version(
         path: final_dir,
         config_sha256: crate::io::sha256_file(config_path)?,
         checkpoint_sha256: staged.checkpoint_sha256.clone(),
-        training_data_sha256: crate::io::sha256_file(&featurize::features_dir(cfg).join("manifest.json"))?,
+        training_data_sha256: staged.training_data_sha256.clone(),
         artifacts: staged.artifacts.clone(),
         metrics: headline(&staged.report, &staged),
         gates,
@@ -365,7 +365,6 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
     let ck_sha = crate::io::sha256_file(&tdir.join("best.json"))?;
     let data_sha = crate::io::sha256_file(&fdir.join("manifest.json"))?;
     let config_sha = crate::io::sha256_file(config_path)?;
-    let reg = Registry::open(&cfg.paths.registry)?;
     let latest = reg.latest(&cfg.name).cloned();
     if opts.version.is_none()
         && !opts.force

@@ -126,9 +126,9 @@ pub fn now_rfc3339() -> String {
 }
 
 impl Registry {
-    /// Opens (or starts) the registry in `dir`, finishing or discarding interrupted commits
-    /// (see the module docs). `models_detector_dirs` are the `MODELS/<detector>` directories
-    /// whose stale staging directories may be removed.
+    /// Opens (or starts) the registry in `dir` and finishes commits interrupted after their
+    /// commit point (see the module docs); [`Registry::discard_stale_staging`] removes those
+    /// interrupted before it.
     pub fn open(dir: &Path) -> Result<Registry> {
         let index = dir.join(INDEX);
         let mut reg = if index.exists() {
