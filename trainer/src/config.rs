@@ -78,30 +78,90 @@ pub struct FeatureParams {
 }
 
 impl FeatureParams {
-    /// The core's config at `sample_rate_hz` (an integer rate).
+    /// The core's config at `sample_rate_hz` (an integer rate). Every constraint is checked
+    /// here first in the keys of the config (`features.hop_s`, ...) with its valid range and,
+    /// where there is one, the nearest valid value; avm-core's own check runs last.
     pub fn extractor_config(&self, sample_rate_hz: f64) -> Result<ExtractorConfig, UsageError> {
         if sample_rate_hz.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&sample_rate_hz) {
             return Err(UsageError(format!(
                 "the vibration rate {sample_rate_hz} Hz must be a whole number of Hz"
             )));
         }
-        let rate = sample_rate_hz as u32;
-        let samples = |field: &str, seconds: f64| -> Result<u32, UsageError> {
-            let x = seconds * sample_rate_hz;
-            let r = libm::round(x);
-            if x.is_finite() && r >= 1.0 && r <= f64::from(u32::MAX) && (x - r).abs() <= 1e-6 {
-                Ok(r as u32)
-            } else {
-                Err(UsageError(format!(
-                    "features.{field} = {seconds} s is not a whole number of samples at {sample_rate_hz} Hz"
-                )))
+        let fs = sample_rate_hz;
+        let fft = self.fft_len;
+        if !fft.is_power_of_two() || !avm_core::config::FFT_LEN_RANGE.contains(&fft) {
+            return Err(UsageError(format!(
+                "features.fft_len = {fft} must be a power of two from {} to {}",
+                avm_core::config::FFT_LEN_RANGE.start(),
+                avm_core::config::FFT_LEN_RANGE.end()
+            )));
+        }
+        let half = f64::from(fft / 2);
+        // hop: a whole multiple k >= 1 of fft_len / 2 samples.
+        let hop_unit_s = half / fs;
+        let hop_k = self.hop_s / hop_unit_s;
+        let hop_k_round = libm::round(hop_k);
+        if !(hop_k.is_finite() && hop_k_round >= 1.0 && (hop_k - hop_k_round).abs() <= 1e-6)
+            || hop_k_round * half > f64::from(u32::MAX)
+        {
+            let nearest = if hop_k.is_finite() { hop_k_round.clamp(1.0, 1e6) } else { 1.0 } * hop_unit_s;
+            return Err(UsageError(format!(
+                "features.hop_s = {} s must be a whole multiple (at least 1) of fft_len / 2 = {} samples \
+                 = {hop_unit_s} s at {fs} Hz; nearest valid value: {nearest} s",
+                self.hop_s,
+                fft / 2
+            )));
+        }
+        let hop_samples = (hop_k_round * half) as u32;
+        let hop_s = f64::from(hop_samples) / fs;
+        // window: 1..=MAX_HOPS_PER_WINDOW hops, and at least fft_len samples.
+        let max_hops = avm_core::config::MAX_HOPS_PER_WINDOW as f64;
+        let min_hops = libm::ceil(f64::from(fft) / f64::from(hop_samples)).max(1.0);
+        let w_k = self.window_s / hop_s;
+        let w_k_round = libm::round(w_k);
+        if !(w_k.is_finite()
+            && (w_k - w_k_round).abs() <= 1e-6
+            && w_k_round >= min_hops
+            && w_k_round <= max_hops)
+        {
+            let nearest =
+                if w_k.is_finite() { w_k_round.clamp(min_hops, max_hops) } else { min_hops } * hop_s;
+            return Err(UsageError(format!(
+                "features.window_s = {} s must be a whole number of hops from {min_hops} to {max_hops} \
+                 (hop_s = {hop_s} s), i.e. {} s to {} s in steps of {hop_s} s, and at least fft_len = {fft} \
+                 samples; nearest valid value: {nearest} s",
+                self.window_s,
+                min_hops * hop_s,
+                max_hops * hop_s
+            )));
+        }
+        if self.max_gap_samples > fft / 2 - 2 {
+            return Err(UsageError(format!(
+                "features.max_gap_samples = {} must be from 0 to fft_len / 2 - 2 = {}",
+                self.max_gap_samples,
+                fft / 2 - 2
+            )));
+        }
+        if self.order_band_bins > 64 {
+            return Err(UsageError(format!(
+                "features.order_band_bins = {} must be from 0 to 64",
+                self.order_band_bins
+            )));
+        }
+        for (key, v) in [
+            ("spike_k_sigma", self.spike_k_sigma),
+            ("full_scale_g", self.full_scale_g),
+            ("max_shaft_speed_rpm", self.max_shaft_speed_rpm),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(UsageError(format!("features.{key} = {v} must be a finite number > 0")));
             }
-        };
+        }
         let cfg = ExtractorConfig {
-            sample_rate_hz: rate,
-            window_len_samples: samples("window_s", self.window_s)?,
-            hop_len_samples: samples("hop_s", self.hop_s)?,
-            fft_len: self.fft_len,
+            sample_rate_hz: fs as u32,
+            window_len_samples: (w_k_round as u32) * hop_samples,
+            hop_len_samples: hop_samples,
+            fft_len: fft,
             order_band_bins: self.order_band_bins,
             max_gap_samples: self.max_gap_samples,
             spike_k_sigma: self.spike_k_sigma,
@@ -111,6 +171,49 @@ impl FeatureParams {
         cfg.validate().map_err(|e| UsageError(format!("features: {e}")))?;
         Ok(cfg)
     }
+}
+
+/// One range check of a numeric config value, stated in the user's key.
+fn in_range(key: &str, v: f64, lo: f64, hi: f64, open_lo: bool) -> Result<(), UsageError> {
+    let ok = v.is_finite() && (if open_lo { v > lo } else { v >= lo }) && v <= hi;
+    if ok {
+        Ok(())
+    } else {
+        let l = if open_lo { "(" } else { "[" };
+        Err(UsageError(format!("{key} = {v} must be a finite number in {l}{lo}, {hi}]")))
+    }
+}
+
+/// One range check of a count.
+fn count_in(key: &str, v: usize, lo: usize, hi: usize) -> Result<(), UsageError> {
+    if (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(UsageError(format!("{key} = {v} must be from {lo} to {hi}")))
+    }
+}
+
+/// Limits on sizes that decide allocations and run time, checked before anything is allocated
+/// (README, "Configuration limits").
+pub mod limits {
+    /// Most hidden layers.
+    pub const MAX_HIDDEN_LAYERS: usize = 16;
+    /// Widest hidden layer.
+    pub const MAX_LAYER_WIDTH: usize = 4096;
+    /// Most epochs.
+    pub const MAX_EPOCHS: usize = 100_000;
+    /// Largest mini-batch.
+    pub const MAX_BATCH: usize = 65_536;
+    /// Most cross-validation folds.
+    pub const MAX_CV_FOLDS: usize = 20;
+    /// Most recordings one simulate call writes.
+    pub const MAX_SIM_RECORDINGS: usize = 100_000;
+    /// Longest simulated flight, s.
+    pub const MAX_SIM_FLIGHT_S: f64 = 12.0 * 3600.0;
+    /// Highest simulated rate, Hz.
+    pub const MAX_SIM_RATE_HZ: f64 = 200_000.0;
+    /// Most epoch checkpoints kept besides best and last.
+    pub const MAX_KEEP_EPOCHS: usize = 10_000;
 }
 
 /// The whole pipeline configuration.
@@ -150,13 +253,90 @@ impl PipelineConfig {
     pub fn load(path: &Path) -> Result<PipelineConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("config {}: cannot read: {e}", path.display())))?;
-        let cfg: PipelineConfig = serde_saphyr::from_str(&text)
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let mut cfg: PipelineConfig = serde_saphyr::from_str(text)
             .map_err(|e| UsageError(format!("config {}: {e}", path.display())))?;
+        cfg.validate().map_err(|e| UsageError(format!("config {}: {}", path.display(), e.0)))?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new("")));
         Ok(cfg)
+    }
+
+    /// Makes every relative path of the config relative to `base` (the config file's
+    /// directory), so a config works from any working directory.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let r = |p: &mut PathBuf| *p = crate::io::resolve(base, p);
+        r(&mut self.paths.data);
+        r(&mut self.paths.models);
+        r(&mut self.paths.registry);
+        r(&mut self.contract);
+        r(&mut self.tracking.tensorboard_dir);
+    }
+
+    /// Checks every value against its stated range (README, "Configuration limits"); the error
+    /// names the key as written in the file.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        use limits::*;
+        crate::ids::check("name", &self.name).map_err(UsageError)?;
+        let f = &self.features;
+        in_range("features.window_s", f.window_s, 0.0, 3600.0, true)?;
+        in_range("features.hop_s", f.hop_s, 0.0, 3600.0, true)?;
+        if let Some(s) = &self.simulate {
+            s.check().map_err(|e| UsageError(format!("{e:#}")))?;
+            count_in(
+                "simulate: aircraft x engines_per_aircraft x flights_per_aircraft",
+                s.recordings_checked().unwrap_or(usize::MAX),
+                1,
+                MAX_SIM_RECORDINGS,
+            )?;
+            in_range("simulate.flight_duration_s[1]", s.flight_duration_s[1], 0.0, MAX_SIM_FLIGHT_S, true)?;
+            in_range("simulate.vibration_rate_hz", s.vibration_rate_hz, 0.0, MAX_SIM_RATE_HZ, true)?;
+            in_range("simulate.speed_rate_hz", s.speed_rate_hz, 0.0, s.vibration_rate_hz, true)?;
+            in_range("simulate.phase_rate_hz", s.phase_rate_hz, 0.0, s.vibration_rate_hz, true)?;
+        }
+        if let Some(s) = &self.split {
+            s.check()?;
+        }
+        if let Some(t) = &self.train {
+            count_in("train.hidden (number of layers)", t.hidden.len(), 1, MAX_HIDDEN_LAYERS)?;
+            for (i, &h) in t.hidden.iter().enumerate() {
+                count_in(&format!("train.hidden[{i}]"), h, 1, MAX_LAYER_WIDTH)?;
+            }
+            in_range("train.learning_rate", t.learning_rate, 0.0, 1.0, true)?;
+            count_in("train.batch_size", t.batch_size, 1, MAX_BATCH)?;
+            count_in("train.max_epochs", t.max_epochs, 1, MAX_EPOCHS)?;
+            count_in("train.patience", t.patience, 1, MAX_EPOCHS)?;
+            count_in("train.keep_epochs", t.keep_epochs, 0, MAX_KEEP_EPOCHS)?;
+        }
+        if let Some(e) = &self.evaluate {
+            if !(e.target_far > 0.0 && e.target_far < 1.0) {
+                return Err(UsageError(format!(
+                    "evaluate.target_far = {} must be a finite number in (0, 1)",
+                    e.target_far
+                )));
+            }
+            count_in("evaluate.min_phase_windows", e.min_phase_windows, 1, 1_000_000)?;
+            if e.cv_folds != 0 {
+                count_in("evaluate.cv_folds (0 disables cross-validation)", e.cv_folds, 3, MAX_CV_FOLDS)?;
+            }
+        }
+        let g = &self.gates;
+        in_range("gates.min_auc", g.min_auc, 0.0, 1.0, false)?;
+        in_range("gates.min_precision", g.min_precision, 0.0, 1.0, false)?;
+        in_range("gates.min_recall", g.min_recall, 0.0, 1.0, false)?;
+        in_range("gates.max_far", g.max_far, 0.0, 1.0, false)?;
+        in_range("gates.max_latency_p99_ms", g.max_latency_p99_ms, 0.0, 1e6, true)?;
+        Ok(())
     }
 
     /// The contract the config names.
     pub fn load_contract(&self) -> Result<crate::contract::Contract> {
+        if !self.contract.is_file() {
+            return Err(UsageError(format!(
+                "the contract {} named by the config does not exist (relative paths are relative to the config file)",
+                self.contract.display()
+            ))
+            .into());
+        }
         crate::contract::Contract::load(&self.contract)
             .with_context(|| "loading the contract named by the config")
     }
@@ -188,7 +368,14 @@ mod tests {
         let c = p.extractor_config(48_000.0).unwrap();
         assert_eq!((c.window_len_samples, c.hop_len_samples), (49_152, 24_576));
         let e = FeatureParams { hop_s: 5.1, ..params() }.extractor_config(2048.0).unwrap_err();
-        assert!(e.0.contains("window_len_samples") || e.0.contains("hop"), "{e}");
+        assert!(e.0.contains("features.hop_s = 5.1 s") && e.0.contains("nearest valid value: 5 s"), "{e}");
+        for bad in [-10.0, 0.0, 1e9, f64::NAN] {
+            let e = FeatureParams { window_s: bad, ..params() }.extractor_config(2048.0).unwrap_err();
+            assert!(e.0.contains("features.window_s") && e.0.contains("nearest valid value"), "{e}");
+            assert!(!e.0.contains("window_len_samples"), "{e}");
+        }
+        let e = FeatureParams { window_s: 12.0, ..params() }.extractor_config(2048.0).unwrap_err();
+        assert!(e.0.contains("nearest valid value: 10 s"), "{e}");
         let e = params().extractor_config(2048.5).unwrap_err();
         assert!(e.0.contains("whole number of Hz"), "{e}");
     }

@@ -21,7 +21,7 @@
 use crate::error::{UsageError, Violation};
 use crate::labels::LabelInterval;
 use crate::recording::{Recording, Samples};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -115,15 +115,49 @@ const PER_RULE: usize = 1;
 impl Contract {
     /// Loads and checks a contract file.
     pub fn load(path: &Path) -> Result<Contract> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading contract {}", path.display()))?;
-        let c: Contract = serde_saphyr::from_str(&text)
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("contract {}: cannot read: {e}", path.display())))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let c: Contract = serde_saphyr::from_str(text)
             .map_err(|e| UsageError(format!("contract {}: {e}", path.display())))?;
         c.check().map_err(|m| UsageError(format!("contract {}: {m}", path.display())))?;
         Ok(c)
     }
 
     fn check(&self) -> Result<(), String> {
+        crate::ids::check("name", &self.name)?;
+        for (key, v) in [
+            ("grid_tolerance_s", self.grid_tolerance_s),
+            ("max_start_offset_s", self.max_start_offset_s),
+            ("min_duration_s", self.min_duration_s),
+            ("max_gap_s", self.max_gap_s),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{key} = {v} must be a finite number >= 0"));
+            }
+        }
+        for p in &self.phases {
+            crate::ids::check("phase", p)?;
+        }
+        for t in self.labels.fault_types.keys() {
+            crate::ids::check("labels.fault_types key", t)?;
+        }
+        let [lo, hi] = self.labels.severity_range;
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            return Err(format!("labels.severity_range [{lo}, {hi}] must be finite with min <= max"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for c in &self.channels {
+            crate::ids::check("channel name", &c.name)?;
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("channel {} is listed twice", c.name));
+            }
+            if let Some([a, b]) = c.valid_range
+                && !(a <= b && !a.is_nan() && !b.is_nan())
+            {
+                return Err(format!("channel {}: valid_range [{a}, {b}] must have min <= max", c.name));
+            }
+        }
         let vib: Vec<_> = self.vibration_channels().collect();
         if vib.is_empty() {
             return Err("needs at least one vibration channel".into());
@@ -295,36 +329,38 @@ impl Contract {
             // Values.
             match &data.samples {
                 Samples::Numeric(x) => {
-                    if let Some([lo, hi]) = rule.valid_range {
-                        let bad: Vec<usize> = (0..x.len())
-                            .filter(|&k| {
-                                x[k].is_finite() && !(f64::from(x[k]) >= lo && f64::from(x[k]) <= hi)
-                            })
-                            .collect();
-                        if let Some(&k) = bad.first() {
-                            v(
-                                &rule.name,
-                                at(k),
-                                "channel.range",
-                                format!(
-                                    "value {} outside the valid range [{lo}, {hi}] {} ({} sample(s) in all; wrong unit?)",
-                                    x[k],
-                                    rule.unit,
-                                    bad.len()
-                                ),
-                            );
-                        }
+                    // NaN is a dropout (bounded by channel.gap below); ±inf never is.
+                    let (lo, hi) =
+                        rule.valid_range.map_or((f64::NEG_INFINITY, f64::INFINITY), |[a, b]| (a, b));
+                    let bad: Vec<usize> = (0..x.len())
+                        .filter(|&k| {
+                            !x[k].is_nan()
+                                && !(x[k].is_finite() && f64::from(x[k]) >= lo && f64::from(x[k]) <= hi)
+                        })
+                        .collect();
+                    if let Some(&k) = bad.first() {
+                        let what = if x[k].is_finite() {
+                            format!("outside the valid range [{lo}, {hi}] {}", rule.unit)
+                        } else {
+                            "is not finite (only NaN marks a missing sample)".to_string()
+                        };
+                        v(
+                            &rule.name,
+                            at(k),
+                            "channel.range",
+                            format!("value {} {what} ({} sample(s) in all; wrong unit?)", x[k], bad.len()),
+                        );
                     }
                     let max_gap = (self.max_gap_s * rule.sample_rate_hz).floor() as usize;
                     let mut k = 0;
                     let mut reported = 0;
                     while k < x.len() && reported < PER_RULE {
-                        if x[k].is_finite() {
+                        if !x[k].is_nan() {
                             k += 1;
                             continue;
                         }
                         let start = k;
-                        while k < x.len() && !x[k].is_finite() {
+                        while k < x.len() && x[k].is_nan() {
                             k += 1;
                         }
                         if k - start > max_gap {
@@ -333,7 +369,7 @@ impl Contract {
                                 at(start),
                                 "channel.gap",
                                 format!(
-                                    "{} consecutive missing (non-finite) samples ({:.3} s), the contract allows at most {max_gap} ({} s)",
+                                    "{} consecutive missing (NaN) samples ({:.3} s), the contract allows at most {max_gap} ({} s)",
                                     k - start,
                                     (k - start) as f64 * period,
                                     self.max_gap_s
@@ -404,6 +440,32 @@ impl Contract {
     ) -> Vec<Violation> {
         let mut out = Vec::new();
         let tol = self.grid_tolerance_s.max(1e-9);
+        // Duplicated rows and overlapping intervals of one flight and category that name
+        // different fault types: a window in both would have no single label.
+        for (i, a) in labels.iter().enumerate() {
+            for b in &labels[..i] {
+                if a.flight_id != b.flight_id {
+                    continue;
+                }
+                let loc = format!("row {} (flight {})", a.row, a.flight_id);
+                if a.start_s == b.start_s && a.end_s == b.end_s && a.fault_type == b.fault_type {
+                    out.push(Violation::new(file, loc, "label.duplicate", format!("repeats row {}", b.row)));
+                } else if a.category == b.category
+                    && a.fault_type != b.fault_type
+                    && a.overlap_s(b.start_s, b.end_s) > 0.0
+                {
+                    out.push(Violation::new(
+                        file,
+                        loc,
+                        "label.overlap",
+                        format!(
+                            "{} [{}, {}] s overlaps row {} ({} [{}, {}] s): one interval can carry one fault type",
+                            a.fault_type, a.start_s, a.end_s, b.row, b.fault_type, b.start_s, b.end_s
+                        ),
+                    ));
+                }
+            }
+        }
         for l in labels {
             let loc = format!("row {} (flight {})", l.row, l.flight_id);
             let mut v = |rule: &'static str, d: String| out.push(Violation::new(file, loc.clone(), rule, d));

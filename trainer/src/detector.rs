@@ -185,6 +185,7 @@ mod tests {
             max_epochs: 1,
             patience: 1,
             seed: 3,
+            keep_epochs: 3,
         };
         let m = Autoencoder::init(11, &cfg);
         let scaler = ScalerFile {

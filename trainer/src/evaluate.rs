@@ -332,10 +332,10 @@ pub fn cross_validate(
         let scaler = featurize::fit_scaler(names, &train_set.rows)?;
         let (xt, xv) = (train::normal_matrix(&train_set, &scaler)?, train::normal_matrix(&val, &scaler)?);
         let dir = work.join(format!("fold_{fold}"));
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
         let mut log = MetricLog::open(&dir.join("metrics.jsonl"), None)?;
         train::fit(&tcfg, names, train::Matrices { train: &xt, val: &xv }, &dir, (None, None), &mut log)?;
-        let best = Checkpoint::load(&dir.join("best.json"))?;
+        let best = Checkpoint::load(&dir.join(train::BEST))?;
         let e = evaluate_sets(ecfg, &best.model, &scaler, &val, &test, hop_s)?.report;
         for (m, v) in [
             ("auc", e.auc),
@@ -369,7 +369,7 @@ pub fn evaluation_dir(cfg: &PipelineConfig) -> PathBuf {
 pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport> {
     let ecfg = cfg.evaluate.clone().ok_or_else(|| UsageError("config has no `evaluate:` section".into()))?;
     let ck_path =
-        checkpoint.map(Path::to_path_buf).unwrap_or_else(|| train::training_dir(cfg).join("best.json"));
+        checkpoint.map(Path::to_path_buf).unwrap_or_else(|| train::training_dir(cfg).join(train::BEST));
     let ck = Checkpoint::load(&ck_path).map_err(|e| UsageError(format!("{e:#}: run `avm train` first")))?;
     let scaler = ScalerFile::load(&featurize::features_dir(cfg).join("scaler.json"))?;
     ensure!(

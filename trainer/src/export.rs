@@ -250,7 +250,7 @@ pub fn stage(
     dir: &Path,
 ) -> Result<Staged> {
     let ck_path =
-        checkpoint.map(Path::to_path_buf).unwrap_or_else(|| train::training_dir(cfg).join("best.json"));
+        checkpoint.map(Path::to_path_buf).unwrap_or_else(|| train::training_dir(cfg).join(train::BEST));
     let ck = Checkpoint::load(&ck_path).map_err(|e| UsageError(format!("{e:#}: run `avm train` first")))?;
     let ck_sha = crate::io::sha256_file(&ck_path)?;
     let eval_dir = evaluate::evaluation_dir(cfg);

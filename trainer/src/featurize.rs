@@ -54,7 +54,7 @@ pub struct SplitConfig {
 }
 
 impl SplitConfig {
-    fn check(&self) -> Result<(), UsageError> {
+    pub(crate) fn check(&self) -> Result<(), UsageError> {
         let s = self.training + self.validation + self.test;
         if [self.training, self.validation, self.test].iter().any(|f| !(0.0..=1.0).contains(f))
             || (s - 1.0).abs() > 1e-9

@@ -20,6 +20,9 @@ use crate::matfile;
 use crate::recording::{ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples};
 use std::path::{Path, PathBuf};
 
+/// Highest sample rate a manifest may declare, Hz.
+pub const MAX_FS_HZ: f64 = 10_000_000.0;
+
 /// Rate of the synthesised constant speed channel, Hz.
 pub const SPEED_RATE_HZ: f64 = 10.0;
 
@@ -90,10 +93,38 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
             f[k].parse()
                 .map_err(|_| bad(format!("line {lineno}, {name}"), format!("{:?} is not a number", f[k])))
         };
+        let record_no = f[cr].trim().parse::<u32>().map_err(|_| {
+            bad(
+                format!("line {lineno}, record_no"),
+                format!("{:?} is not a whole number from 0 to {}", f[cr], u32::MAX),
+            )
+        })?;
+        let fs_hz = num(cfs, "fs_hz")?;
+        if !(fs_hz.is_finite() && fs_hz > 0.0 && fs_hz <= MAX_FS_HZ) || f[cfs].trim().is_empty() {
+            return Err(bad(
+                format!("line {lineno}, fs_hz"),
+                format!("{:?} must be a sample rate in Hz, a number > 0 and <= {MAX_FS_HZ}", f[cfs]),
+            ));
+        }
+        for (k, name) in [(cd, "fault_diameter_in"), (crpm, "rpm_nominal")] {
+            let v = num(k, name)?;
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(
+                    format!("line {lineno}, {name}"),
+                    format!("{:?} must be a finite number >= 0", f[k]),
+                ));
+            }
+        }
+        if !matches!(f[cl], "healthy" | "faulty") {
+            return Err(bad(
+                format!("line {lineno}, label"),
+                format!("{:?} must be healthy or faulty", f[cl]),
+            ));
+        }
         out.push(ManifestRow {
             file: f[cf].to_string(),
-            record_no: num(cr, "record_no")? as u32,
-            fs_hz: num(cfs, "fs_hz")?,
+            record_no,
+            fs_hz,
             label: f[cl].to_string(),
             fault_type: f[ct].to_string(),
             fault_diameter_in: num(cd, "fault_diameter_in")?,
@@ -132,6 +163,11 @@ pub fn import_one(
         return Err(bad("channel.present", "no RPM variable and no rpm_nominal in the manifest".into()));
     }
     let fs = row.fs_hz;
+    if let Some(s) = split_s
+        && !(s.is_finite() && s > 0.0)
+    {
+        return Err(bad("import.split_s", format!("--split-s {s} must be a number of seconds > 0")));
+    }
     let n_total = de.data.len();
     let block = split_s.map(|s| (s * fs).round() as usize).filter(|&b| b > 0).unwrap_or(n_total);
     let blocks = if split_s.is_some() { n_total / block } else { 1 };
@@ -228,7 +264,14 @@ pub fn run(
     fs_hz: Option<f64>,
     records: &[u32],
     split_s: Option<f64>,
+    force: bool,
 ) -> anyhow::Result<usize> {
+    if !force && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+        anyhow::bail!(crate::error::UsageError(format!(
+            "{} is not empty: importing would replace its recordings and labels (pass --force to replace them)",
+            out.display()
+        )));
+    }
     let rows = read_manifest(manifest)?;
     let dir = manifest.parent().unwrap_or(Path::new("."));
     let chosen: Vec<&ManifestRow> = rows
@@ -245,10 +288,14 @@ pub fn run(
         let mut count = 0;
         for row in chosen {
             for (rec, l) in import_one(dir, row, split_s)? {
-                crate::recording::write_parquet(
-                    &rec,
-                    &staging.join("recordings").join(format!("{}.parquet", rec.meta.flight_id)),
-                )?;
+                let dest = crate::ids::file_in(
+                    &staging.join("recordings"),
+                    "flight_id",
+                    &rec.meta.flight_id,
+                    ".parquet",
+                )
+                .map_err(crate::error::UsageError)?;
+                crate::recording::write_parquet(&rec, &dest)?;
                 labels.extend(l);
                 count += 1;
             }

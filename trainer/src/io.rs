@@ -22,7 +22,7 @@ pub fn write_atomic<T>(dest: &Path, write: impl FnOnce(&mut BufWriter<File>) -> 
     let result = (|| {
         let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = BufWriter::new(file);
-        let value = write(&mut w)?;
+        let value = write(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
         w.flush().with_context(|| format!("writing {}", tmp.display()))?;
         w.get_ref().sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
         fs::rename(&tmp, dest)
@@ -33,6 +33,41 @@ pub fn write_atomic<T>(dest: &Path, write: impl FnOnce(&mut BufWriter<File>) -> 
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// `p` if absolute, else `base/p`, with `.` and `name/..` pairs removed lexically (so
+/// `configs/../DATA` reads `DATA` in messages). Symbolic links are not followed.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
+}
+
+/// `target` as a path relative to directory `base` (both taken from the working directory when
+/// relative), e.g. `../MODELS/x/1.0.0` from `REGISTRY`.
+pub fn relative_to(base: &Path, target: &Path) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let (b, t) = (resolve(&cwd, base), resolve(&cwd, target));
+    let (bc, tc): (Vec<_>, Vec<_>) = (b.components().collect(), t.components().collect());
+    let common = bc.iter().zip(&tc).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..bc.len() {
+        out.push("..");
+    }
+    for c in &tc[common..] {
+        out.push(c);
+    }
+    Ok(if out.as_os_str().is_empty() { PathBuf::from(".") } else { out })
 }
 
 /// Lower-case hex sha256 of `bytes`.
@@ -97,6 +132,28 @@ pub fn replace_dir_atomic<T>(dest: &Path, build: impl FnOnce(&Path) -> Result<T>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_is_relative_to_base() {
+        assert_eq!(resolve(Path::new("configs"), Path::new("../DATA")), Path::new("DATA"));
+        assert_eq!(resolve(Path::new(""), Path::new("DATA")), Path::new("DATA"));
+        assert_eq!(resolve(Path::new("/a/b"), Path::new("c/./d")), Path::new("/a/b/c/d"));
+        assert_eq!(resolve(Path::new("a"), Path::new("/abs")), Path::new("/abs"));
+        assert_eq!(resolve(Path::new("a"), Path::new("..")), Path::new("."));
+        assert_eq!(resolve(Path::new(""), Path::new("../x")), Path::new("../x"));
+    }
+
+    #[test]
+    fn relative_to_walks_up_and_down() {
+        assert_eq!(
+            relative_to(Path::new("/r/REGISTRY"), Path::new("/r/MODELS/x/1.0.0")).unwrap(),
+            Path::new("../MODELS/x/1.0.0")
+        );
+        assert_eq!(relative_to(Path::new("/r"), Path::new("/r/a")).unwrap(), Path::new("a"));
+        let cwd = std::env::current_dir().unwrap();
+        let rel = relative_to(Path::new("REG"), Path::new("M/v")).unwrap();
+        assert_eq!(resolve(&cwd.join("REG"), &rel), cwd.join("M/v"));
+    }
 
     #[test]
     fn failed_write_leaves_nothing() {

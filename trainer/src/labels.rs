@@ -50,6 +50,7 @@ pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
         Violation::new(path, loc, "label.format", d).into()
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
     if header.trim() != HEADER {
@@ -80,6 +81,7 @@ pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
                 ));
             }
         };
+        crate::ids::check("flight_id", f[0]).map_err(|e| bad(format!("line {row}, flight_id"), e))?;
         out.push(LabelInterval {
             flight_id: f[0].to_string(),
             start_s: num(1, "start_s")?,

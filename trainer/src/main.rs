@@ -6,6 +6,7 @@
 use anyhow::{Context, Result};
 use avm_trainer::config::PipelineConfig;
 use avm_trainer::error::{self, ContractViolations, UsageError};
+use avm_trainer::lock::DirLock;
 use avm_trainer::{import, preprocess, simulate};
 
 use clap::{Parser, Subcommand};
@@ -47,6 +48,9 @@ enum Command {
         /// Cut each file into consecutive recordings of this many seconds.
         #[arg(long)]
         split_s: Option<f64>,
+        /// Replace a non-empty output directory (its recordings and labels are deleted).
+        #[arg(long)]
+        force: bool,
     },
     /// Checks raw recordings and labels against the data contract.
     Validate {
@@ -156,8 +160,50 @@ enum RegistryAction {
     Verify,
 }
 
+/// `println!` that ends the process quietly when stdout is a closed pipe (`avm ... | head`),
+/// like every Unix tool, instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            stdout_failed(e);
+        }
+    }};
+}
+
+/// `print!` with the behaviour of [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($t)*) {
+            stdout_failed(e);
+        }
+    }};
+}
+
+/// A closed pipe ends the process with exit code 0 (its reader wanted no more); any other
+/// stdout error is reported with exit code 1.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(i32::from(error::EXIT_OTHER));
+}
+
 fn load(config: &std::path::Path) -> Result<PipelineConfig> {
     PipelineConfig::load(config)
+}
+
+/// The trees a command writes, locked in this fixed order (no deadlock between commands).
+struct Locks(#[allow(dead_code)] Vec<DirLock>);
+
+fn lock(command: &str, dirs: &[&std::path::Path]) -> Result<Locks> {
+    dirs.iter().map(|d| DirLock::acquire(d, command)).collect::<Result<Vec<_>>>().map(Locks)
+}
+
+fn model_dir(cfg: &PipelineConfig) -> PathBuf {
+    cfg.paths.models.join(&cfg.name)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -169,8 +215,9 @@ fn run(cli: Cli) -> Result<()> {
                 .clone()
                 .ok_or_else(|| UsageError(format!("config {}: no `simulate:` section", config.display())))?;
             let out = out.unwrap_or_else(|| cfg.paths.raw());
+            let _l = lock("simulate", &[parent_of(&out)])?;
             let s = simulate::run(&sim, &out)?;
-            println!(
+            outln!(
                 "simulated {} recordings ({:.2} h of vibration) into {}: {} with an engine fault, {} with a sensor event",
                 s.recordings,
                 s.hours,
@@ -179,15 +226,16 @@ fn run(cli: Cli) -> Result<()> {
                 s.with_sensor_event
             );
             for (t, subtle, gross) in &s.engine_faults {
-                println!("  engine fault {t:<16} {subtle} subtle, {gross} gross");
+                outln!("  engine fault {t:<16} {subtle} subtle, {gross} gross");
             }
             for (t, n) in &s.sensor_events {
-                println!("  sensor event {t:<16} {n}");
+                outln!("  sensor event {t:<16} {n}");
             }
         }
-        Command::Import { manifest, out, fs_hz, records, split_s } => {
-            let n = import::run(&manifest, &out, fs_hz, &records, split_s)?;
-            println!("imported {n} recordings into {}", out.display());
+        Command::Import { manifest, out, fs_hz, records, split_s, force } => {
+            let _l = lock("import", &[parent_of(&out)])?;
+            let n = import::run(&manifest, &out, fs_hz, &records, split_s, force)?;
+            outln!("imported {n} recordings into {}", out.display());
         }
         Command::Validate { config, files } => {
             let cfg = load(&config)?;
@@ -203,7 +251,7 @@ fn run(cli: Cli) -> Result<()> {
             if check_labels {
                 n_labels = preprocess::load_labels(&cfg.paths.raw_labels(), &contract, &recs)?.len();
             }
-            println!(
+            outln!(
                 "{} recording(s){} satisfy contract {} v{}",
                 recs.len(),
                 if check_labels { format!(" and {n_labels} label interval(s)") } else { String::new() },
@@ -213,11 +261,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Preprocess { config } => {
             let cfg = load(&config)?;
+            let _l = lock("preprocess", &[&cfg.paths.data])?;
             let m = preprocess::run(&cfg)?;
             let windows: usize = m.recordings.iter().map(|r| r.windows).sum();
             let valid: usize = m.recordings.iter().map(|r| r.valid_windows).sum();
             let anomalous: usize = m.recordings.iter().map(|r| r.anomalous_windows).sum();
-            println!(
+            outln!(
                 "preprocessed {} recordings: {windows} windows ({valid} valid, {anomalous} with an engine fault) -> {} and {}",
                 m.recordings.len(),
                 cfg.paths.interim().display(),
@@ -226,11 +275,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train { config, checkpoint, resume: _, stop_after_epochs, out } => {
             let cfg = load(&config)?;
+            let _l = lock("train", &[&cfg.paths.data, &model_dir(&cfg)])?;
             let opts =
                 avm_trainer::train::TrainOptions { resume_from: checkpoint, stop_after_epochs, out_dir: out };
             let ck = avm_trainer::train::run(&cfg, &opts)?;
             let last = ck.history.last();
-            println!(
+            outln!(
                 "trained {} epochs: best validation loss {:.6} at epoch {} (last train loss {:.6}) -> {}",
                 ck.epoch,
                 ck.best_val_loss,
@@ -241,8 +291,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Evaluate { config, checkpoint } => {
             let cfg = load(&config)?;
+            let _l = lock("evaluate", &[&cfg.paths.data, &model_dir(&cfg)])?;
             let r = avm_trainer::evaluate::run(&cfg, checkpoint.as_deref())?;
-            println!(
+            outln!(
                 "test: AUC {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, FAR {:.3} ({:.2} false alarms per flight hour) at threshold {:.5} (target FAR {})",
                 r.auc,
                 r.test.precision,
@@ -254,38 +305,42 @@ fn run(cli: Cli) -> Result<()> {
                 r.target_far
             );
             if let Some(p) = &r.test_per_phase_thresholds {
-                println!(
+                outln!(
                     "  with per-phase thresholds: precision {:.3}, recall {:.3}, FAR {:.3}",
-                    p.precision, p.recall, p.far
+                    p.precision,
+                    p.recall,
+                    p.far
                 );
             }
             for (t, g) in &r.by_fault_type {
-                println!("  recall {t:<16} {:.3} ({} windows)", g.recall.unwrap_or(f64::NAN), g.faulty);
+                outln!("  recall {t:<16} {:.3} ({} windows)", g.recall.unwrap_or(f64::NAN), g.faulty);
             }
             if let Some(cv) = &r.cross_validation {
                 for (m, (mean, sd)) in cv {
-                    println!("  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", r.cv_folds);
+                    outln!("  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", r.cv_folds);
                 }
             }
-            println!("-> {}", avm_trainer::evaluate::evaluation_dir(&cfg).display());
+            outln!("-> {}", avm_trainer::evaluate::evaluation_dir(&cfg).display());
         }
         Command::Export { config, checkpoint, version, force } => {
             let cfg = load(&config)?;
+            let _l = lock("export", &[&cfg.paths.data, &model_dir(&cfg), &cfg.paths.registry])?;
             let e =
                 avm_trainer::pipeline::export_version(&cfg, &config, checkpoint.as_deref(), version, force)?;
-            println!("registered {} {} (candidate) -> {}", e.detector, e.version, e.path.display());
+            outln!("registered {} {} (candidate) -> {}", e.detector, e.version, e.path.display());
             print_metrics(&e);
         }
         Command::Run { config, version, force } => {
             let cfg = load(&config)?;
+            let _l = lock("run", &[&cfg.paths.data, &model_dir(&cfg), &cfg.paths.registry])?;
             let opts = avm_trainer::pipeline::RunOptions { version, force };
             match avm_trainer::pipeline::run(&cfg, &config, &opts)? {
                 avm_trainer::pipeline::RunOutcome::Registered(e) => {
-                    println!("registered {} {} -> {}", e.detector, e.version, e.path.display());
+                    outln!("registered {} {} -> {}", e.detector, e.version, e.path.display());
                     print_metrics(&e);
                 }
                 avm_trainer::pipeline::RunOutcome::Unchanged(e) => {
-                    println!(
+                    outln!(
                         "unchanged: {} {} is this model already -> {}",
                         e.detector,
                         e.version,
@@ -296,16 +351,24 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Registry { registry, action } => {
+            let _l = lock("registry", &[&registry])?;
             let mut reg = avm_trainer::registry::Registry::open(&registry)?;
             match action {
                 RegistryAction::List => {
-                    println!(
+                    outln!(
                         "{:<20} {:>9} {:<10} {:<20} {:>6} {:>6} {:>6} {:>6}",
-                        "detector", "version", "status", "created", "auc", "prec", "recall", "far"
+                        "detector",
+                        "version",
+                        "status",
+                        "created",
+                        "auc",
+                        "prec",
+                        "recall",
+                        "far"
                     );
                     for e in &reg.entries {
                         let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
-                        println!(
+                        outln!(
                             "{:<20} {:>9} {:<10} {:<20} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
                             e.detector,
                             e.version,
@@ -322,33 +385,34 @@ fn run(cli: Cli) -> Result<()> {
                     let e = reg.get(&detector, &version).ok_or_else(|| {
                         UsageError(format!("no version {version} of {detector} in {}", registry.display()))
                     })?;
-                    println!("{}", serde_json::to_string_pretty(e)?);
+                    outln!("{}", serde_json::to_string_pretty(e)?);
                 }
                 RegistryAction::Promote { detector, version } => {
                     reg.promote(&detector, &version)?;
-                    println!("{detector} {version} is now in production");
+                    outln!("{detector} {version} is now in production");
                 }
                 RegistryAction::Verify => {
                     let problems = reg.verify();
                     if !problems.is_empty() {
                         anyhow::bail!("registry {}:\n  {}", registry.display(), problems.join("\n  "));
                     }
-                    println!("{} version(s): every artifact matches its sha256", reg.entries.len());
+                    outln!("{} version(s): every artifact matches its sha256", reg.entries.len());
                 }
             }
         }
         Command::Featurize { config } => {
             let cfg = load(&config)?;
+            let _l = lock("featurize", &[&cfg.paths.data])?;
             let m = avm_trainer::featurize::run(&cfg)?;
             for (i, name) in avm_trainer::featurize::SPLITS.iter().enumerate() {
-                println!(
+                outln!(
                     "{name:>10}: {:>3} flights, {:>5} windows ({} with an engine fault)",
                     m.flights[i].len(),
                     m.windows[i],
                     m.anomalous[i]
                 );
             }
-            println!(
+            outln!(
                 "{} features per window -> {}",
                 m.feature_names.len(),
                 avm_trainer::featurize::features_dir(&cfg).display()
@@ -358,9 +422,14 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// The directory an output directory lives in (its lock is there).
+fn parent_of(p: &std::path::Path) -> &std::path::Path {
+    p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
+}
+
 fn print_metrics(e: &avm_trainer::registry::Entry) {
     let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
-    println!(
+    outln!(
         "test AUC {:.3}, precision {:.3}, recall {:.3}, FAR {:.3}; ONNX Runtime p99 latency {:.3} ms",
         m("test_auc"),
         m("test_precision"),
@@ -368,13 +437,19 @@ fn print_metrics(e: &avm_trainer::registry::Entry) {
         m("test_far"),
         m("latency_p99_ms")
     );
-    print!("{}", avm_trainer::pipeline::gate_table(&e.gates));
+    out!("{}", avm_trainer::pipeline::gate_table(&e.gates));
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).context("avm failed") {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            use std::io::Write as _;
+            if let Err(e) = std::io::stdout().flush() {
+                stdout_failed(e);
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let code = error::exit_code(&e);
             if let Some(v) = e.downcast_ref::<ContractViolations>() {

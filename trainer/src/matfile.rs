@@ -84,6 +84,11 @@ impl<'a> Reader<'a> {
             if n > 4 {
                 return Err(self.err(at, format!("small element claims {n} bytes (at most 4)")));
             }
+            if at + 8 > end {
+                return Err(
+                    self.err(at, "small element runs past the end of its container (truncated file?)")
+                );
+            }
             return Ok((ty, at + 4..at + 4 + n, at + 8));
         }
         let n = self.u32_at(at + 4)? as usize;
@@ -124,6 +129,13 @@ pub fn read(bytes: &[u8]) -> Result<Vec<MatArray>, MatError> {
     let r = Reader { b: bytes };
     if bytes.len() < 128 {
         return Err(r.err(bytes.len(), "shorter than the 128-byte header: not a MAT file (or truncated)"));
+    }
+    if bytes.starts_with(b"MATLAB 7.3 MAT-file") || bytes.get(512..520) == Some(b"\x89HDF\r\n\x1a\n") {
+        return Err(r.err(
+            0,
+            "a MATLAB v7.3 (HDF5) file: not supported; in MATLAB re-save it with `save(name, '-v6')` \
+             (or `-v7`), or convert it with h5py/scipy to a level-5 file or to CSV",
+        ));
     }
     if !bytes.starts_with(b"MATLAB 5.0 MAT-file") {
         return Err(r.err(0, "no \"MATLAB 5.0 MAT-file\" header: not a level-5 MAT file"));
@@ -184,8 +196,8 @@ fn matrix(r: &Reader<'_>, range: std::ops::Range<usize>, at: usize) -> Result<Ma
     }
     let (ty, re, _) = r.element(next, end)?;
     let data = numeric(ty, &r.b[re], next)?;
-    let count: usize = dims.iter().product();
-    if data.len() != count {
+    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if count != Some(data.len()) {
         return Err(r.err(at, format!("variable {name:?}: {} values for dimensions {dims:?}", data.len())));
     }
     Ok(MatArray { name, dims, data })
@@ -238,5 +250,33 @@ pub(crate) mod tests {
         let mut big = f.clone();
         big[126..128].copy_from_slice(b"MI");
         assert!(read(&big).unwrap_err().what.contains("big-endian"));
+    }
+
+    #[test]
+    fn truncated_small_element_is_an_error_not_a_panic() {
+        // The last tag of a 156-byte file is a small element whose data would end at byte 160.
+        let mut b = build(&[]);
+        b.extend_from_slice(&MI_MATRIX.to_le_bytes());
+        b.extend_from_slice(&20u32.to_le_bytes());
+        b.extend_from_slice(&MI_UINT32.to_le_bytes()); // array flags, 8 bytes
+        b.extend_from_slice(&8u32.to_le_bytes());
+        b.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(&(MI_INT32 | (4 << 16)).to_le_bytes()); // small dims element, cut
+        assert_eq!(b.len(), 156);
+        let e = read(&b).unwrap_err();
+        assert!(e.what.contains("past the end") || e.what.contains("truncated"), "{e}");
+        // Every prefix of a valid file is an error or a value, never a panic.
+        let f = build(&[("X001_DE_time", &[0.5, -0.25, 1.0]), ("X001RPM", &[1797.0])]);
+        for n in 0..f.len() {
+            let _ = read(&f[..n]);
+        }
+    }
+
+    #[test]
+    fn v73_files_are_named() {
+        let mut b = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00".to_vec();
+        b.resize(600, 0);
+        let e = read(&b).unwrap_err();
+        assert!(e.what.contains("v7.3") && e.what.contains("-v6"), "{e}");
     }
 }

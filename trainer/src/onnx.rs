@@ -289,6 +289,7 @@ mod tests {
             max_epochs: 1,
             patience: 1,
             seed: 1,
+            keep_epochs: 3,
         };
         let m = Autoencoder::init(4, &cfg);
         let bytes = encode(&m, "test", &[("k".into(), "v".into())]);

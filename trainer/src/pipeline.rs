@@ -344,25 +344,21 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         serde_json::json!({"train": section(&cfg.train)}),
         std::slice::from_ref(&fdir),
         std::slice::from_ref(&tdir),
-        || {
-            if tdir.exists() {
-                std::fs::remove_dir_all(&tdir).with_context(|| format!("clearing {}", tdir.display()))?;
-            }
-            train::run(cfg, &train::TrainOptions::default()).map(|_| ())
-        },
+        // train::run replaces the directory atomically: a failed training keeps the old one.
+        || train::run(cfg, &train::TrainOptions::default()).map(|_| ()),
     )?;
     let edir = evaluate::evaluation_dir(cfg);
     st.run(
         "evaluate",
         serde_json::json!({"evaluate": section(&cfg.evaluate), "hop_s": cfg.features.hop_s, "train": section(&cfg.train)}),
-        &[fdir.clone(), tdir.join("best.json")],
+        &[fdir.clone(), tdir.join(crate::train::BEST)],
         &[edir],
         || evaluate::run(cfg, None).map(|_| ()),
     )?;
 
     let t0 = Instant::now();
     eprintln!("[{}/{}] export + gates + registry ...", names.len(), names.len());
-    let ck_sha = crate::io::sha256_file(&tdir.join("best.json"))?;
+    let ck_sha = crate::io::sha256_file(&tdir.join(crate::train::BEST))?;
     let data_sha = crate::io::sha256_file(&fdir.join("manifest.json"))?;
     let config_sha = crate::io::sha256_file(config_path)?;
     let latest = reg.latest(&cfg.name).cloned();
@@ -372,7 +368,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         && l.checkpoint_sha256 == ck_sha
         && l.training_data_sha256 == data_sha
         && l.config_sha256 == config_sha
-        && reg.verify().iter().all(|p| !p.starts_with(&format!("{} {} ", l.detector, l.version)))
+        && registry::verify_entry(l).is_empty()
     {
         st.progress("export", &format!("unchanged model, already registered as {}", l.version), t0);
         return Ok(RunOutcome::Unchanged(l.clone()));

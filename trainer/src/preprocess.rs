@@ -109,14 +109,37 @@ pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Reco
     if violations.is_empty() { Ok(recs) } else { Err(ContractViolations(violations)) }
 }
 
-/// Reads the labels (if the file exists) and validates them against the recordings.
+/// Reads the labels and validates them against the recordings. A missing label file is a
+/// violation (`label.present`): training without labels is not a mode avm has yet, and a
+/// misnamed file must not silently mean "no faults".
 pub fn load_labels(
     path: &Path,
     contract: &Contract,
     recs: &[Recording],
 ) -> Result<Vec<LabelInterval>, ContractViolations> {
-    if !path.exists() {
-        return Ok(Vec::new());
+    if !path.is_file() {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut near: Vec<String> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.to_ascii_lowercase().contains("label"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        near.sort();
+        let hint = if near.is_empty() { String::new() } else { format!(" (found {near:?}: misnamed?)") };
+        return Err(Violation::new(
+            path,
+            "",
+            "label.present",
+            format!(
+                "no label file{hint}: every data set needs one (header {:?}; a header alone says every \
+                 recording is healthy)",
+                labels::HEADER
+            ),
+        )
+        .into());
     }
     let labels = labels::read(path)?;
     let spans: HashMap<String, (f64, f64)> = recs
@@ -385,7 +408,9 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
                 let clean = clean.unwrap_or_default();
                 let rows = window_rows(&s, &frames, &xcfg, &labels);
                 let interim = interim_recording(&s, &clean, &rec.path.display().to_string());
-                recording::write_parquet(&interim, &staging.join(format!("{}.parquet", s.flight_id)))?;
+                let dest = crate::ids::file_in(staging, "flight_id", &s.flight_id, ".parquet")
+                    .map_err(|e| UsageError(format!("{}: {e}", rec.path.display())))?;
+                recording::write_parquet(&interim, &dest)?;
                 pb.inc(1);
                 Ok((
                     RecordingSummary {
@@ -419,11 +444,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
         window_len_samples: xcfg.window_len_samples,
         hop_len_samples: xcfg.hop_len_samples,
         sample_rate_hz: xcfg.sample_rate_hz,
-        labels_sha256: if labels_path.exists() {
-            crate::io::sha256_file(&labels_path)?
-        } else {
-            String::new()
-        },
+        labels_sha256: crate::io::sha256_file(&labels_path)?,
         recordings: summaries,
     };
     let json = serde_json::to_string_pretty(&manifest)?;

@@ -58,8 +58,10 @@ pub struct RecordingMeta {
     /// The channels, in column order.
     pub channels: Vec<ChannelMeta>,
     /// CRC-32 of the content ([`content_crc32`]), set by the writers and checked by the
-    /// readers: Parquet pages carry no checksum of their own, so this is what catches a file
-    /// corrupted in a way that still decodes.
+    /// readers: the Parquet writer avm uses writes no page checksums, so this is what catches a
+    /// file corrupted in a way that still decodes. Required in Parquet recordings (a file
+    /// whose checksum was removed could be altered unseen), optional in CSV ones (text made
+    /// by hand or by spreadsheets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_crc32: Option<u32>,
 }
@@ -173,7 +175,17 @@ pub fn content_crc32(data: &[ChannelData]) -> u32 {
     h.finalize()
 }
 
-fn check_crc(path: &Path, rec: Recording) -> Result<Recording, ContractViolations> {
+fn check_crc(path: &Path, rec: Recording, required: bool) -> Result<Recording, ContractViolations> {
+    if required && rec.meta.content_crc32.is_none() {
+        return Err(Violation::new(
+            path,
+            "metadata",
+            "recording.checksum",
+            "a Parquet recording must carry content_crc32 in its avm.recording metadata (README, \
+             \"Recording format\"): without it a changed value cannot be told from a corrupted one",
+        )
+        .into());
+    }
     if let Some(expected) = rec.meta.content_crc32 {
         let actual = content_crc32(&rec.data);
         if actual != expected {
@@ -222,10 +234,28 @@ fn parse_meta(path: &Path, json: &str, origin: &str) -> Result<RecordingMeta, Co
             ),
         ));
     }
+    let ids =
+        [("aircraft_id", &meta.aircraft_id), ("engine_id", &meta.engine_id), ("flight_id", &meta.flight_id)];
+    for (what, id) in ids {
+        crate::ids::check(what, id)
+            .map_err(|e| ContractViolations::from(Violation::new(path, origin, "recording.id", e)))?;
+    }
     let mut seen = HashSet::new();
     for c in &meta.channels {
+        crate::ids::check("channel name", &c.name)
+            .map_err(|e| ContractViolations::from(Violation::new(path, origin, "recording.id", e)))?;
         if c.name == TIME_COLUMN || !seen.insert(c.name.as_str()) {
             return Err(bad(path, origin, format!("channel name {:?} is duplicated or reserved", c.name)));
+        }
+        if !(c.sample_rate_hz.is_finite() && c.sample_rate_hz > 0.0) || !c.start_s.is_finite() {
+            return Err(bad(
+                path,
+                origin,
+                format!(
+                    "channel {}: sample_rate_hz must be a finite number > 0 and start_s finite (found {} Hz, {} s)",
+                    c.name, c.sample_rate_hz, c.start_s
+                ),
+            ));
         }
     }
     Ok(meta)
@@ -290,6 +320,15 @@ pub fn read_parquet(path: &Path) -> Result<Recording, ContractViolations> {
                 format!("must be float64 seconds, found {}", time.data_type()),
             )
         })?;
+        if let Some(r) = (0..time.len()).find(|&r| time.is_valid(r) && !time.value(r).is_finite()) {
+            return Err(Violation::new(
+                path,
+                format!("column {TIME_COLUMN}, row {}", row0 as usize + r),
+                "time.finite",
+                format!("time {} is not a finite number of seconds", time.value(r)),
+            )
+            .into());
+        }
         if time.null_count() > 0 {
             let r = (0..time.len()).find(|&r| time.is_null(r)).unwrap_or(0);
             return Err(Violation::new(
@@ -311,6 +350,16 @@ pub fn read_parquet(path: &Path) -> Result<Recording, ContractViolations> {
                             format!("must be float32 or float64, found {}", arr.data_type()),
                         )
                     })?;
+                    if let Some(x) = arr.as_any().downcast_ref::<Float64Array>()
+                        && let Some(r) = (0..x.len()).find(|&r| x.is_valid(r) && overflows_f32(x.value(r)))
+                    {
+                        return Err(overflow(
+                            path,
+                            &cm.name,
+                            format!("row {}", row0 as usize + r),
+                            x.value(r),
+                        ));
+                    }
                     for r in 0..a.len() {
                         if a.is_valid(r) {
                             v.push(a.value(r));
@@ -342,7 +391,22 @@ pub fn read_parquet(path: &Path) -> Result<Recording, ContractViolations> {
     if row0 == 0 {
         return Err(bad(path, "", "the recording has no rows"));
     }
-    check_crc(path, Recording { meta, data, path: path.to_path_buf() })
+    check_crc(path, Recording { meta, data, path: path.to_path_buf() }, true)
+}
+
+/// A finite value too large for float32 (it would become infinite).
+fn overflows_f32(x: f64) -> bool {
+    x.is_finite() && (x as f32).is_infinite()
+}
+
+fn overflow(path: &Path, channel: &str, at: String, x: f64) -> ContractViolations {
+    Violation::new(
+        path,
+        format!("channel {channel}, {at}"),
+        "channel.range",
+        format!("value {x} does not fit a float32 (largest {:e}): wrong unit?", f32::MAX),
+    )
+    .into()
 }
 
 fn cast_f64(a: &ArrayRef) -> Option<Float64Array> {
@@ -355,6 +419,12 @@ fn cast_f32(a: &ArrayRef) -> Option<Float32Array> {
     }
     let x = a.as_any().downcast_ref::<Float64Array>()?;
     Some(x.iter().map(|v| v.map(|v| v as f32)).collect())
+}
+
+/// The float32 value of a CSV cell: parsed directly as f32 (correctly rounded, the same bits
+/// as before this reader checked ranges), the f64 parse only deciding NaN and overflow.
+fn cell_f32(cell: &str, x: f64) -> f32 {
+    if x.is_nan() { f32::NAN } else { cell.parse::<f32>().unwrap_or(x as f32) }
 }
 
 /// Where each file row finds a channel's sample.
@@ -472,6 +542,8 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
     })?;
     let meta = parse_meta(&meta_path, &json, "")?;
     let text = std::fs::read_to_string(path).map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    // A UTF-8 byte-order mark (Excel writes one) is not part of the first column's name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut lines = text.lines();
     let header = lines.next().ok_or_else(|| bad(path, "", "the file is empty"))?;
     let names: Vec<&str> = header.split(',').map(str::trim).collect();
@@ -521,6 +593,15 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
                 format!("{:?} is not a number", cells[0]),
             )
         })?;
+        if !t.is_finite() {
+            return Err(Violation::new(
+                path,
+                format!("line {lineno}, column {TIME_COLUMN}"),
+                "time.finite",
+                format!("time {:?} is not a finite number of seconds", cells[0].trim()),
+            )
+            .into());
+        }
         for ((cm, &ci), d) in meta.channels.iter().zip(&cols).zip(data.iter_mut()) {
             let cell = cells[ci].trim();
             if cell.is_empty() {
@@ -528,8 +609,8 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
             }
             match &mut d.samples {
                 Samples::Numeric(v) => {
-                    let x: f32 = if cell.eq_ignore_ascii_case("nan") {
-                        f32::NAN
+                    let x: f64 = if cell.eq_ignore_ascii_case("nan") {
+                        f64::NAN
                     } else {
                         cell.parse().map_err(|_| {
                             bad(
@@ -539,7 +620,11 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
                             )
                         })?
                     };
-                    v.push(x);
+                    if overflows_f32(x) {
+                        return Err(overflow(path, &cm.name, format!("line {lineno}"), x));
+                    }
+                    // Rounded to the nearest float32, as Rust's f32 parser does (one rounding).
+                    v.push(cell_f32(cell, x));
                 }
                 Samples::Text(v) => v.push(cell.to_string()),
             }
@@ -551,7 +636,7 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
     if n_rows == 0 {
         return Err(bad(path, "", "the recording has no rows"));
     }
-    check_crc(path, Recording { meta, data, path: path.to_path_buf() })
+    check_crc(path, Recording { meta, data, path: path.to_path_buf() }, false)
 }
 
 #[cfg(test)]

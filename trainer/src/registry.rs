@@ -12,7 +12,11 @@
 //! still the staging one: [`Registry::open`] finishes the rename once the staged files match
 //! the entry's sha256s (roll forward). So at any moment a version is either absent from both
 //! the index and `MODELS/`, or present in both with the files the entry lists.
-//! There is no lock: two processes must not export into the same registry at once.
+//! Every command that changes the registry holds its lock ([`crate::lock`]) for the whole
+//! change, so two processes never commit at once.
+//!
+//! Entry paths are stored relative to the registry directory (index format 2), so the registry
+//! can be verified from any working directory and moved together with `MODELS/`.
 
 use crate::error::UsageError;
 use anyhow::{Context, Result, bail, ensure};
@@ -22,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 /// Index file name.
 pub const INDEX: &str = "registry.json";
+/// Index format written (format 1, read too, had working-directory-relative paths).
+pub const FORMAT: u32 = 2;
 
 /// Lifecycle of a version.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,14 +142,23 @@ impl Registry {
             let r: Registry = serde_json::from_slice(&bytes)
                 .map_err(|e| UsageError(format!("{}: not a valid registry index: {e}", index.display())))?;
             ensure!(
-                r.format == 1,
+                r.format == 1 || r.format == FORMAT,
                 UsageError(format!("{}: registry format {} unknown", index.display(), r.format))
             );
             r
         } else {
-            Registry { format: 1, entries: Vec::new(), dir: PathBuf::new() }
+            Registry { format: FORMAT, entries: Vec::new(), dir: PathBuf::new() }
         };
         reg.dir = dir.to_path_buf();
+        for e in &mut reg.entries {
+            crate::ids::check("detector", &e.detector)
+                .map_err(|m| UsageError(format!("{}: {m}", index.display())))?;
+            // Format 1 stored paths relative to the working directory of the export.
+            if reg.format == FORMAT {
+                e.path = crate::io::resolve(dir, &e.path);
+            }
+        }
+        reg.format = FORMAT;
         for e in &reg.entries {
             let staging = staging_dir(&e.path);
             if staging.exists() && files_match(&staging, &e.artifacts) {
@@ -189,7 +204,14 @@ impl Registry {
     }
 
     fn save(&self) -> Result<()> {
-        crate::io::write_bytes_atomic(&self.dir.join(INDEX), serde_json::to_string_pretty(self)?.as_bytes())
+        let mut stored = self.clone();
+        for e in &mut stored.entries {
+            e.path = crate::io::relative_to(&self.dir, &e.path)?;
+        }
+        crate::io::write_bytes_atomic(
+            &self.dir.join(INDEX),
+            serde_json::to_string_pretty(&stored)?.as_bytes(),
+        )
     }
 
     /// Commits the staged version `entry` (files in `staging_dir(&entry.path)`): see the module
@@ -232,9 +254,16 @@ impl Registry {
 
     /// Makes `version` the production version of `detector`; the previous one is retired.
     pub fn promote(&mut self, detector: &str, version: &str) -> Result<()> {
-        ensure!(
-            self.get(detector, version).is_some(),
+        let entry = self.get(detector, version).ok_or_else(|| {
             UsageError(format!("no version {version} of {detector} in {}", self.dir.join(INDEX).display()))
+        })?;
+        let problems = verify_entry(entry);
+        ensure!(
+            problems.is_empty(),
+            UsageError(format!(
+                "{detector} {version} cannot be promoted: its artifacts do not match the registry:\n  {}",
+                problems.join("\n  ")
+            ))
         );
         for e in self.entries.iter_mut().filter(|e| e.detector == detector) {
             if e.version == version {
@@ -248,18 +277,22 @@ impl Registry {
 
     /// Checks every entry's files against its hashes; returns the problems found.
     pub fn verify(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in &self.entries {
-            for (n, h) in &e.artifacts {
-                match crate::io::sha256_file(&e.path.join(n)) {
-                    Ok(x) if &x == h => {}
-                    Ok(_) => out.push(format!("{} {}: {n} was modified", e.detector, e.version)),
-                    Err(_) => out.push(format!("{} {}: {n} is missing", e.detector, e.version)),
-                }
-            }
-        }
-        out
+        self.entries.iter().flat_map(verify_entry).collect()
     }
+}
+
+/// One entry's files against its hashes: the problems found.
+pub fn verify_entry(e: &Entry) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, h) in &e.artifacts {
+        let p = e.path.join(n);
+        match crate::io::sha256_file(&p) {
+            Ok(x) if &x == h => {}
+            Ok(_) => out.push(format!("{} {}: {n} was modified ({})", e.detector, e.version, p.display())),
+            Err(_) => out.push(format!("{} {}: {n} is missing ({})", e.detector, e.version, p.display())),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -316,7 +349,12 @@ mod tests {
         assert_eq!(r.latest("det").unwrap().version, "1.1.0");
         assert!(r.verify().is_empty());
         std::fs::write(&p, b"tampered").unwrap();
-        assert_eq!(r.verify(), ["det 1.0.0: a.bin was modified"]);
+        assert_eq!(r.verify(), [format!("det 1.0.0: a.bin was modified ({})", p.display())]);
+        let mut r = r;
+        let e = r.promote("det", "1.0.0").unwrap_err();
+        assert!(format!("{e:#}").contains("cannot be promoted"), "{e:#}");
+        let r = Registry::open(&reg_dir).unwrap();
+        assert_eq!(r.get("det", "1.1.0").unwrap().status, Status::Production, "nothing changed");
     }
 
     #[test]
@@ -325,7 +363,7 @@ mod tests {
         let reg_dir = d.path().join("REGISTRY");
         let e = entry(d.path(), "2.0.0", b"x");
         // As if the process died right after writing the index (step 2).
-        let r = Registry { format: 1, entries: vec![e.clone()], dir: reg_dir.clone() };
+        let r = Registry { format: FORMAT, entries: vec![e.clone()], dir: reg_dir.clone() };
         r.save().unwrap();
         assert!(!e.path.exists());
         let r = Registry::open(&reg_dir).unwrap();

@@ -87,10 +87,17 @@ pub struct SimConfig {
 impl SimConfig {
     /// Number of recordings this config produces.
     pub fn recordings(&self) -> usize {
-        (self.aircraft * self.engines_per_aircraft * self.flights_per_aircraft) as usize
+        self.recordings_checked().unwrap_or(usize::MAX)
     }
 
-    fn check(&self) -> Result<()> {
+    /// Number of recordings, or `None` when the product overflows.
+    pub fn recordings_checked(&self) -> Option<usize> {
+        (self.aircraft as usize)
+            .checked_mul(self.engines_per_aircraft as usize)?
+            .checked_mul(self.flights_per_aircraft as usize)
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
         ensure!(
             self.recordings() > 0,
             "simulate: aircraft, engines_per_aircraft and flights_per_aircraft must be > 0"

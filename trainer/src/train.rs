@@ -20,7 +20,7 @@ use crate::config::PipelineConfig;
 use crate::error::UsageError;
 use crate::featurize::{self, FeatureSet, ScalerFile};
 use crate::tracking::MetricLog;
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use burn::optim::{AdamConfig, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use rand_chacha::ChaCha8Rng;
@@ -46,6 +46,14 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Seed of initial weights and batch order.
     pub seed: u64,
+    /// Epoch checkpoints (`epoch_NNN.json`) kept besides `best.json` and `last.json`: the most
+    /// recent ones (0 keeps none).
+    #[serde(default = "default_keep_epochs")]
+    pub keep_epochs: usize,
+}
+
+fn default_keep_epochs() -> usize {
+    3
 }
 
 /// A layer's activation.
@@ -216,12 +224,115 @@ pub struct EpochLog {
     pub grad_norm: f64,
 }
 
+impl Dense {
+    fn is_finite(&self) -> bool {
+        self.w.iter().chain(&self.b).all(|x| x.is_finite())
+    }
+}
+
 impl Checkpoint {
-    /// Reads a checkpoint.
+    /// Reads a checkpoint and checks it completely ([`Checkpoint::check`]) before anything
+    /// (burn, the evaluator, the exporter) touches it.
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes =
             std::fs::read(path).map_err(|e| UsageError(format!("checkpoint {}: {e}", path.display())))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("checkpoint {} is not valid", path.display()))
+        let ck: Checkpoint = serde_json::from_slice(&bytes)
+            .map_err(|e| UsageError(format!("checkpoint {} is not valid: {e}", path.display())))?;
+        ck.check().map_err(|e| UsageError(format!("checkpoint {} is not valid: {e}", path.display())))?;
+        Ok(ck)
+    }
+
+    /// Every structural rule of a checkpoint: layers chain (`d_out` of one is `d_in` of the
+    /// next, the last gives back the input size), weights `d_in x d_out` and biases `d_out`
+    /// long and finite, the layer sizes those of its own `config.hidden` within the config
+    /// limits, one feature name per input, Adam state absent or one slot per parameter with
+    /// moments of the parameter's length, finite and non-negative second moments, and a
+    /// history consistent with `epoch` and `best_epoch`.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::config::limits::{MAX_HIDDEN_LAYERS, MAX_LAYER_WIDTH};
+        let layers = &self.model.layers;
+        let f = self.feature_names.len();
+        if f == 0 || f > MAX_LAYER_WIDTH {
+            return Err(format!("{f} feature names (1 to {MAX_LAYER_WIDTH} expected)"));
+        }
+        let hidden = &self.config.hidden;
+        if hidden.is_empty()
+            || hidden.len() > MAX_HIDDEN_LAYERS
+            || hidden.iter().any(|&h| h == 0 || h > MAX_LAYER_WIDTH)
+        {
+            return Err(format!(
+                "config.hidden {hidden:?} is outside the limits (1 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_LAYER_WIDTH})"
+            ));
+        }
+        if layers.len() != hidden.len() + 1 {
+            return Err(format!(
+                "{} layers, config.hidden {hidden:?} needs {}",
+                layers.len(),
+                hidden.len() + 1
+            ));
+        }
+        let mut sizes = vec![f];
+        sizes.extend(hidden);
+        sizes.push(f);
+        for (i, (l, s)) in layers.iter().zip(sizes.windows(2)).enumerate() {
+            if (l.d_in, l.d_out) != (s[0], s[1]) {
+                return Err(format!("layer {i} is {}x{}, expected {}x{}", l.d_in, l.d_out, s[0], s[1]));
+            }
+            if l.w.len() != l.d_in * l.d_out || l.b.len() != l.d_out {
+                return Err(format!(
+                    "layer {i}: {} weights and {} biases, a {}x{} layer has {} and {}",
+                    l.w.len(),
+                    l.b.len(),
+                    l.d_in,
+                    l.d_out,
+                    l.d_in * l.d_out,
+                    l.d_out
+                ));
+            }
+            if !l.is_finite() {
+                return Err(format!("layer {i} has a non-finite weight or bias"));
+            }
+        }
+        if !self.adam.is_empty() {
+            if self.adam.len() != 2 * layers.len() {
+                return Err(format!("{} Adam slots, {} parameters", self.adam.len(), 2 * layers.len()));
+            }
+            for (k, slot) in self.adam.iter().enumerate() {
+                let l = &layers[k / 2];
+                let n = if k % 2 == 0 { l.w.len() } else { l.b.len() };
+                if let Some(a) = slot {
+                    if a.moment_1.len() != n || a.moment_2.len() != n {
+                        return Err(format!(
+                            "Adam slot {k}: moments of {} and {} values, the parameter has {n}",
+                            a.moment_1.len(),
+                            a.moment_2.len()
+                        ));
+                    }
+                    if !a.moment_1.iter().all(|x| x.is_finite())
+                        || !a.moment_2.iter().all(|x| x.is_finite() && *x >= 0.0)
+                    {
+                        return Err(format!(
+                            "Adam slot {k}: a moment is not finite (or a second moment is negative)"
+                        ));
+                    }
+                }
+            }
+        }
+        if self.history.len() != self.epoch
+            || self.best_epoch > self.epoch
+            || (self.epoch > 0 && self.best_epoch == 0)
+        {
+            return Err(format!(
+                "epoch {}, best epoch {} and {} history entries do not agree",
+                self.epoch,
+                self.best_epoch,
+                self.history.len()
+            ));
+        }
+        if self.epoch > 0 && !(self.best_val_loss.is_finite() && self.best_val_loss >= 0.0) {
+            return Err(format!("best_val_loss {} is not a finite loss", self.best_val_loss));
+        }
+        Ok(())
     }
 
     fn save(&self, path: &Path) -> Result<()> {
@@ -302,8 +413,9 @@ pub fn fit(
     let adam = AdamConfig::new().with_epsilon(1e-8).build();
     let mut ck = match resume {
         Some(ck) => {
+            let same_config = TrainConfig { keep_epochs: tcfg.keep_epochs, ..ck.config.clone() } == *tcfg;
             ensure!(
-                ck.config == *tcfg && ck.feature_names == feature_names,
+                same_config && ck.feature_names == feature_names,
                 UsageError("the checkpoint was made with another training config or feature set".into())
             );
             ck
@@ -432,17 +544,57 @@ pub fn fit(
         } else {
             since_best += 1;
         }
+        if !(entry_is_finite(ck.history.last()) && ck.model.layers.iter().all(Dense::is_finite)) {
+            bail!(UsageError(format!(
+                "training diverged at epoch {epoch} (loss or weights not finite): lower train.learning_rate \
+                 (now {}); nothing of this run was published",
+                tcfg.learning_rate
+            )));
+        }
         log.flush()?;
         ck.save(&dir.join(format!("epoch_{epoch:03}.json")))?;
-        ck.save(&dir.join("last.json"))?;
+        // best before last: a run cut between the two still has a best at least as new as last's.
         if ck.best_epoch == epoch {
-            ck.save(&dir.join("best.json"))?;
+            ck.save(&dir.join(BEST))?;
         }
+        ck.save(&dir.join(LAST))?;
+        prune_epochs(dir, epoch, tcfg.keep_epochs)?;
     }
     Ok(ck)
 }
 
+fn entry_is_finite(e: Option<&EpochLog>) -> bool {
+    e.is_none_or(|e| e.train_loss.is_finite() && e.val_loss.is_finite() && e.grad_norm.is_finite())
+}
+
+/// Removes `epoch_NNN.json` files older than the `keep` most recent (up to `epoch`).
+fn prune_epochs(dir: &Path, epoch: usize, keep: usize) -> Result<()> {
+    let rd = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for e in rd {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let n: Option<usize> =
+            name.strip_prefix("epoch_").and_then(|r| r.strip_suffix(".json")).and_then(|n| n.parse().ok());
+        if let Some(n) = n
+            && n + keep <= epoch
+        {
+            std::fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// File name of the best checkpoint in a training directory.
+pub const BEST: &str = "best.json";
+/// File name of the last checkpoint in a training directory.
+pub const LAST: &str = "last.json";
+
 /// Runs the stage: loads the splits and the scaler, trains, returns the last checkpoint.
+///
+/// The run is written into a fresh staging directory beside the output directory and renamed
+/// into place only when it ends well ([`crate::io::replace_dir_atomic`]): a failed run (NaN,
+/// disk full, killed) leaves the previous run's directory as it was, never a mix of two runs.
+/// A resumed run starts from a copy of the checkpoint's directory.
 pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
     let tcfg = cfg.train.clone().ok_or_else(|| UsageError("config has no `train:` section".into()))?;
     let scaler = ScalerFile::load(&featurize::features_dir(cfg).join("scaler.json"))
@@ -454,14 +606,69 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
         UsageError("features and scaler disagree: rerun `avm featurize`".into())
     );
     let (xt, xv) = (normal_matrix(&train, &scaler)?, normal_matrix(&val, &scaler)?);
-    let dir = opts.dir(cfg);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let resume = opts.resume_from.as_deref().map(Checkpoint::load).transpose()?;
-    let mut log = MetricLog::open(&dir.join("metrics.jsonl"), resume.as_ref().map(|c| c.epoch))?;
-    let data = Matrices { train: &xt, val: &xv };
-    let ck = fit(&tcfg, &train.names, data, &dir, (resume, opts.stop_after_epochs), &mut log)?;
-    log.flush()?;
+    let out = opts.dir(cfg);
+    let resume = opts.resume_from.as_deref().map(load_resume).transpose()?;
+    let ck = crate::io::replace_dir_atomic(&out, |dir| {
+        if let Some((from, _, best)) = &resume {
+            copy_run(from, dir)?;
+            if let Some(best) = best {
+                best.save(&dir.join(BEST))?;
+            }
+        }
+        let resume_ck = resume.as_ref().map(|(_, ck, _)| ck.clone());
+        let mut log = MetricLog::open(&dir.join("metrics.jsonl"), resume_ck.as_ref().map(|c| c.epoch))?;
+        let data = Matrices { train: &xt, val: &xv };
+        let ck = fit(&tcfg, &train.names, data, dir, (resume_ck, opts.stop_after_epochs), &mut log)?;
+        log.flush()?;
+        Ok(ck)
+    })?;
+    let log = MetricLog::open(&out.join("metrics.jsonl"), Some(ck.epoch))?;
     // After the checkpoints are safe on disk: tracking can only add, never lose.
-    crate::tracking::after_training(cfg, &dir, &log);
+    crate::tracking::after_training(cfg, &out, &log);
     Ok(ck)
+}
+
+/// The checkpoint to resume, its directory, and the best checkpoint that goes with it when the
+/// directory's `best.json` is not the one `last` refers to (a run cut between writing the two,
+/// by an older avm): then the epoch file of the best epoch is used, or the resume is refused.
+fn load_resume(path: &Path) -> Result<(PathBuf, Checkpoint, Option<Checkpoint>)> {
+    let ck = Checkpoint::load(path)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let best_path = dir.join(BEST);
+    let best = if best_path.exists() { Some(Checkpoint::load(&best_path)?) } else { None };
+    if ck.epoch == 0 || best.as_ref().is_some_and(|b| b.epoch == ck.best_epoch) {
+        return Ok((dir, ck, None));
+    }
+    let epoch_file = dir.join(format!("epoch_{:03}.json", ck.best_epoch));
+    if epoch_file.exists() {
+        let b = Checkpoint::load(&epoch_file)?;
+        ensure!(
+            b.epoch == ck.best_epoch,
+            UsageError(format!("{} holds epoch {}, not {}", epoch_file.display(), b.epoch, ck.best_epoch))
+        );
+        return Ok((dir, ck, Some(b)));
+    }
+    bail!(UsageError(format!(
+        "cannot resume from {}: its best epoch is {} but {} holds {} and {} was not kept; \
+         train again without --resume",
+        path.display(),
+        ck.best_epoch,
+        best_path.display(),
+        best.map_or("nothing".to_string(), |b| format!("epoch {}", b.epoch)),
+        epoch_file.display()
+    )))
+}
+
+/// Copies the files of a training directory (checkpoints, metric log) into `to`.
+fn copy_run(from: &Path, to: &Path) -> Result<()> {
+    let rd = std::fs::read_dir(from).with_context(|| format!("listing {}", from.display()))?;
+    for e in rd {
+        let e = e.with_context(|| format!("listing {}", from.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().is_ok_and(|t| t.is_file()) && !name.starts_with('.') {
+            std::fs::copy(e.path(), to.join(&name))
+                .with_context(|| format!("copying {} to {}", e.path().display(), to.display()))?;
+        }
+    }
+    Ok(())
 }

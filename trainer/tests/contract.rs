@@ -2,7 +2,7 @@
 //! row or time and the rule, `avm preprocess` exits with the contract code, and nothing is
 //! written.
 
-use arrow_array::{ArrayRef, Float32Array, Float64Array, StringArray};
+use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
 use avm_trainer::recording::{
     self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, META_KEY, Recording, RecordingMeta, Samples,
 };
@@ -54,6 +54,9 @@ impl Workspace {
         std::fs::write(dir.path().join("contract.yaml"), CONTRACT).unwrap();
         std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
         std::fs::create_dir_all(dir.path().join("DATA/raw/recordings")).unwrap();
+        // Every data set has a label file; a header alone: every recording healthy.
+        std::fs::write(dir.path().join("DATA/raw/labels.csv"), format!("{}\n", avm_trainer::labels::HEADER))
+            .unwrap();
         Workspace { dir }
     }
     fn raw(&self, name: &str) -> PathBuf {
@@ -76,6 +79,7 @@ impl Workspace {
         let names: Vec<String> = std::fs::read_dir(&data)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != avm_trainer::lock::LOCK_FILE)
             .collect();
         assert_eq!(names, vec!["raw".to_string()], "preprocess left {names:?}");
     }
@@ -201,10 +205,30 @@ fn out_of_range_values() {
 }
 
 /// Writes a Parquet recording with raw control over the time column.
+/// Writes a Parquet recording column by column, as another tool would, with the content
+/// checksum computed here from its documented definition (per channel in metadata order: the
+/// non-null rows' times as f64 LE, then their values as f32 LE or UTF-8 + NUL).
 fn write_raw(path: &Path, meta: &RecordingMeta, time: Vec<f64>, cols: Vec<(&str, ArrayRef)>) {
+    let mut h = crc32fast::Hasher::new();
+    for c in &meta.channels {
+        let (_, a) = cols.iter().find(|(n, _)| *n == c.name).unwrap();
+        let rows: Vec<usize> = (0..a.len()).filter(|&r| a.is_valid(r)).collect();
+        for &r in &rows {
+            h.update(&time[r].to_le_bytes());
+        }
+        if let Some(x) = a.as_any().downcast_ref::<Float32Array>() {
+            rows.iter().for_each(|&r| h.update(&x.value(r).to_le_bytes()));
+        } else if let Some(x) = a.as_any().downcast_ref::<StringArray>() {
+            rows.iter().for_each(|&r| {
+                h.update(x.value(r).as_bytes());
+                h.update(&[0]);
+            });
+        }
+    }
+    let meta = RecordingMeta { content_crc32: Some(h.finalize()), ..meta.clone() };
     let mut columns: Vec<(String, ArrayRef)> = vec![("time_s".into(), Arc::new(Float64Array::from(time)))];
     columns.extend(cols.into_iter().map(|(n, a)| (n.to_string(), a)));
-    avm_trainer::table::write(path, columns, &[(META_KEY, serde_json::to_string(meta).unwrap())]).unwrap();
+    avm_trainer::table::write(path, columns, &[(META_KEY, serde_json::to_string(&meta).unwrap())]).unwrap();
 }
 
 fn simple_meta(flight: &str) -> RecordingMeta {
@@ -356,7 +380,7 @@ fn a_failed_run_keeps_the_previous_outputs() {
     let leftovers: Vec<_> = std::fs::read_dir(ws.dir.path().join("DATA"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
+        .filter(|n| n.starts_with('.') && n != avm_trainer::lock::LOCK_FILE)
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -26,7 +26,7 @@ fn imports_two_real_files() {
     let Some(data) = dataset() else { return };
     let out = tempfile::tempdir().unwrap();
     let raw = out.path().join("raw");
-    let n = import::run(&data.join("manifest.csv"), &raw, Some(48_000.0), &[97, 109], None).unwrap();
+    let n = import::run(&data.join("manifest.csv"), &raw, Some(48_000.0), &[97, 109], None, false).unwrap();
     assert_eq!(n, 2);
     let healthy = recording::read(&raw.join("recordings/CWRU-097.parquet")).unwrap();
     let faulty = recording::read(&raw.join("recordings/CWRU-109.parquet")).unwrap();
@@ -67,6 +67,7 @@ fn preprocesses_real_recordings_split_by_time() {
         Some(48_000.0),
         &[97, 109, 122, 135],
         Some(1.0),
+        false,
     )
     .unwrap();
     let m = preprocess::run(&cfg).unwrap();
@@ -94,8 +95,8 @@ fn detects_real_bearing_faults() {
     cfg.paths.models = out.path().join("MODELS");
     cfg.tracking.tensorboard_dir = out.path().join("logs/tensorboard");
     cfg.tracking.mlflow_tracking_uri = Some(out.path().join("mlruns").display().to_string());
-    let n =
-        import::run(&data.join("manifest.csv"), &cfg.paths.raw(), Some(48_000.0), &[], Some(0.5)).unwrap();
+    let n = import::run(&data.join("manifest.csv"), &cfg.paths.raw(), Some(48_000.0), &[], Some(0.5), false)
+        .unwrap();
     preprocess::run(&cfg).unwrap();
     let f = avm_trainer::featurize::run(&cfg).unwrap();
     avm_trainer::train::run(&cfg, &Default::default()).unwrap();

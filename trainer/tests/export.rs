@@ -56,7 +56,7 @@ fn versions(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("MODELS/small"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "training" && n != "evaluation")
+        .filter(|n| n != "training" && n != "evaluation" && n != avm_trainer::lock::LOCK_FILE)
         .collect();
     v.sort();
     v
@@ -175,11 +175,17 @@ fn run_export_registry_end_to_end() {
     assert_eq!(files(&vdir), art, "a forced re-export of the same model gives the same files");
 
     // Gates that cannot pass: exit 4, the table, no new version, nothing staged.
-    setup(&a, Some("gates: {min_auc: 1.01}\n"));
+    setup(&a, Some("gates: {max_latency_p99_ms: 0.0001}\n"));
     let out = avm_raw(&a, &[&["run"][..], &c, &["--version", "1.1.0"]].concat(), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
-    assert!(err.contains("auc") && err.contains("FAIL") && err.contains("1.0100"), "{err}");
+    assert!(err.contains("latency") && err.contains("FAIL") && err.contains("0.0001"), "{err}");
+    // A gate outside its range is a configuration error, said in the key as written.
+    setup(&a, Some("gates: {min_auc: 1.01}\n"));
+    let out = avm_raw(&a, &[&["run"][..], &c, &["--version", "1.1.0"]].concat(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("gates.min_auc = 1.01") && err.contains("[0, 1]"), "{err}");
     assert_eq!(versions(&a), ["1.0.0"]);
     assert_eq!(registered(&a), ["1.0.0"]);
     setup(&a, None);

@@ -13,6 +13,7 @@ fn cfg() -> TrainConfig {
         max_epochs: 12,
         patience: 100,
         seed: 3,
+        keep_epochs: 3,
     }
 }
 
