@@ -246,6 +246,9 @@ pub struct PipelineConfig {
     /// TensorBoard and MLflow logging.
     #[serde(default)]
     pub tracking: crate::tracking::TrackingConfig,
+    /// The file it was loaded from (empty when built in memory), for messages.
+    #[serde(skip)]
+    pub source: PathBuf,
 }
 
 impl PipelineConfig {
@@ -258,7 +261,24 @@ impl PipelineConfig {
             .map_err(|e| UsageError(format!("config {}: {e}", path.display())))?;
         cfg.validate().map_err(|e| UsageError(format!("config {}: {}", path.display(), e.0)))?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        cfg.source = path.to_path_buf();
+        // The feature settings depend on the contract's rate: check them now too, so a bad
+        // value is refused before any stage takes a lock or writes anything.
+        if cfg.contract.is_file() {
+            let contract = cfg.load_contract()?;
+            cfg.extractor_config(&contract)?;
+        }
         Ok(cfg)
+    }
+
+    /// avm-core's extractor config for `contract`'s vibration rate; an error names the config.
+    pub fn extractor_config(
+        &self,
+        contract: &crate::contract::Contract,
+    ) -> Result<ExtractorConfig, UsageError> {
+        self.features
+            .extractor_config(contract.vibration_rate_hz())
+            .map_err(|e| UsageError(format!("config {}: {}", self.source.display(), e.0)))
     }
 
     /// Makes every relative path of the config relative to `base` (the config file's

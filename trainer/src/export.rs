@@ -276,7 +276,7 @@ pub fn stage(
         UsageError("checkpoint and scaler disagree on the features: rerun `avm train`".into())
     );
     let contract = cfg.load_contract()?;
-    let xcfg = cfg.features.extractor_config(contract.vibration_rate_hz())?;
+    let xcfg = cfg.extractor_config(&contract)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
     ensure!(
         featurize::feature_names(&channels)? == scaler.feature_names,

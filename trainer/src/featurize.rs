@@ -263,7 +263,7 @@ fn read_windows(cfg: &PipelineConfig) -> Result<(ProcessedManifest, Vec<preproce
 /// Computes the features of every window of every preprocessed recording (parallel).
 pub fn compute(cfg: &PipelineConfig) -> Result<(Vec<String>, Vec<Row>)> {
     let contract = cfg.load_contract()?;
-    let xcfg = cfg.features.extractor_config(contract.vibration_rate_hz())?;
+    let xcfg = cfg.extractor_config(&contract)?;
     let (manifest, windows) = read_windows(cfg)?;
     ensure!(
         manifest.feature_schema_version == FEATURE_SCHEMA_VERSION

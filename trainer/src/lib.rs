@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod export;
 pub mod extract;
 pub mod featurize;
+pub mod guard;
 pub mod ids;
 pub mod import;
 pub mod io;

@@ -441,6 +441,7 @@ fn print_metrics(e: &avm_trainer::registry::Entry) {
 }
 
 fn main() -> ExitCode {
+    avm_trainer::guard::install_panic_hook();
     let cli = Cli::parse();
     match run(cli).context("avm failed") {
         Ok(()) => {

@@ -284,6 +284,9 @@ pub struct RunOptions {
 /// Runs the whole pipeline.
 pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
     let reg = Registry::open(&cfg.paths.registry)?;
+    // Staging left by an export that was killed before its commit point (the caller holds the
+    // registry and model locks, so no export is running).
+    reg.discard_stale_staging(&cfg.paths.models.join(&cfg.name))?;
     if let Some(v) = opts.version
         && !opts.force
         && reg.get(&cfg.name, &v.to_string()).is_some()

@@ -390,7 +390,7 @@ pub struct ProcessedManifest {
 /// Runs the stage. Returns the manifest written.
 pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
     let contract = cfg.load_contract()?;
-    let xcfg = cfg.features.extractor_config(contract.vibration_rate_hz())?;
+    let xcfg = cfg.extractor_config(&contract)?;
     let paths = list_recordings(&cfg.paths.raw_recordings())?;
     let recs = load_validated(&paths, &contract)?;
     let labels_path = cfg.paths.raw_labels();

@@ -261,8 +261,14 @@ fn parse_meta(path: &Path, json: &str, origin: &str) -> Result<RecordingMeta, Co
     Ok(meta)
 }
 
-/// Reads a Parquet recording.
+/// Reads a Parquet recording. A decoder panic on a corrupt file is an error ([`crate::guard`]).
 pub fn read_parquet(path: &Path) -> Result<Recording, ContractViolations> {
+    crate::guard::decode(|| read_parquet_unguarded(path)).unwrap_or_else(|panic| {
+        Err(bad(path, "", format!("not a readable Parquet file (corrupt: the decoder failed: {panic})")))
+    })
+}
+
+fn read_parquet_unguarded(path: &Path) -> Result<Recording, ContractViolations> {
     let file = std::fs::File::open(path).map_err(|e| bad(path, "", format!("cannot open: {e}")))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len == 0 {

@@ -59,6 +59,18 @@ pub struct Table {
 impl Table {
     /// Reads a table.
     pub fn read(path: &Path) -> Result<Table, ContractViolations> {
+        crate::guard::decode(|| Table::read_unguarded(path)).unwrap_or_else(|panic| {
+            Err(Violation::new(
+                path,
+                "",
+                "file.format",
+                format!("not a readable Parquet file (corrupt: the decoder failed: {panic})"),
+            )
+            .into())
+        })
+    }
+
+    fn read_unguarded(path: &Path) -> Result<Table, ContractViolations> {
         let bad = |d: String| -> ContractViolations { Violation::new(path, "", "file.format", d).into() };
         let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)

@@ -394,3 +394,204 @@ fn bad_config_is_a_usage_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("hop"), "{err}");
 }
+
+// ---- Untrusted input (hardening): ids, non-finite values, labels, checksums ----
+
+#[test]
+fn ids_that_would_leave_the_data_tree_are_refused_and_nothing_is_written() {
+    let unique = format!("X{}", std::process::id());
+    for (id, csv) in [
+        ("../../".to_string() + &unique, false),
+        ("../../../".to_string() + &unique, true),
+        ("AC99/F001".to_string(), false),
+        (String::new(), true),
+        (".hidden".to_string(), false),
+    ] {
+        let ws = Workspace::new();
+        with_good_neighbour(&ws);
+        let r = good(&id);
+        if csv {
+            recording::write_csv(&r, &ws.raw("b_id.csv")).unwrap();
+        } else {
+            recording::write_parquet(&r, &ws.raw("b_id.parquet")).unwrap();
+        }
+        refused(&ws, &["b_id.", "flight_id", "not a valid identifier", "recording.id"]);
+        let root = ws.dir.path();
+        for p in
+            [root.join(format!("{unique}.parquet")), root.parent().unwrap().join(format!("{unique}.parquet"))]
+        {
+            assert!(!p.exists(), "{} was written", p.display());
+        }
+        assert!(!root.join("DATA/interim/AC99").exists());
+    }
+    // Channel names become column names and feature names: the same rule.
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let mut r = good("AC01-F002-E1");
+    r.meta.channels[4].name = "ph/ase".into();
+    recording::write_parquet(&r, &ws.raw("b_ch.parquet")).unwrap();
+    refused(&ws, &["b_ch.parquet", "channel name \"ph/ase\"", "recording.id"]);
+}
+
+#[test]
+fn non_finite_time_is_a_violation() {
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let n = 256 * 40;
+    let mut time: Vec<f64> = (0..n).map(|k| k as f64 / 256.0).collect();
+    time[0] = f64::NAN;
+    write_raw(&ws.raw("b_nan_t.parquet"), &simple_meta("AC01-F002-E1"), time, shared_time_cols(n));
+    refused(&ws, &["b_nan_t.parquet", "row 0", "time NaN is not a finite", "time.finite"]);
+    // CSV too.
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let c = ws.raw("b_nan_t.csv");
+    recording::write_csv(&good("AC01-F002-E1"), &c).unwrap();
+    let text = std::fs::read_to_string(&c).unwrap().replacen("\n0.0,", "\nnan,", 1);
+    std::fs::write(&c, text).unwrap();
+    refused(&ws, &["b_nan_t.csv", "line 2", "time.finite"]);
+}
+
+#[test]
+fn infinite_and_float32_overflowing_samples_are_range_violations() {
+    for (bad, needle) in
+        [(f32::INFINITY, "value inf is not finite"), (f32::NEG_INFINITY, "value -inf is not finite")]
+    {
+        let ws = Workspace::new();
+        with_good_neighbour(&ws);
+        let mut r = good("AC01-F002-E1");
+        numeric(&mut r, "vib_fan")[1000] = bad;
+        recording::write_parquet(&r, &ws.raw("b_inf.parquet")).unwrap();
+        refused(&ws, &["b_inf.parquet", "channel vib_fan", "row 1000", needle, "channel.range"]);
+    }
+    // 1e39 in a CSV cell (and in a float64 Parquet column) does not fit a float32.
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let c = ws.raw("b_big.csv");
+    recording::write_csv(&good("AC01-F002-E1"), &c).unwrap();
+    let text = std::fs::read_to_string(&c).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut cells: Vec<String> = lines[5].split(',').map(str::to_string).collect();
+    cells[1] = "1e39".into();
+    lines[5] = cells.join(",");
+    std::fs::write(&c, lines.join("\n") + "\n").unwrap();
+    refused(
+        &ws,
+        &[
+            "b_big.csv",
+            "channel vib_fan",
+            "line 6",
+            "1000000000000000000000000000000000000000",
+            "float32",
+            "channel.range",
+        ],
+    );
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let n = 256 * 40;
+    let time: Vec<f64> = (0..n).map(|k| k as f64 / 256.0).collect();
+    let mut cols = shared_time_cols(n);
+    let mut v = vec![0.1f64; n];
+    v[7] = 1e39;
+    cols[0].1 = Arc::new(Float64Array::from(v));
+    write_raw(&ws.raw("b_big.parquet"), &simple_meta("AC01-F002-E1"), time, cols);
+    refused(&ws, &["b_big.parquet", "channel vib_fan", "row 7", "float32", "channel.range"]);
+}
+
+#[test]
+fn a_missing_or_misnamed_label_file_is_refused() {
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let labels = ws.dir.path().join("DATA/raw/labels.csv");
+    std::fs::rename(&labels, ws.dir.path().join("DATA/raw/Labels.CSV")).unwrap();
+    refused(&ws, &["labels.csv", "no label file", "Labels.CSV", "misnamed", "label.present"]);
+    let (code, err) = ws.avm(&["validate", "--config", "config.yaml"]);
+    assert_eq!(code, 3, "{err}");
+}
+
+#[test]
+fn duplicated_and_conflicting_labels_are_refused() {
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    ws.labels(
+        "flight_id,start_s,end_s,fault_type,category,severity\n\
+         AC01-F001-E1,5.0,20.0,fan_imbalance,engine,0.5\n\
+         AC01-F001-E1,5.0,20.0,fan_imbalance,engine,0.5\n",
+    );
+    refused(&ws, &["labels.csv", "row 3", "repeats row 2", "label.duplicate"]);
+    let ws = Workspace::new();
+    std::fs::write(
+        ws.dir.path().join("contract.yaml"),
+        CONTRACT.replace("{fan_imbalance: engine,", "{fan_imbalance: engine, core_wear: engine,"),
+    )
+    .unwrap();
+    with_good_neighbour(&ws);
+    ws.labels(
+        "flight_id,start_s,end_s,fault_type,category,severity\n\
+         AC01-F001-E1,5.0,20.0,fan_imbalance,engine,0.5\n\
+         AC01-F001-E1,15.0,30.0,core_wear,engine,0.5\n",
+    );
+    refused(&ws, &["labels.csv", "row 3", "overlaps row 2", "label.overlap"]);
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let c = ws.raw("b_bom.csv");
+    recording::write_csv(&good("AC01-F002-E1"), &c).unwrap();
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend(std::fs::read(&c).unwrap());
+    std::fs::write(&c, bytes).unwrap();
+    ws.labels("\u{feff}flight_id,start_s,end_s,fault_type,category,severity\nAC01-F002-E1,20.0,30.0,fan_imbalance,engine,0.5\n");
+    let (code, err) = ws.avm(&["validate", "--config", "config.yaml"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_parquet_recording_without_its_checksum_is_refused() {
+    // The checksum removed and a value changed: without the rule this decoded silently.
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let mut r = good("AC01-F002-E1");
+    numeric(&mut r, "vib_fan")[10] = 0.42;
+    let n = 256 * 40;
+    let time: Vec<f64> = (0..n).map(|k| k as f64 / 256.0).collect();
+    let meta = RecordingMeta { content_crc32: None, ..simple_meta("AC01-F002-E1") };
+    let cols = shared_time_cols(n);
+    let mut columns: Vec<(String, ArrayRef)> = vec![("time_s".into(), Arc::new(Float64Array::from(time)))];
+    columns.extend(cols.into_iter().map(|(n, a)| (n.to_string(), a)));
+    let p = ws.raw("b_nocrc.parquet");
+    avm_trainer::table::write(&p, columns, &[(META_KEY, serde_json::to_string(&meta).unwrap())]).unwrap();
+    refused(&ws, &["b_nocrc.parquet", "content_crc32", "recording.checksum"]);
+}
+
+#[test]
+fn another_avm_holding_the_data_tree_is_named() {
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let _held = avm_trainer::lock::DirLock::acquire(&ws.dir.path().join("DATA"), "run").unwrap();
+    let (code, err) = ws.preprocess();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("in use by another avm process") && err.contains("`avm run`"), "{err}");
+    ws.nothing_written();
+}
+
+#[test]
+fn config_paths_are_relative_to_the_config_file() {
+    let ws = Workspace::new();
+    with_good_neighbour(&ws);
+    let cfg = ws.dir.path().join("config.yaml");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A contract that is not there is a usage error (2) naming it.
+    std::fs::remove_file(ws.dir.path().join("contract.yaml")).unwrap();
+    let (code, err) = ws.avm(&["validate", "--config", "config.yaml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("contract.yaml") && err.contains("does not exist"), "{err}");
+}

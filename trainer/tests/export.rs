@@ -239,6 +239,22 @@ fn run_export_registry_end_to_end() {
     let show = avm(&a, &["registry", "show", "small", "1.3.0"]);
     assert!(show.contains("\"status\": \"production\""), "{show}");
 
+    // Entry paths are relative to the registry: verify works from any working directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let reg = a.join("REGISTRY");
+    let out = avm(elsewhere.path(), &["registry", "--registry", reg.to_str().unwrap(), "verify"]);
+    assert!(out.contains("every artifact matches"), "{out}");
+    // A tampered artifact cannot be promoted; nothing changes.
+    let onnx = a.join("MODELS/small/1.2.0/model.onnx");
+    let original = std::fs::read(&onnx).unwrap();
+    std::fs::write(&onnx, b"tampered").unwrap();
+    let out = avm_raw(&a, &["registry", "promote", "small", "1.2.0"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot be promoted") && err.contains("model.onnx was modified"), "{err}");
+    assert!(avm(&a, &["registry", "show", "small", "1.3.0"]).contains("\"status\": \"production\""));
+    std::fs::write(&onnx, original).unwrap();
+
     // Without the ONNX Runtime library: a clear error, not a panic.
     let out = avm_raw(
         &a,
