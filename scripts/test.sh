@@ -21,5 +21,7 @@ step "firmware example (thumbv7em-none-eabihf), with and without defmt"
 step "golden files are what the numpy/scipy reference computes"
 python3 core-nostd/reference/features_ref.py --check
 python3 trainer/tests/golden/metrics_golden.py --check
-step "tests (including the QEMU parity suite, tests/)"
+step "tests (including the QEMU parity suite, tests/, and the fuzz corpus replay)"
 cargo test --workspace --locked
+step "bounded fuzzing of every parser of untrusted bytes (10 s per target, fixed seed)"
+cargo run -p avm-fuzz --locked -- --seconds-per-target 10 --seed 1

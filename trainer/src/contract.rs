@@ -334,8 +334,8 @@ impl Contract {
                         rule.valid_range.map_or((f64::NEG_INFINITY, f64::INFINITY), |[a, b]| (a, b));
                     let bad: Vec<usize> = (0..x.len())
                         .filter(|&k| {
-                            !x[k].is_nan()
-                                && !(x[k].is_finite() && f64::from(x[k]) >= lo && f64::from(x[k]) <= hi)
+                            let ok = x[k].is_finite() && f64::from(x[k]) >= lo && f64::from(x[k]) <= hi;
+                            !(x[k].is_nan() || ok)
                         })
                         .collect();
                     if let Some(&k) = bad.first() {

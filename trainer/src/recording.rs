@@ -247,7 +247,7 @@ fn parse_meta(path: &Path, json: &str, origin: &str) -> Result<RecordingMeta, Co
         if c.name == TIME_COLUMN || !seen.insert(c.name.as_str()) {
             return Err(bad(path, origin, format!("channel name {:?} is duplicated or reserved", c.name)));
         }
-        if !(c.sample_rate_hz.is_finite() && c.sample_rate_hz > 0.0) || !c.start_s.is_finite() {
+        if !(c.sample_rate_hz.is_finite() && c.sample_rate_hz > 0.0 && c.start_s.is_finite()) {
             return Err(bad(
                 path,
                 origin,
