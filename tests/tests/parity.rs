@@ -86,27 +86,23 @@ fn refuses_corrupted_and_foreign_bundles() {
 #[test]
 fn simulated_flights_firmware_host_and_trainer_agree() {
     let tmp = tempfile::tempdir().unwrap();
-    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/contracts/engine_vibration.yaml");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/engine_vibration_config.yaml"),
+    // The default config as a typed value (its paths resolved against configs/), with a
+    // smaller fleet written under the temporary directory.
+    let mut cfg = PipelineConfig::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/engine_vibration_config.yaml"),
     )
-    .unwrap()
-    .replace("  data: DATA", &format!("  data: {}", tmp.path().join("DATA").display()))
-    .replace(
-        "contract: configs/contracts/engine_vibration.yaml",
-        &format!("contract: {}", contract.display()),
-    )
-    .replace("  aircraft: 6", "  aircraft: 2")
-    .replace("  flights_per_aircraft: 5", "  flights_per_aircraft: 2")
-    .replace("  engine_fault_probability: 0.35", "  engine_fault_probability: 0.7")
-    .replace("  sensor_event_probability: 0.3", "  sensor_event_probability: 0.7")
-    .replace(
-        "split:\n  training: 0.6\n  validation: 0.2\n  test: 0.2",
-        "split:\n  training: 0.5\n  validation: 0.25\n  test: 0.25",
-    );
-    let cfg_path = tmp.path().join("c.yaml");
-    std::fs::write(&cfg_path, text).unwrap();
-    let cfg = PipelineConfig::load(&cfg_path).unwrap();
+    .unwrap();
+    cfg.paths.data = tmp.path().join("DATA");
+    cfg.paths.models = tmp.path().join("MODELS");
+    cfg.paths.registry = tmp.path().join("REGISTRY");
+    let sim = cfg.simulate.as_mut().unwrap();
+    sim.aircraft = 2;
+    sim.flights_per_aircraft = 2;
+    sim.engine_fault_probability = 0.7;
+    sim.sensor_event_probability = 0.7;
+    let split = cfg.split.as_mut().unwrap();
+    (split.training, split.validation, split.test) = (0.5, 0.25, 0.25);
+    cfg.validate().unwrap();
     avm_trainer::simulate::run(cfg.simulate.as_ref().unwrap(), &cfg.paths.raw()).unwrap();
     avm_trainer::preprocess::run(&cfg).unwrap();
     avm_trainer::featurize::run(&cfg).unwrap();

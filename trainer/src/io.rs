@@ -170,6 +170,22 @@ mod tests {
     }
 
     #[test]
+    fn an_io_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("best.json");
+        let e = write_atomic(&dest, |_| -> Result<()> {
+            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device").into())
+        })
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("best.json") && msg.contains("No space left"), "{msg}");
+        // A directory that cannot be created (a file is in the way) is named too.
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        let e = write_bytes_atomic(&dir.path().join("file/sub/x.json"), b"1").unwrap_err();
+        assert!(format!("{e:#}").contains("file/sub"), "{e:#}");
+    }
+
+    #[test]
     fn failed_dir_build_keeps_old_dir() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("set");

@@ -121,3 +121,27 @@ fn burn_forward_matches_a_plain_computation() {
         assert!((mse - f64::from(*s)).abs() < 1e-5 * mse.max(1.0), "{mse} vs {s}");
     }
 }
+
+#[test]
+fn a_diverging_run_is_an_error_not_nan_weights() {
+    // Inputs near f32::MAX overflow the loss at once: the run must stop with a usage error that
+    // names the key to change, instead of writing NaN weights as if all were well.
+    let dir = tempfile::tempdir().unwrap();
+    let huge: Vec<Vec<f32>> =
+        (0..16).map(|i| (0..8).map(|j| 3e38 * if (i + j) % 2 == 0 { 1.0 } else { -1.0 }).collect()).collect();
+    let names: Vec<String> = (0..8).map(|j| format!("f{j}")).collect();
+    let mut log = MetricLog::open(&dir.path().join("m.jsonl"), None).unwrap();
+    let e = train::fit(
+        &cfg(),
+        &names,
+        train::Matrices { train: &huge[..12], val: &huge[12..] },
+        dir.path(),
+        (None, None),
+        &mut log,
+    )
+    .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("diverged at epoch 1") && msg.contains("train.learning_rate"), "{msg}");
+    assert!(e.downcast_ref::<avm_trainer::error::UsageError>().is_some());
+    assert!(!dir.path().join("last.json").exists() && !dir.path().join("best.json").exists());
+}
