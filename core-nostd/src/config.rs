@@ -18,6 +18,7 @@ pub const FFT_LEN_RANGE: core::ops::RangeInclusive<u32> = 256..=4096;
 /// [`ExtractorConfig::validate`] (called by every constructor that takes a config) checks the
 /// constraints listed on each field and reports the first one broken as a [`ConfigError`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ExtractorConfig {
     /// Rate of the vibration samples and of the (sample-and-hold) shaft speed, in Hz. `> 0`.
     pub sample_rate_hz: u32,

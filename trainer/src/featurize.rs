@@ -1,9 +1,9 @@
 //! `avm featurize`: per-window feature vectors, split by flight, and the z-score scaler.
 //!
-//! Every feature comes from avm-core, run over the raw recordings through the same sync path
-//! as preprocess (the firmware sees raw samples too, so this is the parity path). The window
-//! table from preprocess supplies labels, phase and data quality; the two are joined by
-//! (flight, window index) and must agree on the windows and their validity.
+//! Reads only the window table of `avm preprocess`, which holds every window's features as
+//! avm-core computed them from the raw samples (the firmware's path, so this is the parity
+//! path) with labels, phase and data quality. The raw recordings are not read again. The
+//! table's manifest must carry the extractor config and feature schema asked for.
 //!
 //! Split: by recording (flight of one engine), never by window — neighbouring windows overlap
 //! by half and would leak. Flight ids are sorted, shuffled with ChaCha8(`split.seed`) and cut
@@ -19,18 +19,14 @@
 //! `DATA/features/scaler.json`, `DATA/features/manifest.json`.
 
 use crate::config::PipelineConfig;
-use crate::error::{ContractViolations, UsageError, Violation};
-use crate::extract;
+use crate::error::UsageError;
 use crate::preprocess::{self, ProcessedManifest};
-use crate::recording;
-use crate::sync;
 use crate::table::{self, Table};
 use anyhow::{Context, Result, ensure};
 use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, StringArray, UInt8Array, UInt32Array};
-use avm_core::{FEATURE_SCHEMA_VERSION, FeatureKind, RunningStats, feature_name};
+use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION, FeatureKind, RunningStats, feature_name};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -219,119 +215,67 @@ fn cut(flights: &[String], cfg: &SplitConfig) -> Result<[Vec<String>; 3], UsageE
     Ok([ids[..n_train].to_vec(), ids[n_train..n_train + n_val].to_vec(), ids[n_train + n_val..].to_vec()])
 }
 
-fn read_windows(cfg: &PipelineConfig) -> Result<(ProcessedManifest, Vec<preprocess::WindowRow>)> {
+/// Reads the window table and its manifest; the manifest must describe the extractor this
+/// config asks for (a stale table is a usage error: rerun `avm preprocess`).
+fn read_windows(cfg: &PipelineConfig, xcfg: &ExtractorConfig) -> Result<(ProcessedManifest, Vec<Row>)> {
     let dir = cfg.paths.processed();
     let mpath = dir.join(preprocess::MANIFEST_FILE);
+    let stale =
+        |what: &str| UsageError(format!("{} was made with {what}: rerun `avm preprocess`", mpath.display()));
     let manifest: ProcessedManifest = serde_json::from_slice(
         &std::fs::read(&mpath)
             .map_err(|e| UsageError(format!("{}: {e}: run `avm preprocess` first", mpath.display())))?,
     )
-    .with_context(|| format!("parsing {}", mpath.display()))?;
+    .map_err(|_| stale("another avm version (its manifest does not parse)"))?;
+    ensure!(manifest.feature_schema_version == FEATURE_SCHEMA_VERSION, stale("another feature schema"));
+    ensure!(manifest.extractor == *xcfg, stale("other feature settings"));
     let path = dir.join(preprocess::WINDOWS_FILE);
     let t = Table::read(&path)?;
     let s = |n: &str| t.column::<StringArray>(&path, n);
     let (flight, phase, fault, sensor) = (s("flight_id")?, s("phase")?, s("fault_type")?, s("sensor_event")?);
-    let (aircraft, engine) = (s("aircraft_id")?, s("engine_id")?);
     let index = t.column::<UInt32Array>(&path, "window_index")?;
     let start = t.column::<Float64Array>(&path, "start_s")?;
-    let end = t.column::<Float64Array>(&path, "end_s")?;
     let label = t.column::<UInt8Array>(&path, "label")?;
     let severity = t.column::<Float64Array>(&path, "severity")?;
     let valid = t.column::<BooleanArray>(&path, "valid")?;
-    let roc = t.column::<BooleanArray>(&path, "roc_valid")?;
+    let features = manifest
+        .feature_names
+        .iter()
+        .map(|n| t.column::<Float32Array>(&path, n))
+        .collect::<Result<Vec<_>, _>>()?;
     let rows = (0..t.rows)
-        .map(|r| preprocess::WindowRow {
+        .map(|r| Row {
             flight_id: flight.value(r).to_string(),
-            aircraft_id: aircraft.value(r).to_string(),
-            engine_id: engine.value(r).to_string(),
             window_index: index.value(r),
             start_s: start.value(r),
-            end_s: end.value(r),
             phase: phase.value(r).to_string(),
             label: label.value(r),
             fault_type: fault.value(r).to_string(),
             severity: severity.value(r),
             sensor_event: sensor.value(r).to_string(),
             valid: valid.value(r),
-            roc_valid: roc.value(r),
-            quality: Vec::new(),
+            features: features.iter().map(|c| c.value(r)).collect(),
         })
         .collect();
     Ok((manifest, rows))
 }
 
-/// Computes the features of every window of every preprocessed recording (parallel).
+/// The features of every window, as `avm preprocess` computed them (one pass over the raw
+/// data: nothing is recomputed here).
 pub fn compute(cfg: &PipelineConfig) -> Result<(Vec<String>, Vec<Row>)> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
-    let (manifest, windows) = read_windows(cfg)?;
-    ensure!(
-        manifest.feature_schema_version == FEATURE_SCHEMA_VERSION
-            && manifest.window_len_samples == xcfg.window_len_samples
-            && manifest.hop_len_samples == xcfg.hop_len_samples,
-        UsageError("DATA/processed was made with other window settings or another feature schema: rerun `avm preprocess`".into())
-    );
+    let (manifest, rows) = read_windows(cfg, &xcfg)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
     let names = feature_names(&channels)?;
-    let mut by_flight: HashMap<&str, Vec<&preprocess::WindowRow>> = HashMap::new();
-    for w in &windows {
-        by_flight.entry(w.flight_id.as_str()).or_default().push(w);
-    }
-    let pb = preprocess::progress(manifest.recordings.len(), "featurize");
-    let results: Vec<Result<Vec<Row>>> = manifest
-        .recordings
-        .par_iter()
-        .map(|r| {
-            let path = PathBuf::from(&r.raw_file);
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            if crate::io::sha256_hex(&bytes) != r.raw_sha256 {
-                return Err(UsageError(format!(
-                    "{} changed since `avm preprocess`: rerun it",
-                    path.display()
-                ))
-                .into());
-            }
-            let rec = recording::read(&path)?;
-            let s = sync::synchronise(&rec, &contract)?;
-            let (frames, _) = extract::extract(&s, xcfg, false)?;
-            let wins = by_flight.get(r.flight_id.as_str()).cloned().unwrap_or_default();
-            if wins.len() != frames.len() {
-                return Err(ContractViolations::from(Violation::new(
-                    &path,
-                    "",
-                    "featurize.join",
-                    format!(
-                        "{} windows computed, the window table has {}: rerun `avm preprocess`",
-                        frames.len(),
-                        wins.len()
-                    ),
-                ))
-                .into());
-            }
-            pb.inc(1);
-            Ok(frames
-                .into_iter()
-                .zip(wins)
-                .map(|(f, w)| Row {
-                    flight_id: w.flight_id.clone(),
-                    window_index: w.window_index,
-                    start_s: w.start_s,
-                    phase: w.phase.clone(),
-                    label: w.label,
-                    fault_type: w.fault_type.clone(),
-                    severity: w.severity,
-                    sensor_event: w.sensor_event.clone(),
-                    valid: f.valid && w.valid,
-                    features: f.features,
-                })
-                .collect())
-        })
-        .collect();
-    pb.finish_and_clear();
-    let mut rows = Vec::new();
-    for r in results {
-        rows.extend(r?);
-    }
+    ensure!(
+        names == manifest.feature_names,
+        UsageError(format!(
+            "{} holds features of channels {:?}, the contract has {channels:?}: rerun `avm preprocess`",
+            cfg.paths.processed().display(),
+            manifest.channels
+        ))
+    );
     Ok((names, rows))
 }
 

@@ -60,11 +60,15 @@ enum Command {
         /// Recordings to check (default: every raw recording and the label file).
         files: Vec<PathBuf>,
     },
-    /// Validates, synchronises, sanitises and windows the raw recordings.
+    /// Validates and synchronises the raw recordings and computes every window's features
+    /// (avm-core) into the window table, in one pass.
     Preprocess {
         /// Pipeline config.
         #[arg(long)]
         config: PathBuf,
+        /// Also write the sanitised sample streams to DATA/interim (a debugging aid).
+        #[arg(long)]
+        interim: bool,
     },
     /// Computes the features (avm-core), splits by flight and fits the scaler.
     Featurize {
@@ -259,18 +263,19 @@ fn run(cli: Cli) -> Result<()> {
                 contract.version
             );
         }
-        Command::Preprocess { config } => {
+        Command::Preprocess { config, interim } => {
             let cfg = load(&config)?;
             let _l = lock("preprocess", &[&cfg.paths.data])?;
-            let m = preprocess::run(&cfg)?;
+            let m = preprocess::run_with(&cfg, preprocess::Options { interim })?;
             let windows: usize = m.recordings.iter().map(|r| r.windows).sum();
             let valid: usize = m.recordings.iter().map(|r| r.valid_windows).sum();
             let anomalous: usize = m.recordings.iter().map(|r| r.anomalous_windows).sum();
             outln!(
-                "preprocessed {} recordings: {windows} windows ({valid} valid, {anomalous} with an engine fault) -> {} and {}",
+                "preprocessed {} recordings: {windows} windows ({valid} valid, {anomalous} with an engine fault), {} features each -> {}{}",
                 m.recordings.len(),
-                cfg.paths.interim().display(),
-                cfg.paths.processed().display()
+                m.feature_names.len(),
+                cfg.paths.processed().display(),
+                if interim { format!(" and {}", cfg.paths.interim().display()) } else { String::new() }
             );
         }
         Command::Train { config, checkpoint, resume: _, stop_after_epochs, out } => {

@@ -325,19 +325,19 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         .map_err(|e| UsageError(format!("contract {}: {e}", cfg.contract.display())))?;
     let contract_sha = crate::io::sha256_hex(&contract);
     let raw_inputs = vec![cfg.paths.raw()];
-    let (interim, processed) = (cfg.paths.interim(), cfg.paths.processed());
+    let processed = cfg.paths.processed();
     st.run(
         "preprocess",
         serde_json::json!({"features": section(&cfg.features), "contract": contract_sha}),
         &raw_inputs,
-        &[interim.clone(), processed.clone()],
+        std::slice::from_ref(&processed),
         || preprocess::run(cfg).map(|_| ()),
     )?;
     let (fdir, ldir) = (featurize::features_dir(cfg), featurize::labels_dir(cfg));
     st.run(
         "featurize",
         serde_json::json!({"features": section(&cfg.features), "split": section(&cfg.split), "contract": contract_sha}),
-        &[cfg.paths.raw(), processed.clone()],
+        std::slice::from_ref(&processed),
         &[fdir.clone(), ldir.clone()],
         || featurize::run(cfg).map(|_| ()),
     )?;

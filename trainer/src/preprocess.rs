@@ -1,12 +1,15 @@
-//! `avm preprocess`: raw recordings → validated, time-synchronised, sanitised recordings
-//! (`DATA/interim/`) and a window table (`DATA/processed/windows.parquet`).
+//! `avm preprocess`: raw recordings → a window table (`DATA/processed/windows.parquet`) with
+//! every window's ids, labels, data-quality counts and raw features, in one pass over the data.
 //!
 //! Steps: list the raw recordings; read and validate every one against the contract and the
 //! labels against the recordings (any violation stops here, before anything is written); bring
-//! speeds and phase onto the vibration timeline ([`crate::sync`]); run avm-core's extractor with
-//! a tap, so the sanitised samples and the per-window data-quality counts are exactly the core's
-//! (no second implementation of the gap or spike rules); label each window; write both outputs
-//! to staging directories and rename them into place.
+//! speeds and phase onto the vibration timeline ([`crate::sync`]); run avm-core's extractor once
+//! per recording, so features and data-quality counts are exactly the core's (no second
+//! implementation of the gap or spike rules); label each window; write the table and its
+//! manifest (with avm-core's complete `ExtractorConfig` and the feature schema version) to a
+//! staging directory and rename it into place. `avm featurize` reads only this table.
+//! With [`Options::interim`] the sanitised sample streams also go to `DATA/interim/` (the core's
+//! sample tap: the cleaned values and their fates), a debugging aid.
 //!
 //! Window labels: a window is anomalous (`label = 1`) when its midpoint lies inside an *engine*
 //! fault interval (`fault_type`, `severity` from that interval); `sensor_event` names a
@@ -23,8 +26,8 @@ use crate::recording::{
 };
 use crate::sync::{self, PHASE_UNKNOWN, Synced};
 use crate::table;
-use anyhow::Result;
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt8Array, UInt32Array};
+use anyhow::{Context, Result};
+use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, StringArray, UInt8Array, UInt32Array};
 use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -198,6 +201,8 @@ pub struct WindowRow {
     pub roc_valid: bool,
     /// Per channel: gap-filled, clipped, unrepaired, speed-held counts.
     pub quality: Vec<[u32; 4]>,
+    /// avm-core's raw (unscaled) features, channel-major.
+    pub features: Vec<f32>,
 }
 
 /// Labels the frames of one recording.
@@ -254,6 +259,7 @@ pub fn window_rows(
                     .iter()
                     .map(|q| [q.gap_filled, q.clipped, q.unrepaired, q.speed_held])
                     .collect(),
+                features: f.features.clone(),
             }
         })
         .collect()
@@ -264,6 +270,7 @@ pub fn write_windows(
     dest: &Path,
     rows: &[WindowRow],
     channels: &[String],
+    feature_names: &[String],
     metadata: &[(&str, String)],
 ) -> Result<()> {
     let s = |f: &dyn Fn(&WindowRow) -> &str| -> ArrayRef {
@@ -291,6 +298,9 @@ pub fn write_windows(
                 Arc::new(rows.iter().map(|r| r.quality[c][k]).collect::<UInt32Array>()),
             ));
         }
+    }
+    for (k, name) in feature_names.iter().enumerate() {
+        cols.push((name.clone(), Arc::new(rows.iter().map(|r| r.features[k]).collect::<Float32Array>())));
     }
     table::write(dest, cols, metadata)
 }
@@ -381,14 +391,33 @@ pub struct ProcessedManifest {
     pub hop_len_samples: u32,
     /// Rate.
     pub sample_rate_hz: u32,
-    /// sha256 of the label file (empty if none).
+    /// The complete extractor configuration the features were computed with (avm-core's own
+    /// type, serialised).
+    pub extractor: ExtractorConfig,
+    /// Names of the feature columns of the window table, in order.
+    pub feature_names: Vec<String>,
+    /// sha256 of the label file.
     pub labels_sha256: String,
     /// Per recording.
     pub recordings: Vec<RecordingSummary>,
 }
 
-/// Runs the stage. Returns the manifest written.
+/// Options of one `avm preprocess`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Also write the sanitised sample streams to `DATA/interim/` (a debugging aid). Without
+    /// it an existing `DATA/interim/` is removed: it would describe another run.
+    pub interim: bool,
+}
+
+/// Runs the stage with default [`Options`]. Returns the manifest written.
 pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
+    run_with(cfg, Options::default())
+}
+
+/// Runs the stage: each raw recording is read once (validate → synchronise → avm-core), and
+/// its windows — ids, labels, quality counts and the raw features — go into the window table.
+pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
     let paths = list_recordings(&cfg.paths.raw_recordings())?;
@@ -396,36 +425,34 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
     let labels_path = cfg.paths.raw_labels();
     let labels = load_labels(&labels_path, &contract, &recs)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
+    let feature_names = crate::featurize::feature_names(&channels)?;
 
     let pb = progress(recs.len(), "preprocess");
-    let interim_dir = cfg.paths.interim();
-    let (summaries, rows) = crate::io::replace_dir_atomic(&interim_dir, |staging| {
-        let results: Vec<Result<(RecordingSummary, Vec<WindowRow>)>> = recs
-            .par_iter()
-            .map(|rec| {
-                let s = sync::synchronise(rec, &contract)?;
-                let (frames, clean) = extract::extract(&s, xcfg, true)?;
-                let clean = clean.unwrap_or_default();
-                let rows = window_rows(&s, &frames, &xcfg, &labels);
-                let interim = interim_recording(&s, &clean, &rec.path.display().to_string());
-                let dest = crate::ids::file_in(staging, "flight_id", &s.flight_id, ".parquet")
-                    .map_err(|e| UsageError(format!("{}: {e}", rec.path.display())))?;
-                recording::write_parquet(&interim, &dest)?;
-                pb.inc(1);
-                Ok((
-                    RecordingSummary {
-                        flight_id: s.flight_id.clone(),
-                        raw_file: rec.path.display().to_string(),
-                        raw_sha256: crate::io::sha256_file(&rec.path)?,
-                        samples: s.len(),
-                        windows: rows.len(),
-                        valid_windows: rows.iter().filter(|r| r.valid).count(),
-                        anomalous_windows: rows.iter().filter(|r| r.label == 1).count(),
-                    },
-                    rows,
-                ))
-            })
-            .collect();
+    let one = |rec: &Recording, interim_dir: Option<&Path>| -> Result<(RecordingSummary, Vec<WindowRow>)> {
+        let s = sync::synchronise(rec, &contract)?;
+        let (frames, clean) = extract::extract(&s, xcfg, interim_dir.is_some())?;
+        let rows = window_rows(&s, &frames, &xcfg, &labels);
+        if let Some(dir) = interim_dir {
+            let interim = interim_recording(&s, &clean.unwrap_or_default(), &rec.path.display().to_string());
+            let dest = crate::ids::file_in(dir, "flight_id", &s.flight_id, ".parquet")
+                .map_err(|e| UsageError(format!("{}: {e}", rec.path.display())))?;
+            recording::write_parquet(&interim, &dest)?;
+        }
+        pb.inc(1);
+        Ok((
+            RecordingSummary {
+                flight_id: s.flight_id.clone(),
+                raw_file: rec.path.display().to_string(),
+                raw_sha256: crate::io::sha256_file(&rec.path)?,
+                samples: s.len(),
+                windows: rows.len(),
+                valid_windows: rows.iter().filter(|r| r.valid).count(),
+                anomalous_windows: rows.iter().filter(|r| r.label == 1).count(),
+            },
+            rows,
+        ))
+    };
+    let collect = |results: Vec<Result<(RecordingSummary, Vec<WindowRow>)>>| -> Result<_> {
         let mut summaries = Vec::new();
         let mut rows = Vec::new();
         for r in results {
@@ -434,7 +461,15 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
             rows.extend(w);
         }
         Ok((summaries, rows))
-    })?;
+    };
+    let interim_dir = cfg.paths.interim();
+    let (summaries, rows) = if opts.interim {
+        crate::io::replace_dir_atomic(&interim_dir, |staging| {
+            collect(recs.par_iter().map(|rec| one(rec, Some(staging))).collect())
+        })?
+    } else {
+        collect(recs.par_iter().map(|rec| one(rec, None)).collect())?
+    };
     pb.finish_and_clear();
 
     let manifest = ProcessedManifest {
@@ -444,13 +479,25 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
         window_len_samples: xcfg.window_len_samples,
         hop_len_samples: xcfg.hop_len_samples,
         sample_rate_hz: xcfg.sample_rate_hz,
+        extractor: xcfg,
+        feature_names: feature_names.clone(),
         labels_sha256: crate::io::sha256_file(&labels_path)?,
         recordings: summaries,
     };
     let json = serde_json::to_string_pretty(&manifest)?;
     crate::io::replace_dir_atomic(&cfg.paths.processed(), |staging| {
-        write_windows(&staging.join(WINDOWS_FILE), &rows, &channels, &[("avm.manifest", json.clone())])?;
+        write_windows(
+            &staging.join(WINDOWS_FILE),
+            &rows,
+            &channels,
+            &feature_names,
+            &[("avm.manifest", json.clone())],
+        )?;
         crate::io::write_bytes_atomic(&staging.join(MANIFEST_FILE), json.as_bytes())
     })?;
+    if !opts.interim && interim_dir.exists() {
+        std::fs::remove_dir_all(&interim_dir)
+            .with_context(|| format!("removing the stale {}", interim_dir.display()))?;
+    }
     Ok(manifest)
 }

@@ -163,10 +163,14 @@ fn a_valid_data_set_passes() {
     ws.labels("flight_id,start_s,end_s,fault_type,category,severity\nAC01-F001-E1,20.0,40.0,fan_imbalance,engine,0.5\n");
     let (code, err) = ws.avm(&["validate", "--config", "config.yaml"]);
     assert_eq!(code, 0, "{err}");
-    let (code, err) = ws.preprocess();
+    let (code, err) = ws.avm(&["preprocess", "--config", "config.yaml", "--interim"]);
     assert_eq!(code, 0, "{err}");
     assert!(ws.dir.path().join("DATA/processed/windows.parquet").exists());
     assert!(ws.dir.path().join("DATA/interim/AC01-F002-E1.parquet").exists());
+    // Without --interim the sample streams are not written, and a stale set is removed.
+    let (code, err) = ws.preprocess();
+    assert_eq!(code, 0, "{err}");
+    assert!(!ws.dir.path().join("DATA/interim").exists());
 }
 
 #[test]

@@ -108,6 +108,20 @@ fn checkpoints_are_checked_completely_and_runs_are_published_whole() {
             }),
         );
     }
+    // One pass over the raw data: featurize reads only the window table.
+    let features = std::fs::read(d.join("DATA/features/training/features.parquet")).unwrap();
+    std::fs::rename(d.join("DATA/raw"), d.join("raw-away")).unwrap();
+    ok(d, &refs(&with("featurize", &[])));
+    assert_eq!(std::fs::read(d.join("DATA/features/training/features.parquet")).unwrap(), features);
+    std::fs::rename(d.join("raw-away"), d.join("DATA/raw")).unwrap();
+    // A window table made with other feature settings is stale: a usage error, not a violation.
+    let cfg = std::fs::read_to_string(d.join("c.yaml")).unwrap();
+    std::fs::write(d.join("c.yaml"), cfg.replace("spike_k_sigma: 3.0", "spike_k_sigma: 4.0")).unwrap();
+    let (code, err) = fails(d, &refs(&with("featurize", &[])));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("other feature settings") && err.contains("rerun `avm preprocess`"), "{err}");
+    std::fs::write(d.join("c.yaml"), cfg).unwrap();
+
     // A run of 8 epochs keeps best, last and the 3 most recent epoch files.
     ok(d, &refs(&with("train", &["--out", "run"])));
     let run = train_dir(d, "run");
