@@ -120,6 +120,23 @@ pub fn load_labels(
     contract: &Contract,
     recs: &[Recording],
 ) -> Result<Vec<LabelInterval>, ContractViolations> {
+    let labels = read_labels(path)?;
+    let spans: HashMap<String, (f64, f64)> =
+        recs.iter().filter_map(|r| vibration_span(contract, r)).collect();
+    let v = check_labels(path, contract, &labels, &spans);
+    if v.is_empty() { Ok(labels) } else { Err(ContractViolations(v)) }
+}
+
+/// `(flight_id, [first vibration sample, last + one period))`: the span labels must lie in.
+fn vibration_span(contract: &Contract, r: &Recording) -> Option<(String, (f64, f64))> {
+    let v = contract.vibration_channels().next()?;
+    let (_, t, _) = r.numeric(&v.name)?;
+    // The last sample covers one period: intervals are half-open, [start, end).
+    Some((r.meta.flight_id.clone(), (*t.first()?, *t.last()? + 1.0 / v.sample_rate_hz)))
+}
+
+/// Reads the label file; a missing one is a violation naming look-alike files.
+pub fn read_labels(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
     if !path.is_file() {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut near: Vec<String> = std::fs::read_dir(dir)
@@ -144,18 +161,18 @@ pub fn load_labels(
         )
         .into());
     }
-    let labels = labels::read(path)?;
-    let spans: HashMap<String, (f64, f64)> = recs
-        .iter()
-        .filter_map(|r| {
-            let v = contract.vibration_channels().next()?;
-            let (_, t, _) = r.numeric(&v.name)?;
-            // The last sample covers one period: intervals are half-open, [start, end).
-            Some((r.meta.flight_id.clone(), (*t.first()?, *t.last()? + 1.0 / v.sample_rate_hz)))
-        })
-        .collect();
-    let mut v = contract.validate_labels(path, &labels, &spans);
-    for l in &labels {
+    labels::read(path)
+}
+
+/// Every violation of the label rules by `labels` against the recordings' spans.
+fn check_labels(
+    path: &Path,
+    contract: &Contract,
+    labels: &[LabelInterval],
+    spans: &HashMap<String, (f64, f64)>,
+) -> Vec<Violation> {
+    let mut v = contract.validate_labels(path, labels, spans);
+    for l in labels {
         if let Some(c) = contract.labels.fault_types.get(&l.fault_type)
             && *c != l.category
         {
@@ -167,7 +184,7 @@ pub fn load_labels(
             ));
         }
     }
-    if v.is_empty() { Ok(labels) } else { Err(ContractViolations(v)) }
+    v
 }
 
 /// One row of the window table.
@@ -357,6 +374,13 @@ pub fn interim_recording(s: &Synced, clean: &Sanitised, source: &str) -> Recordi
     }
 }
 
+/// One recording's contribution, once its samples are gone.
+struct Processed {
+    span: Option<(String, (f64, f64))>,
+    summary: RecordingSummary,
+    rows: Vec<WindowRow>,
+}
+
 /// What preprocess did, for the CLI and the manifest.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RecordingSummary {
@@ -421,15 +445,23 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
     let paths = list_recordings(&cfg.paths.raw_recordings())?;
-    let recs = load_validated(&paths, &contract)?;
     let labels_path = cfg.paths.raw_labels();
-    let labels = load_labels(&labels_path, &contract, &recs)?;
+    let labels = read_labels(&labels_path)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
     let feature_names = crate::featurize::feature_names(&channels)?;
 
-    let pb = progress(recs.len(), "preprocess");
-    let one = |rec: &Recording, interim_dir: Option<&Path>| -> Result<(RecordingSummary, Vec<WindowRow>)> {
-        let s = sync::synchronise(rec, &contract)?;
+    // Each recording is read, validated and turned into window rows on its own, then dropped:
+    // memory holds the recordings being worked on (one per thread) and the window rows, never
+    // the whole data set. Violations of all files are gathered; if there is any, nothing is
+    // written.
+    let pb = progress(paths.len(), "preprocess");
+    let one = |path: &PathBuf, interim_dir: Option<&Path>| -> Result<Processed> {
+        let rec = recording::read(path)?;
+        let v = contract.validate(&rec);
+        if !v.is_empty() {
+            return Err(ContractViolations(v).into());
+        }
+        let s = sync::synchronise(&rec, &contract)?;
         let (frames, clean) = extract::extract(&s, xcfg, interim_dir.is_some())?;
         let rows = window_rows(&s, &frames, &xcfg, &labels);
         if let Some(dir) = interim_dir {
@@ -439,8 +471,9 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
             recording::write_parquet(&interim, &dest)?;
         }
         pb.inc(1);
-        Ok((
-            RecordingSummary {
+        Ok(Processed {
+            span: vibration_span(&contract, &rec),
+            summary: RecordingSummary {
                 flight_id: s.flight_id.clone(),
                 raw_file: rec.path.display().to_string(),
                 raw_sha256: crate::io::sha256_file(&rec.path)?,
@@ -450,25 +483,53 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
                 anomalous_windows: rows.iter().filter(|r| r.label == 1).count(),
             },
             rows,
-        ))
+        })
     };
-    let collect = |results: Vec<Result<(RecordingSummary, Vec<WindowRow>)>>| -> Result<_> {
-        let mut summaries = Vec::new();
-        let mut rows = Vec::new();
+    let collect = |results: Vec<Result<Processed>>| -> Result<(Vec<RecordingSummary>, Vec<WindowRow>)> {
+        let mut violations = Vec::new();
+        let mut done = Vec::new();
         for r in results {
-            let (s, w) = r?;
-            summaries.push(s);
-            rows.extend(w);
+            match r {
+                Ok(p) => done.push(p),
+                Err(e) => match e.downcast::<ContractViolations>() {
+                    Ok(ContractViolations(v)) => violations.extend(v),
+                    Err(other) => return Err(other),
+                },
+            }
+        }
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for p in &done {
+            if let Some(other) = seen.insert(&p.summary.flight_id, &p.summary.raw_file) {
+                violations.push(Violation::new(
+                    Path::new(&p.summary.raw_file),
+                    "metadata",
+                    "recording.flight_id",
+                    format!("flight_id {:?} is also used by {other}", p.summary.flight_id),
+                ));
+            }
+        }
+        if violations.is_empty() {
+            let spans = done.iter().filter_map(|p| p.span.clone()).collect();
+            violations.extend(check_labels(&labels_path, &contract, &labels, &spans));
+        }
+        if !violations.is_empty() {
+            return Err(ContractViolations(violations).into());
+        }
+        let mut summaries = Vec::with_capacity(done.len());
+        let mut rows = Vec::new();
+        for p in done {
+            summaries.push(p.summary);
+            rows.extend(p.rows);
         }
         Ok((summaries, rows))
     };
     let interim_dir = cfg.paths.interim();
     let (summaries, rows) = if opts.interim {
         crate::io::replace_dir_atomic(&interim_dir, |staging| {
-            collect(recs.par_iter().map(|rec| one(rec, Some(staging))).collect())
+            collect(paths.par_iter().map(|p| one(p, Some(staging))).collect())
         })?
     } else {
-        collect(recs.par_iter().map(|rec| one(rec, None)).collect())?
+        collect(paths.par_iter().map(|p| one(p, None)).collect())?
     };
     pb.finish_and_clear();
 
