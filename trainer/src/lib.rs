@@ -1,7 +1,7 @@
 //! avm-trainer: the host side of avm. It decides *which* samples go into a feature; avm-core
 //! decides *how* every feature is computed.
 //!
-//! Stages are modules with typed inputs and outputs (contract, ingest, sync, preprocess, ...);
+//! Stages are modules with typed inputs and outputs (contract, sync, preprocess, featurize, ...);
 //! `main.rs` is a thin CLI over them.
 
 pub mod config;
