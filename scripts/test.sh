@@ -24,4 +24,6 @@ python3 trainer/tests/golden/metrics_golden.py --check
 step "tests (including the QEMU parity suite, tests/, and the fuzz corpus replay)"
 cargo test --workspace --locked
 step "bounded fuzzing of every parser of untrusted bytes (10 s per target, fixed seed)"
-cargo run -p avm-fuzz --locked -- --seconds-per-target 10 --seed 1
+# `cargo test --workspace` above built the binary with the workspace's features; `cargo run -p
+# avm-fuzz` would rebuild the dependency tree with avm-fuzz's own (3-4 min).
+"${CARGO_TARGET_DIR:-target}/debug/avm-fuzz" --seconds-per-target 10 --seed 1
