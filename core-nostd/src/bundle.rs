@@ -181,31 +181,13 @@ impl fmt::Display for BundleError {
     }
 }
 
-const fn crc32_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
+/// CRC-32 (IEEE 802.3, reflected, init and final xor `0xFFFF_FFFF`: zlib's `crc32`), from the
+/// `crc` crate; [`CRC32`]`.digest()` hashes a stream in pieces.
+pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
-static CRC32_TABLE: [u32; 256] = crc32_table();
-
-/// CRC-32 (IEEE 802.3, reflected, init and final xor `0xFFFF_FFFF`: zlib's `crc32`).
+/// CRC-32 of `bytes` ([`CRC32`]).
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        c = CRC32_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
+    CRC32.checksum(bytes)
 }
 
 /// A zero-padded UTF-8 name field.

@@ -157,15 +157,26 @@ impl Recording {
 
 /// CRC-32 (IEEE) of a recording's content: per channel in metadata order, every sample time
 /// (f64, little-endian) then every value (f32 little-endian bits, or UTF-8 text followed by a
-/// NUL byte).
+/// NUL byte). The bytes go to avm-core's CRC in blocks of 4 KiB, not one call per value.
 pub fn content_crc32(data: &[ChannelData]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = avm_core::bundle::CRC32.digest();
+    let mut buf = [0u8; 4096];
     for d in data {
-        for t in &d.times_s {
-            h.update(&t.to_le_bytes());
+        for chunk in d.times_s.chunks(buf.len() / 8) {
+            for (b, t) in buf.chunks_exact_mut(8).zip(chunk) {
+                b.copy_from_slice(&t.to_le_bytes());
+            }
+            h.update(&buf[..chunk.len() * 8]);
         }
         match &d.samples {
-            Samples::Numeric(v) => v.iter().for_each(|x| h.update(&x.to_le_bytes())),
+            Samples::Numeric(v) => {
+                for chunk in v.chunks(buf.len() / 4) {
+                    for (b, x) in buf.chunks_exact_mut(4).zip(chunk) {
+                        b.copy_from_slice(&x.to_le_bytes());
+                    }
+                    h.update(&buf[..chunk.len() * 4]);
+                }
+            }
             Samples::Text(v) => v.iter().for_each(|x| {
                 h.update(x.as_bytes());
                 h.update(&[0]);

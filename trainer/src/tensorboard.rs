@@ -52,31 +52,9 @@ struct Image {
     encoded_image_string: Vec<u8>,
 }
 
-const fn crc32c_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0x82F6_3B78 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-static CRC32C: [u32; 256] = crc32c_table();
-
-/// CRC-32C (Castagnoli).
+/// CRC-32C (Castagnoli), from the `crc32c` crate (hardware instructions where the CPU has them).
 pub fn crc32c(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c = CRC32C[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
+    crc32c::crc32c(bytes)
 }
 
 /// TFRecord's masked CRC.

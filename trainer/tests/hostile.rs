@@ -100,13 +100,7 @@ fn checkpoints_are_checked_completely_and_runs_are_published_whole() {
     let d = d.path();
     common::write_small_config(d, |t| t);
     for s in ["simulate", "preprocess", "featurize"] {
-        ok(
-            d,
-            &C.iter().copied().fold(vec![s], |mut v, a| {
-                v.push(a);
-                v
-            }),
-        );
+        ok(d, &refs(&with(s, &[])));
     }
     // One pass over the raw data: featurize reads only the window table.
     let features = std::fs::read(d.join("DATA/features/training/features.parquet")).unwrap();
