@@ -90,11 +90,12 @@ enum Command {
         /// Pipeline config.
         #[arg(long)]
         config: PathBuf,
-        /// Checkpoint to continue from (with --resume).
+        /// Checkpoint to continue from (with --resume; default: last.json of the output
+        /// directory).
         #[arg(long, requires = "resume")]
         checkpoint: Option<PathBuf>,
-        /// Continue the run saved in --checkpoint.
-        #[arg(long, requires = "checkpoint")]
+        /// Continue a run: the one saved in --checkpoint, or the output directory's last.json.
+        #[arg(long)]
         resume: bool,
         /// Stop after this many epochs in total (as if interrupted); resume later.
         #[arg(long)]
@@ -278,11 +279,15 @@ fn run(cli: Cli) -> Result<()> {
                 if interim { format!(" and {}", cfg.paths.interim().display()) } else { String::new() }
             );
         }
-        Command::Train { config, checkpoint, resume: _, stop_after_epochs, out } => {
+        Command::Train { config, checkpoint, resume, stop_after_epochs, out } => {
             let cfg = load(&config)?;
             let _l = lock("train", &[&cfg.paths.data, &model_dir(&cfg)])?;
-            let opts =
-                avm_trainer::train::TrainOptions { resume_from: checkpoint, stop_after_epochs, out_dir: out };
+            let mut opts =
+                avm_trainer::train::TrainOptions { resume_from: None, stop_after_epochs, out_dir: out };
+            if resume {
+                opts.resume_from =
+                    Some(checkpoint.unwrap_or_else(|| opts.dir(&cfg).join(avm_trainer::train::LAST)));
+            }
             let ck = avm_trainer::train::run(&cfg, &opts)?;
             let last = ck.history.last();
             outln!(
