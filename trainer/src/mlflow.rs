@@ -124,7 +124,16 @@ impl Run {
 
     /// Reopens an existing run (to add evaluation metrics and artifacts).
     pub fn resume(target: Target, experiment_id: &str, run_id: &str) -> Run {
+        // The ids come from tracking.json, a file on disk: they become a path in the local
+        // store and a URL query, so they must be plain ids.
+        let bad = [("experiment id", experiment_id), ("run id", run_id)]
+            .into_iter()
+            .find_map(|(what, id)| crate::ids::check(what, id).err());
         let mut run = Run::blank(target, experiment_id, run_id);
+        if let Some(e) = bad {
+            run.fail(format!("reopening run {run_id:?}: {e}"));
+            return run;
+        }
         let r = match &run.target {
             Target::Server(_) => {
                 run.rest("GET", &format!("/api/2.0/mlflow/runs/get?run_id={run_id}"), None).map(|v| {

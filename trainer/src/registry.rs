@@ -153,6 +153,24 @@ impl Registry {
         for e in &mut reg.entries {
             crate::ids::check("detector", &e.detector)
                 .map_err(|m| UsageError(format!("{}: {m}", index.display())))?;
+            // An entry names its directory; the index is a file on disk, so that directory
+            // must be `<models>/<detector>/<version>` and nothing else (it is renamed into on
+            // roll-forward).
+            let ok_version = e.version.parse::<crate::export::Version>().is_ok();
+            let tail: Vec<_> = e.path.components().rev().take(2).collect();
+            let ok_path = tail.len() == 2
+                && tail[0].as_os_str() == e.version.as_str()
+                && tail[1].as_os_str() == e.detector.as_str();
+            ensure!(
+                ok_version && ok_path,
+                UsageError(format!(
+                    "{}: entry {} {} has path {} (must end in <detector>/<major.minor.patch>)",
+                    index.display(),
+                    e.detector,
+                    e.version,
+                    e.path.display()
+                ))
+            );
             // Format 1 stored paths relative to the working directory of the export.
             if reg.format == FORMAT {
                 e.path = crate::io::resolve(dir, &e.path);
@@ -355,6 +373,30 @@ mod tests {
         assert!(format!("{e:#}").contains("cannot be promoted"), "{e:#}");
         let r = Registry::open(&reg_dir).unwrap();
         assert_eq!(r.get("det", "1.1.0").unwrap().status, Status::Production, "nothing changed");
+    }
+
+    #[test]
+    fn an_index_naming_a_directory_elsewhere_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let reg_dir = d.path().join("REGISTRY");
+        let mut e = entry(d.path(), "1.0.0", b"x");
+        for (path, detector, version) in [
+            ("../../../etc", "det", "1.0.0"),
+            ("../MODELS/det/1.0.0/..", "det", "1.0.0"),
+            ("../MODELS/other/1.0.0", "det", "1.0.0"),
+            ("../MODELS/det/x", "det", "x"),
+            ("../MODELS/../x/1.0.0", "../x", "1.0.0"),
+        ] {
+            e.path = PathBuf::from(path);
+            e.detector = detector.into();
+            e.version = version.into();
+            let text = serde_json::json!({"format": FORMAT, "entries": [e]}).to_string();
+            std::fs::create_dir_all(&reg_dir).unwrap();
+            std::fs::write(reg_dir.join(INDEX), text).unwrap();
+            let err = Registry::open(&reg_dir).unwrap_err();
+            assert!(err.downcast_ref::<UsageError>().is_some(), "{path}: {err:#}");
+            assert!(format!("{err:#}").contains("registry.json"), "{err:#}");
+        }
     }
 
     #[test]

@@ -245,7 +245,21 @@ pub fn after_evaluation(
         );
         return;
     };
-    if let Some(dir) = link.tensorboard_run_dir.as_ref().filter(|_| cfg.tracking.tensorboard) {
+    // tracking.json is a file on disk: its run directory is used only if it is the one this
+    // config's TensorBoard directory and a valid run name give.
+    let expected = crate::ids::check("run name", &link.run_name)
+        .ok()
+        .map(|()| cfg.tracking.tensorboard_dir.join(&link.run_name));
+    let tb_dir = link.tensorboard_run_dir.as_ref().filter(|d| expected.as_ref() == Some(*d));
+    if link.tensorboard_run_dir.is_some() && tb_dir.is_none() {
+        eprintln!(
+            "tracking: {} names TensorBoard run directory {:?}, not one under {}: evaluation not logged there",
+            train_dir.join("tracking.json").display(),
+            link.tensorboard_run_dir,
+            cfg.tracking.tensorboard_dir.display()
+        );
+    }
+    if let Some(dir) = tb_dir.filter(|_| cfg.tracking.tensorboard) {
         let r = (|| -> Result<()> {
             let mut w = crate::tensorboard::EventWriter::create(dir)?;
             for (k, v) in metrics {
