@@ -1,11 +1,13 @@
-//! The pipeline configuration (`configs/*.yaml`).
+//! The pipeline configuration (`configs/*.yaml`): every section type is defined here, so this
+//! module depends on no stage (the stages import their section from here; their old paths,
+//! e.g. `train::TrainConfig`, are re-exports).
 //!
-//! Paths are relative to the directory the command runs in (the repository root in README's
-//! commands). Unknown keys are refused, so a typo is an error, not a silently ignored setting.
+//! Relative paths are relative to the config file's directory. Unknown keys are refused, so a
+//! typo is an error, not a silently ignored setting; every value is checked against its stated
+//! range at load ([`PipelineConfig::validate`]).
 
 use crate::error::UsageError;
-use crate::simulate::SimConfig;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use avm_core::ExtractorConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -233,19 +235,19 @@ pub struct PipelineConfig {
     pub features: FeatureParams,
     /// Train / validation / test split by flight.
     #[serde(default)]
-    pub split: Option<crate::featurize::SplitConfig>,
+    pub split: Option<SplitConfig>,
     /// Autoencoder training.
     #[serde(default)]
-    pub train: Option<crate::train::TrainConfig>,
+    pub train: Option<TrainConfig>,
     /// Evaluation.
     #[serde(default)]
-    pub evaluate: Option<crate::evaluate::EvalConfig>,
+    pub evaluate: Option<EvalConfig>,
     /// Quality gates of `avm run` (the seed's defaults when absent).
     #[serde(default)]
-    pub gates: crate::pipeline::Gates,
+    pub gates: Gates,
     /// TensorBoard and MLflow logging.
     #[serde(default)]
-    pub tracking: crate::tracking::TrackingConfig,
+    pub tracking: TrackingConfig,
     /// The file it was loaded from (empty when built in memory), for messages.
     #[serde(skip)]
     pub source: PathBuf,
@@ -359,6 +361,226 @@ impl PipelineConfig {
         }
         crate::contract::Contract::load(&self.contract)
             .with_context(|| "loading the contract named by the config")
+    }
+}
+
+// Section types: every section of the config is defined here, so this module is a leaf
+// (the stage modules re-export the ones they use).
+
+// ---- SimConfig ----
+
+/// Simulator settings (the `simulate:` section of the pipeline config).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Number of aircraft.
+    pub aircraft: u32,
+    /// Engines per aircraft (one recording per engine per flight).
+    pub engines_per_aircraft: u32,
+    /// Flights per aircraft.
+    pub flights_per_aircraft: u32,
+    /// Range of flight durations, seconds.
+    pub flight_duration_s: [f64; 2],
+    /// Vibration sample rate, Hz.
+    pub vibration_rate_hz: f64,
+    /// Speed sample rate, Hz.
+    pub speed_rate_hz: f64,
+    /// Phase sample rate, Hz.
+    pub phase_rate_hz: f64,
+    /// Probability that a recording carries an engine fault.
+    pub engine_fault_probability: f64,
+    /// Probability that a recording carries a sensor event.
+    pub sensor_event_probability: f64,
+    /// Share of engine faults that are subtle.
+    pub subtle_fraction: f64,
+}
+
+impl SimConfig {
+    /// Number of recordings this config produces.
+    pub fn recordings(&self) -> usize {
+        self.recordings_checked().unwrap_or(usize::MAX)
+    }
+
+    /// Number of recordings, or `None` when the product overflows.
+    pub fn recordings_checked(&self) -> Option<usize> {
+        (self.aircraft as usize)
+            .checked_mul(self.engines_per_aircraft as usize)?
+            .checked_mul(self.flights_per_aircraft as usize)
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        ensure!(
+            self.recordings() > 0,
+            "simulate: aircraft, engines_per_aircraft and flights_per_aircraft must be > 0"
+        );
+        let [a, b] = self.flight_duration_s;
+        ensure!(
+            a >= 120.0 && b >= a,
+            "simulate.flight_duration_s must be [min, max] with 120 <= min <= max, got [{a}, {b}]"
+        );
+        for (n, p) in [
+            ("engine_fault_probability", self.engine_fault_probability),
+            ("sensor_event_probability", self.sensor_event_probability),
+            ("subtle_fraction", self.subtle_fraction),
+        ] {
+            ensure!((0.0..=1.0).contains(&p), "simulate.{n} must be in [0, 1], got {p}");
+        }
+        ensure!(self.vibration_rate_hz >= 512.0, "simulate.vibration_rate_hz must be >= 512");
+        ensure!(self.speed_rate_hz > 0.0 && self.phase_rate_hz > 0.0, "simulate: rates must be > 0");
+        Ok(())
+    }
+}
+
+// ---- SplitConfig ----
+
+/// Split fractions (the `split:` section of the config).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    /// Share of flights for training.
+    pub training: f64,
+    /// Share for validation (early stopping, threshold calibration).
+    pub validation: f64,
+    /// Share for the final test.
+    pub test: f64,
+    /// Shuffle seed.
+    pub seed: u64,
+}
+
+impl SplitConfig {
+    pub(crate) fn check(&self) -> Result<(), UsageError> {
+        let s = self.training + self.validation + self.test;
+        if [self.training, self.validation, self.test].iter().any(|f| !(0.0..=1.0).contains(f))
+            || (s - 1.0).abs() > 1e-9
+        {
+            return Err(UsageError(format!(
+                "split: training, validation and test must be fractions summing to 1, got {} + {} + {} = {s}",
+                self.training, self.validation, self.test
+            )));
+        }
+        Ok(())
+    }
+}
+
+// ---- Activation, TrainConfig ----
+
+/// Training settings (the `train:` section of the config).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Hidden layer sizes, encoder then decoder (e.g. `[16, 8, 4, 8, 16]`).
+    pub hidden: Vec<usize>,
+    /// Hidden activation: `relu` or `sigmoid` (the output layer is linear).
+    pub activation: Activation,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Most epochs.
+    pub max_epochs: usize,
+    /// Epochs without validation improvement before stopping.
+    pub patience: usize,
+    /// Seed of initial weights and batch order.
+    pub seed: u64,
+    /// Epoch checkpoints (`epoch_NNN.json`) kept besides `best.json` and `last.json`: the most
+    /// recent ones (0 keeps none).
+    #[serde(default = "default_keep_epochs")]
+    pub keep_epochs: usize,
+}
+
+fn default_keep_epochs() -> usize {
+    3
+}
+
+/// A layer's activation.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// max(0, x)
+    Relu,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// x
+    Linear,
+}
+
+// ---- EvalConfig ----
+
+/// Evaluation settings (the `evaluate:` section).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// False-alarm rate the threshold is calibrated to on validation data.
+    pub target_far: f64,
+    /// Also calibrate one threshold per flight phase.
+    pub per_phase_thresholds: bool,
+    /// Fewest normal validation windows for a phase to get its own threshold.
+    pub min_phase_windows: usize,
+    /// Cross-validation folds: 0 disables cross-validation, otherwise at least 3 (one tests,
+    /// the next validates, the rest train).
+    pub cv_folds: usize,
+}
+
+// ---- Gates ----
+
+/// Quality gates (the `gates:` section); defaults are the seed's.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gates {
+    /// Lowest test ROC AUC.
+    pub min_auc: f64,
+    /// Lowest test precision.
+    pub min_precision: f64,
+    /// Lowest test recall.
+    pub min_recall: f64,
+    /// Highest test false-alarm rate.
+    pub max_far: f64,
+    /// Highest p99 single-window inference latency through ONNX Runtime, ms.
+    pub max_latency_p99_ms: f64,
+}
+
+impl Default for Gates {
+    fn default() -> Gates {
+        Gates {
+            min_auc: 0.90,
+            min_precision: 0.85,
+            min_recall: 0.85,
+            max_far: 0.05,
+            max_latency_p99_ms: 50.0,
+        }
+    }
+}
+
+// ---- TrackingConfig ----
+
+/// Experiment tracking settings (the `tracking:` section; everything on by default).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// Write TensorBoard event files.
+    pub tensorboard: bool,
+    /// TensorBoard's log directory (one subdirectory per run).
+    pub tensorboard_dir: PathBuf,
+    /// Log runs to MLflow.
+    pub mlflow: bool,
+    /// Tracking URI (`http://host:port` or a local store path). `MLFLOW_TRACKING_URI` takes
+    /// precedence; without either, the local store `mlruns`.
+    pub mlflow_tracking_uri: Option<String>,
+    /// Experiment name (default: the config's `name`).
+    pub experiment: Option<String>,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            tensorboard: true,
+            tensorboard_dir: PathBuf::from("logs/tensorboard"),
+            mlflow: true,
+            mlflow_tracking_uri: None,
+            experiment: None,
+        }
     }
 }
 

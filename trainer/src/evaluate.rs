@@ -23,6 +23,7 @@
 //! - Writes `metrics.json`, `roc.{png,svg}`, `confusion.{png,svg}` into the evaluation
 //!   directory next to the model (replaced atomically).
 
+pub use crate::config::EvalConfig;
 use crate::config::PipelineConfig;
 use crate::error::UsageError;
 use crate::featurize::{self, FeatureSet, Row, ScalerFile};
@@ -34,21 +35,6 @@ use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Evaluation settings (the `evaluate:` section).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EvalConfig {
-    /// False-alarm rate the threshold is calibrated to on validation data.
-    pub target_far: f64,
-    /// Also calibrate one threshold per flight phase.
-    pub per_phase_thresholds: bool,
-    /// Fewest normal validation windows for a phase to get its own threshold.
-    pub min_phase_windows: usize,
-    /// Cross-validation folds: 0 disables cross-validation, otherwise at least 3 (one tests,
-    /// the next validates, the rest train).
-    pub cv_folds: usize,
-}
 
 /// Metrics at one operating point.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

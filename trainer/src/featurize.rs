@@ -19,6 +19,7 @@
 //! `DATA/features/scaler.json`, `DATA/features/manifest.json`.
 
 use crate::config::PipelineConfig;
+pub use crate::config::SplitConfig;
 use crate::error::UsageError;
 use crate::preprocess::{self, ProcessedManifest};
 use crate::table::{self, Table};
@@ -34,35 +35,6 @@ use std::sync::Arc;
 
 /// The three splits, in order.
 pub const SPLITS: [&str; 3] = ["training", "validation", "test"];
-
-/// Split fractions (the `split:` section of the config).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SplitConfig {
-    /// Share of flights for training.
-    pub training: f64,
-    /// Share for validation (early stopping, threshold calibration).
-    pub validation: f64,
-    /// Share for the final test.
-    pub test: f64,
-    /// Shuffle seed.
-    pub seed: u64,
-}
-
-impl SplitConfig {
-    pub(crate) fn check(&self) -> Result<(), UsageError> {
-        let s = self.training + self.validation + self.test;
-        if [self.training, self.validation, self.test].iter().any(|f| !(0.0..=1.0).contains(f))
-            || (s - 1.0).abs() > 1e-9
-        {
-            return Err(UsageError(format!(
-                "split: training, validation and test must be fractions summing to 1, got {} + {} + {} = {s}",
-                self.training, self.validation, self.test
-            )));
-        }
-        Ok(())
-    }
-}
 
 /// The fitted z-score parameters, as saved.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

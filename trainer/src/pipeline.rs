@@ -11,6 +11,7 @@
 //! Runtime. A failed gate is a [`GateFailure`] (exit code 4): the staged version is deleted,
 //! nothing is registered.
 
+pub use crate::config::Gates;
 use crate::config::PipelineConfig;
 use crate::error::{GateFailure, UsageError};
 use crate::evaluate::{self, EvalReport};
@@ -22,34 +23,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Quality gates (the `gates:` section); defaults are the seed's.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Gates {
-    /// Lowest test ROC AUC.
-    pub min_auc: f64,
-    /// Lowest test precision.
-    pub min_precision: f64,
-    /// Lowest test recall.
-    pub min_recall: f64,
-    /// Highest test false-alarm rate.
-    pub max_far: f64,
-    /// Highest p99 single-window inference latency through ONNX Runtime, ms.
-    pub max_latency_p99_ms: f64,
-}
-
-impl Default for Gates {
-    fn default() -> Gates {
-        Gates {
-            min_auc: 0.90,
-            min_precision: 0.85,
-            min_recall: 0.85,
-            max_far: 0.05,
-            max_latency_p99_ms: 50.0,
-        }
-    }
-}
 
 /// Checks the gates.
 pub fn check_gates(g: &Gates, r: &EvalReport, latency: &Latency) -> Vec<GateResult> {

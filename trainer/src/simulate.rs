@@ -38,10 +38,11 @@
 //! Determinism: one ChaCha8 stream per recording (`seed`, stream = recording index), maths in
 //! `f64` through `libm`: the same config gives the same bytes on every machine.
 
+pub use crate::config::SimConfig;
 use crate::contract::FaultCategory;
 use crate::labels::LabelInterval;
 use crate::recording::{ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples};
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -55,70 +56,6 @@ pub const N2_MAX_RPM: f64 = 14_500.0;
 const FAN_BLADES: f64 = 24.0;
 /// Cage (fundamental train) frequency of the fan bearing, in orders of N1.
 const FTF_ORDER: f64 = 0.4;
-
-/// Simulator settings (the `simulate:` section of the pipeline config).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SimConfig {
-    /// Seed of every random draw.
-    pub seed: u64,
-    /// Number of aircraft.
-    pub aircraft: u32,
-    /// Engines per aircraft (one recording per engine per flight).
-    pub engines_per_aircraft: u32,
-    /// Flights per aircraft.
-    pub flights_per_aircraft: u32,
-    /// Range of flight durations, seconds.
-    pub flight_duration_s: [f64; 2],
-    /// Vibration sample rate, Hz.
-    pub vibration_rate_hz: f64,
-    /// Speed sample rate, Hz.
-    pub speed_rate_hz: f64,
-    /// Phase sample rate, Hz.
-    pub phase_rate_hz: f64,
-    /// Probability that a recording carries an engine fault.
-    pub engine_fault_probability: f64,
-    /// Probability that a recording carries a sensor event.
-    pub sensor_event_probability: f64,
-    /// Share of engine faults that are subtle.
-    pub subtle_fraction: f64,
-}
-
-impl SimConfig {
-    /// Number of recordings this config produces.
-    pub fn recordings(&self) -> usize {
-        self.recordings_checked().unwrap_or(usize::MAX)
-    }
-
-    /// Number of recordings, or `None` when the product overflows.
-    pub fn recordings_checked(&self) -> Option<usize> {
-        (self.aircraft as usize)
-            .checked_mul(self.engines_per_aircraft as usize)?
-            .checked_mul(self.flights_per_aircraft as usize)
-    }
-
-    pub(crate) fn check(&self) -> Result<()> {
-        ensure!(
-            self.recordings() > 0,
-            "simulate: aircraft, engines_per_aircraft and flights_per_aircraft must be > 0"
-        );
-        let [a, b] = self.flight_duration_s;
-        ensure!(
-            a >= 120.0 && b >= a,
-            "simulate.flight_duration_s must be [min, max] with 120 <= min <= max, got [{a}, {b}]"
-        );
-        for (n, p) in [
-            ("engine_fault_probability", self.engine_fault_probability),
-            ("sensor_event_probability", self.sensor_event_probability),
-            ("subtle_fraction", self.subtle_fraction),
-        ] {
-            ensure!((0.0..=1.0).contains(&p), "simulate.{n} must be in [0, 1], got {p}");
-        }
-        ensure!(self.vibration_rate_hz >= 512.0, "simulate.vibration_rate_hz must be >= 512");
-        ensure!(self.speed_rate_hz > 0.0 && self.phase_rate_hz > 0.0, "simulate: rates must be > 0");
-        Ok(())
-    }
-}
 
 /// A recording and its labels, as simulated.
 pub struct Simulated {

@@ -2,6 +2,7 @@
 //! written as JSON lines (`{"name": .., "step": .., "value": ..}`) beside the run's outputs,
 //! and is what the TensorBoard and MLflow writers read.
 
+pub use crate::config::TrackingConfig;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -61,35 +62,6 @@ impl MetricLog {
             s.push('\n');
         }
         crate::io::write_bytes_atomic(&self.path, s.as_bytes())
-    }
-}
-
-/// Experiment tracking settings (the `tracking:` section; everything on by default).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrackingConfig {
-    /// Write TensorBoard event files.
-    pub tensorboard: bool,
-    /// TensorBoard's log directory (one subdirectory per run).
-    pub tensorboard_dir: PathBuf,
-    /// Log runs to MLflow.
-    pub mlflow: bool,
-    /// Tracking URI (`http://host:port` or a local store path). `MLFLOW_TRACKING_URI` takes
-    /// precedence; without either, the local store `mlruns`.
-    pub mlflow_tracking_uri: Option<String>,
-    /// Experiment name (default: the config's `name`).
-    pub experiment: Option<String>,
-}
-
-impl Default for TrackingConfig {
-    fn default() -> Self {
-        TrackingConfig {
-            tensorboard: true,
-            tensorboard_dir: PathBuf::from("logs/tensorboard"),
-            mlflow: true,
-            mlflow_tracking_uri: None,
-            experiment: None,
-        }
     }
 }
 

@@ -17,6 +17,7 @@
 //!   run's [`crate::tracking::MetricLog`].
 
 use crate::config::PipelineConfig;
+pub use crate::config::{Activation, TrainConfig};
 use crate::error::UsageError;
 use crate::featurize::{self, FeatureSet, ScalerFile};
 use crate::tracking::MetricLog;
@@ -27,46 +28,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// Training settings (the `train:` section of the config).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Hidden layer sizes, encoder then decoder (e.g. `[16, 8, 4, 8, 16]`).
-    pub hidden: Vec<usize>,
-    /// Hidden activation: `relu` or `sigmoid` (the output layer is linear).
-    pub activation: Activation,
-    /// Adam learning rate.
-    pub learning_rate: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
-    /// Most epochs.
-    pub max_epochs: usize,
-    /// Epochs without validation improvement before stopping.
-    pub patience: usize,
-    /// Seed of initial weights and batch order.
-    pub seed: u64,
-    /// Epoch checkpoints (`epoch_NNN.json`) kept besides `best.json` and `last.json`: the most
-    /// recent ones (0 keeps none).
-    #[serde(default = "default_keep_epochs")]
-    pub keep_epochs: usize,
-}
-
-fn default_keep_epochs() -> usize {
-    3
-}
-
-/// A layer's activation.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// max(0, x)
-    Relu,
-    /// 1 / (1 + e^-x)
-    Sigmoid,
-    /// x
-    Linear,
-}
 
 /// One dense layer: `y = act(x·W + b)`, `w` row-major `[d_in][d_out]`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
