@@ -34,29 +34,6 @@ fn default_registry() -> PathBuf {
     PathBuf::from("REGISTRY")
 }
 
-impl Paths {
-    /// Raw recordings (`*.parquet`, `*.csv`).
-    pub fn raw_recordings(&self) -> PathBuf {
-        self.data.join("raw").join("recordings")
-    }
-    /// The raw label file.
-    pub fn raw_labels(&self) -> PathBuf {
-        self.data.join("raw").join("labels.csv")
-    }
-    /// The raw directory.
-    pub fn raw(&self) -> PathBuf {
-        self.data.join("raw")
-    }
-    /// Cleaned, time-synchronised recordings.
-    pub fn interim(&self) -> PathBuf {
-        self.data.join("interim")
-    }
-    /// Window tables.
-    pub fn processed(&self) -> PathBuf {
-        self.data.join("processed")
-    }
-}
-
 /// Feature-extraction parameters: what avm-core's [`ExtractorConfig`] is built from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]

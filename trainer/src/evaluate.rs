@@ -27,6 +27,7 @@ pub use crate::config::EvalConfig;
 use crate::config::PipelineConfig;
 use crate::error::UsageError;
 use crate::featurize::{self, FeatureSet, Row, ScalerFile};
+use crate::layout;
 use crate::metrics::{self, Confusion};
 use crate::plots;
 use crate::tracking::MetricLog;
@@ -319,7 +320,7 @@ pub fn cross_validate(
         let (xt, xv) = (train::normal_matrix(&train_set, &scaler)?, train::normal_matrix(&val, &scaler)?);
         let dir = work.join(format!("fold_{fold}"));
         std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
-        let mut log = MetricLog::open(&dir.join("metrics.jsonl"), None)?;
+        let mut log = MetricLog::open(&dir.join(layout::METRICS_LOG), None)?;
         train::fit(&tcfg, names, train::Matrices { train: &xt, val: &xv }, &dir, (None, None), &mut log)?;
         let best = Checkpoint::load(&dir.join(train::BEST))?;
         let e = evaluate_sets(ecfg, &best.model, &scaler, &val, &test, hop_s)?.report;
@@ -348,7 +349,7 @@ pub fn cross_validate(
 
 /// Where the evaluation of a config's model goes.
 pub fn evaluation_dir(cfg: &PipelineConfig) -> PathBuf {
-    train::training_dir(cfg).with_file_name("evaluation")
+    cfg.paths.evaluation(&cfg.name)
 }
 
 /// Runs the stage.
@@ -357,7 +358,7 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
     let ck_path =
         checkpoint.map(Path::to_path_buf).unwrap_or_else(|| train::training_dir(cfg).join(train::BEST));
     let ck = Checkpoint::load(&ck_path).map_err(|e| UsageError(format!("{e:#}: run `avm train` first")))?;
-    let scaler = ScalerFile::load(&featurize::features_dir(cfg).join("scaler.json"))?;
+    let scaler = ScalerFile::load(&featurize::features_dir(cfg).join(layout::SCALER_JSON))?;
     ensure!(
         ck.feature_names == scaler.feature_names,
         UsageError("checkpoint and scaler disagree on the features".into())
@@ -387,10 +388,10 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
             &format!("test, threshold {:.4}", report.threshold),
         )?;
         crate::io::write_bytes_atomic(
-            &stage.join("metrics.json"),
+            &stage.join(layout::METRICS_JSON),
             serde_json::to_string_pretty(&report)?.as_bytes(),
         )?;
-        let mut log = MetricLog::open(&stage.join("metrics.jsonl"), None)?;
+        let mut log = MetricLog::open(&stage.join(layout::METRICS_LOG), None)?;
         for (n, v) in [
             ("test/auc", report.auc),
             ("test/precision", report.test.precision),

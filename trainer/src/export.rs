@@ -20,6 +20,7 @@ use crate::detector::{self, BundleParts};
 use crate::error::UsageError;
 use crate::evaluate::{self, EvalReport};
 use crate::featurize::{self, ScalerFile};
+use crate::layout;
 use crate::onnx;
 use crate::runtime::OrtModel;
 use crate::train::{self, Checkpoint};
@@ -229,7 +230,7 @@ pub struct Staged {
 }
 
 /// The evaluation plots copied into a version.
-pub const PLOTS: [&str; 4] = ["roc.png", "roc.svg", "confusion.png", "confusion.svg"];
+pub use crate::layout::PLOTS;
 
 fn git(args: &[&str]) -> Option<String> {
     let o = std::process::Command::new("git").args(args).output().ok()?;
@@ -238,7 +239,7 @@ fn git(args: &[&str]) -> Option<String> {
 
 /// Where version `v` of the config's detector lives.
 pub fn version_dir(cfg: &PipelineConfig, v: Version) -> PathBuf {
-    cfg.paths.models.join(&cfg.name).join(v.to_string())
+    cfg.paths.detector(&cfg.name).join(v.to_string())
 }
 
 /// Writes every artifact of `version` into `dir` (which must exist and be empty) and validates
@@ -254,7 +255,7 @@ pub fn stage(
     let ck = Checkpoint::load(&ck_path).map_err(|e| UsageError(format!("{e:#}: run `avm train` first")))?;
     let ck_sha = crate::io::sha256_file(&ck_path)?;
     let eval_dir = evaluate::evaluation_dir(cfg);
-    let metrics_path = eval_dir.join("metrics.json");
+    let metrics_path = eval_dir.join(layout::METRICS_JSON);
     let metrics_bytes = std::fs::read(&metrics_path)
         .map_err(|e| UsageError(format!("{}: {e}: run `avm evaluate` first", metrics_path.display())))?;
     let report: EvalReport = serde_json::from_slice(&metrics_bytes)
@@ -269,7 +270,7 @@ pub fn stage(
         ))
     );
     let fdir = featurize::features_dir(cfg);
-    let scaler_path = fdir.join("scaler.json");
+    let scaler_path = fdir.join(layout::SCALER_JSON);
     let scaler = ScalerFile::load(&scaler_path)?;
     ensure!(
         ck.feature_names == scaler.feature_names,
@@ -295,7 +296,7 @@ pub fn stage(
         ("avm.version".to_string(), version.to_string()),
     ];
     let onnx_bytes = onnx::encode(&ck.model, &doc, &meta);
-    write("model.onnx", &onnx_bytes)?;
+    write(layout::MODEL_ONNX, &onnx_bytes)?;
     let phase_thresholds: Vec<(String, f32)> =
         report.phase_thresholds.iter().map(|(p, t)| (p.clone(), *t as f32)).collect();
     for (p, t) in &report.phase_thresholds {
@@ -320,10 +321,10 @@ pub fn stage(
             version: version.0,
         },
     )?;
-    write("detector.avmb", &bundle)?;
-    write("scaler.json", serde_json::to_string_pretty(&scaler)?.as_bytes())?;
-    write("scaler.pkl", &detector::scaler_pickle(&scaler))?;
-    write("metrics.json", &metrics_bytes)?;
+    write(layout::BUNDLE, &bundle)?;
+    write(layout::SCALER_JSON, serde_json::to_string_pretty(&scaler)?.as_bytes())?;
+    write(layout::SCALER_PKL, &detector::scaler_pickle(&scaler))?;
+    write(layout::METRICS_JSON, &metrics_bytes)?;
     for p in PLOTS {
         let src = eval_dir.join(p);
         write(p, &std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?)?;
@@ -339,7 +340,7 @@ pub fn stage(
         global: report.threshold,
         per_phase: report.phase_thresholds.clone(),
     };
-    write("thresholds.yaml", serde_saphyr::to_string(&thresholds)?.as_bytes())?;
+    write(layout::THRESHOLDS, serde_saphyr::to_string(&thresholds)?.as_bytes())?;
 
     // ONNX Runtime against burn and the core, on the validation windows.
     let val = featurize::load_split(cfg, "validation")?;
@@ -351,7 +352,7 @@ pub fn stage(
     let x = train::scaled(rows.iter().copied(), &scaler)?;
     let flat: Vec<f32> = x.iter().flatten().copied().collect();
     let f = scaler.feature_names.len();
-    let mut ort = OrtModel::load(&onnx_bytes, f, &dir.join("model.onnx"))?;
+    let mut ort = OrtModel::load(&onnx_bytes, f, &dir.join(layout::MODEL_ONNX))?;
     let out = ort.run(&flat, x.len())?;
     let (burn_recon, burn_score) = train::burn_scores(&ck.model, &x);
     let burn_recon: Vec<f32> = burn_recon.into_iter().flatten().collect();
@@ -386,7 +387,7 @@ pub fn stage(
             );
         }
     }
-    write("validation.json", serde_json::to_string_pretty(&validation)?.as_bytes())?;
+    write(layout::VALIDATION, serde_json::to_string_pretty(&validation)?.as_bytes())?;
 
     // Single-window latency over the test split (kept out of the artifacts: it varies by run).
     let test = featurize::load_split(cfg, "test")?;
@@ -402,7 +403,7 @@ pub fn stage(
     let latency = Latency { windows: ms.len(), p50_ms: q(0.5), p99_ms: q(0.99), max_ms: q(1.0) };
 
     // The signature, over every other artifact.
-    let data_sha = crate::io::sha256_file(&fdir.join("manifest.json"))?;
+    let data_sha = crate::io::sha256_file(&fdir.join(layout::MANIFEST))?;
     let mut artifacts = BTreeMap::new();
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
@@ -470,8 +471,8 @@ pub fn stage(
         git_commit: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
         git_dirty: git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()),
     };
-    write("signature.json", serde_json::to_string_pretty(&sig)?.as_bytes())?;
-    artifacts.insert("signature.json".into(), crate::io::sha256_file(&dir.join("signature.json"))?);
+    write(layout::SIGNATURE, serde_json::to_string_pretty(&sig)?.as_bytes())?;
+    artifacts.insert(layout::SIGNATURE.into(), crate::io::sha256_file(&dir.join(layout::SIGNATURE))?);
     Ok(Staged {
         dir: dir.to_path_buf(),
         artifacts,

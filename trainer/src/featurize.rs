@@ -21,6 +21,7 @@
 use crate::config::PipelineConfig;
 pub use crate::config::SplitConfig;
 use crate::error::UsageError;
+use crate::layout;
 use crate::preprocess::{self, ProcessedManifest};
 use crate::table::{self, Table};
 use anyhow::{Context, Result, ensure};
@@ -302,7 +303,7 @@ fn write_split(features_dir: &Path, labels_dir: &Path, names: &[String], rows: &
     for (k, n) in names.iter().enumerate() {
         cols.push((n.clone(), Arc::new(rows.iter().map(|r| r.features[k]).collect::<Float32Array>())));
     }
-    table::write(&features_dir.join("features.parquet"), cols, &[])?;
+    table::write(&features_dir.join(layout::FEATURES_PARQUET), cols, &[])?;
     let mut cols = Vec::new();
     ids(&mut cols);
     cols.push(("phase".into(), strings(&|r| &r.phase)));
@@ -310,7 +311,7 @@ fn write_split(features_dir: &Path, labels_dir: &Path, names: &[String], rows: &
     cols.push(("fault_type".into(), strings(&|r| &r.fault_type)));
     cols.push(("severity".into(), Arc::new(rows.iter().map(|r| r.severity).collect::<Float64Array>())));
     cols.push(("sensor_event".into(), strings(&|r| &r.sensor_event)));
-    table::write(&labels_dir.join("labels.parquet"), cols, &[])
+    table::write(&labels_dir.join(layout::LABELS_PARQUET), cols, &[])
 }
 
 /// What featurize wrote (`DATA/features/manifest.json`).
@@ -330,12 +331,12 @@ pub struct FeaturesManifest {
 
 /// Features directory.
 pub fn features_dir(cfg: &PipelineConfig) -> PathBuf {
-    cfg.paths.data.join("features")
+    cfg.paths.features()
 }
 
 /// Labels directory.
 pub fn labels_dir(cfg: &PipelineConfig) -> PathBuf {
-    cfg.paths.data.join("labels")
+    cfg.paths.labels()
 }
 
 /// Runs the stage.
@@ -360,12 +361,15 @@ pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
             let mut sha = Vec::new();
             for (i, name) in SPLITS.iter().enumerate() {
                 write_split(&fdir.join(name), &ldir.join(name), &names, &by_split[i])?;
-                for p in [fdir.join(name).join("features.parquet"), ldir.join(name).join("labels.parquet")] {
+                for p in [
+                    fdir.join(name).join(layout::FEATURES_PARQUET),
+                    ldir.join(name).join(layout::LABELS_PARQUET),
+                ] {
                     sha.push(crate::io::sha256_file(&p)?);
                 }
             }
             crate::io::write_bytes_atomic(
-                &fdir.join("scaler.json"),
+                &fdir.join(layout::SCALER_JSON),
                 serde_json::to_string_pretty(&scaler)?.as_bytes(),
             )?;
             let m = FeaturesManifest {
@@ -376,7 +380,7 @@ pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
                 sha256: sha,
             };
             crate::io::write_bytes_atomic(
-                &fdir.join("manifest.json"),
+                &fdir.join(layout::MANIFEST),
                 serde_json::to_string_pretty(&m)?.as_bytes(),
             )?;
             Ok(m)
@@ -387,8 +391,8 @@ pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
 
 /// Loads one split (features joined with labels).
 pub fn load_split(cfg: &PipelineConfig, split: &str) -> Result<FeatureSet> {
-    let fpath = features_dir(cfg).join(split).join("features.parquet");
-    let lpath = labels_dir(cfg).join(split).join("labels.parquet");
+    let fpath = features_dir(cfg).join(split).join(layout::FEATURES_PARQUET);
+    let lpath = labels_dir(cfg).join(split).join(layout::LABELS_PARQUET);
     let ft = Table::read(&fpath).map_err(|e| UsageError(format!("{e}: run `avm featurize` first")))?;
     let lt = Table::read(&lpath)?;
     let names: Vec<String> = ft.names.iter().skip(4).cloned().collect();

@@ -300,7 +300,7 @@ pub fn run(
                 count += 1;
             }
         }
-        crate::labels::write(&staging.join("labels.csv"), &labels)?;
+        crate::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
         Ok(count)
     })
 }

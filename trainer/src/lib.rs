@@ -17,6 +17,7 @@ pub mod ids;
 pub mod import;
 pub mod io;
 pub mod labels;
+pub mod layout;
 pub mod lock;
 pub mod matfile;
 pub mod metrics;

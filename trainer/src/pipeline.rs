@@ -335,7 +335,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
     let t0 = Instant::now();
     eprintln!("[{}/{}] export + gates + registry ...", names.len(), names.len());
     let ck_sha = crate::io::sha256_file(&tdir.join(crate::train::BEST))?;
-    let data_sha = crate::io::sha256_file(&fdir.join("manifest.json"))?;
+    let data_sha = crate::io::sha256_file(&fdir.join(crate::layout::MANIFEST))?;
     let config_sha = crate::io::sha256_file(config_path)?;
     let latest = reg.latest(&cfg.name).cloned();
     if opts.version.is_none()

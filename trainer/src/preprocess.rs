@@ -37,9 +37,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// File name of the window table in `DATA/processed/`.
-pub const WINDOWS_FILE: &str = "windows.parquet";
+pub const WINDOWS_FILE: &str = crate::layout::WINDOWS;
 /// File name of the processed manifest.
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub const MANIFEST_FILE: &str = crate::layout::MANIFEST;
 /// The no-fault value of `fault_type` and `sensor_event`.
 pub const NONE: &str = "none";
 

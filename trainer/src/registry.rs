@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Index file name.
-pub const INDEX: &str = "registry.json";
+pub const INDEX: &str = crate::layout::REGISTRY_INDEX;
 /// Index format written (format 1, read too, had working-directory-relative paths).
 pub const FORMAT: u32 = 2;
 

@@ -624,7 +624,7 @@ pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
         }
         engine_faults.sort();
         sensor_events.sort();
-        crate::labels::write(&staging.join("labels.csv"), &labels)?;
+        crate::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
         let summary = FleetSummary {
             config: cfg.clone(),
             recordings: indices.len(),
@@ -635,7 +635,7 @@ pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
             sensor_events,
         };
         crate::io::write_bytes_atomic(
-            &staging.join("fleet.json"),
+            &staging.join(crate::layout::FLEET_JSON),
             serde_json::to_string_pretty(&summary)?.as_bytes(),
         )?;
         Ok(summary)

@@ -157,14 +157,14 @@ pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log
         let metrics: Vec<(String, f64, i64)> =
             log.records().iter().map(|r| (r.name.clone(), r.value, r.step as i64)).collect();
         run.log_metrics(&metrics);
-        let cfg_file = train_dir.join("pipeline_config.yaml");
+        let cfg_file = train_dir.join(crate::layout::PIPELINE_CONFIG_COPY);
         if serde_saphyr::to_string(cfg)
             .ok()
             .is_some_and(|y| crate::io::write_bytes_atomic(&cfg_file, y.as_bytes()).is_ok())
         {
             run.log_artifact(&cfg_file, "config/pipeline_config.yaml");
         }
-        for f in ["best.json", "last.json", "metrics.jsonl"] {
+        for f in [crate::layout::BEST, crate::layout::LAST, crate::layout::METRICS_LOG] {
             if train_dir.join(f).exists() {
                 run.log_artifact(&train_dir.join(f), &format!("training/{f}"));
             }
@@ -177,12 +177,12 @@ pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log
         link.unsent = run.unsent;
     }
     if let Ok(j) = serde_json::to_string_pretty(&link) {
-        let _ = crate::io::write_bytes_atomic(&train_dir.join("tracking.json"), j.as_bytes());
+        let _ = crate::io::write_bytes_atomic(&train_dir.join(crate::layout::TRACKING_LINK), j.as_bytes());
     }
 }
 
 fn load_link(train_dir: &Path) -> Option<RunLink> {
-    serde_json::from_slice(&std::fs::read(train_dir.join("tracking.json")).ok()?).ok()
+    serde_json::from_slice(&std::fs::read(train_dir.join(crate::layout::TRACKING_LINK)).ok()?).ok()
 }
 
 fn resume_run(cfg: &crate::config::PipelineConfig, link: &RunLink) -> Option<crate::mlflow::Run> {
@@ -226,7 +226,7 @@ pub fn after_evaluation(
     if link.tensorboard_run_dir.is_some() && tb_dir.is_none() {
         eprintln!(
             "tracking: {} names TensorBoard run directory {:?}, not one under {}: evaluation not logged there",
-            train_dir.join("tracking.json").display(),
+            train_dir.join(crate::layout::TRACKING_LINK).display(),
             link.tensorboard_run_dir,
             cfg.tracking.tensorboard_dir.display()
         );

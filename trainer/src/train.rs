@@ -319,7 +319,7 @@ pub fn scaled<'a>(rows: impl Iterator<Item = &'a [f32]>, scaler: &ScalerFile) ->
 
 /// Where a config's training run lives.
 pub fn training_dir(cfg: &PipelineConfig) -> PathBuf {
-    cfg.paths.models.join(&cfg.name).join("training")
+    cfg.paths.training(&cfg.name)
 }
 
 /// Options of one `avm train` call.
@@ -513,7 +513,7 @@ pub fn fit(
             )));
         }
         log.flush()?;
-        ck.save(&dir.join(format!("epoch_{epoch:03}.json")))?;
+        ck.save(&dir.join(crate::layout::epoch_file(epoch)))?;
         // best before last: a run cut between the two still has a best at least as new as last's.
         if ck.best_epoch == epoch {
             ck.save(&dir.join(BEST))?;
@@ -534,8 +534,7 @@ fn prune_epochs(dir: &Path, epoch: usize, keep: usize) -> Result<()> {
     for e in rd {
         let e = e.with_context(|| format!("listing {}", dir.display()))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let n: Option<usize> =
-            name.strip_prefix("epoch_").and_then(|r| r.strip_suffix(".json")).and_then(|n| n.parse().ok());
+        let n = crate::layout::epoch_of(&name);
         if let Some(n) = n
             && n + keep <= epoch
         {
@@ -545,10 +544,7 @@ fn prune_epochs(dir: &Path, epoch: usize, keep: usize) -> Result<()> {
     Ok(())
 }
 
-/// File name of the best checkpoint in a training directory.
-pub const BEST: &str = "best.json";
-/// File name of the last checkpoint in a training directory.
-pub const LAST: &str = "last.json";
+pub use crate::layout::{BEST, LAST};
 
 /// Runs the stage: loads the splits and the scaler, trains, returns the last checkpoint.
 ///
@@ -558,7 +554,7 @@ pub const LAST: &str = "last.json";
 /// A resumed run starts from a copy of the checkpoint's directory.
 pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
     let tcfg = cfg.train.clone().ok_or_else(|| UsageError("config has no `train:` section".into()))?;
-    let scaler = ScalerFile::load(&featurize::features_dir(cfg).join("scaler.json"))
+    let scaler = ScalerFile::load(&featurize::features_dir(cfg).join(crate::layout::SCALER_JSON))
         .map_err(|e| UsageError(format!("{e:#}: run `avm featurize` first")))?;
     let train = featurize::load_split(cfg, "training")?;
     let val = featurize::load_split(cfg, "validation")?;
@@ -577,13 +573,14 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
             }
         }
         let resume_ck = resume.as_ref().map(|(_, ck, _)| ck.clone());
-        let mut log = MetricLog::open(&dir.join("metrics.jsonl"), resume_ck.as_ref().map(|c| c.epoch))?;
+        let mut log =
+            MetricLog::open(&dir.join(crate::layout::METRICS_LOG), resume_ck.as_ref().map(|c| c.epoch))?;
         let data = Matrices { train: &xt, val: &xv };
         let ck = fit(&tcfg, &train.names, data, dir, (resume_ck, opts.stop_after_epochs), &mut log)?;
         log.flush()?;
         Ok(ck)
     })?;
-    let log = MetricLog::open(&out.join("metrics.jsonl"), Some(ck.epoch))?;
+    let log = MetricLog::open(&out.join(crate::layout::METRICS_LOG), Some(ck.epoch))?;
     // After the checkpoints are safe on disk: tracking can only add, never lose.
     crate::tracking::after_training(cfg, &out, &log);
     Ok(ck)
@@ -600,7 +597,7 @@ fn load_resume(path: &Path) -> Result<(PathBuf, Checkpoint, Option<Checkpoint>)>
     if ck.epoch == 0 || best.as_ref().is_some_and(|b| b.epoch == ck.best_epoch) {
         return Ok((dir, ck, None));
     }
-    let epoch_file = dir.join(format!("epoch_{:03}.json", ck.best_epoch));
+    let epoch_file = dir.join(crate::layout::epoch_file(ck.best_epoch));
     if epoch_file.exists() {
         let b = Checkpoint::load(&epoch_file)?;
         ensure!(
