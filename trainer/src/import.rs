@@ -55,8 +55,14 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
         Violation::new(path, loc, "manifest.format", d).into()
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut reader = crate::recording::csv_reader(text);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| crate::recording::csv_violation(path, "manifest.format", e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
     let col = |name: &str| {
         header
             .iter()
@@ -74,36 +80,27 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
         col("sha256")?,
     );
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let lineno = i + 2;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != header.len() {
-            return Err(bad(
-                format!("line {lineno}"),
-                format!("{} fields, the header has {}", f.len(), header.len()),
-            ));
-        }
+    for rec in reader.records() {
+        let f = rec.map_err(|e| crate::recording::csv_violation(path, "manifest.format", e))?;
+        let lineno = f.position().map_or(0, |p| p.line() as usize);
         let num = |k: usize, name: &str| -> Result<f64, ContractViolations> {
             if f[k].is_empty() {
                 return Ok(0.0);
             }
             f[k].parse()
-                .map_err(|_| bad(format!("line {lineno}, {name}"), format!("{:?} is not a number", f[k])))
+                .map_err(|_| bad(format!("line {lineno}, {name}"), format!("{:?} is not a number", &f[k])))
         };
-        let record_no = f[cr].trim().parse::<u32>().map_err(|_| {
+        let record_no = f[cr].parse::<u32>().map_err(|_| {
             bad(
                 format!("line {lineno}, record_no"),
-                format!("{:?} is not a whole number from 0 to {}", f[cr], u32::MAX),
+                format!("{:?} is not a whole number from 0 to {}", &f[cr], u32::MAX),
             )
         })?;
         let fs_hz = num(cfs, "fs_hz")?;
-        if !(fs_hz.is_finite() && fs_hz > 0.0 && fs_hz <= MAX_FS_HZ) || f[cfs].trim().is_empty() {
+        if !(fs_hz.is_finite() && fs_hz > 0.0 && fs_hz <= MAX_FS_HZ) || f[cfs].is_empty() {
             return Err(bad(
                 format!("line {lineno}, fs_hz"),
-                format!("{:?} must be a sample rate in Hz, a number > 0 and <= {MAX_FS_HZ}", f[cfs]),
+                format!("{:?} must be a sample rate in Hz, a number > 0 and <= {MAX_FS_HZ}", &f[cfs]),
             ));
         }
         for (k, name) in [(cd, "fault_diameter_in"), (crpm, "rpm_nominal")] {
@@ -111,14 +108,14 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
             if !(v.is_finite() && v >= 0.0) {
                 return Err(bad(
                     format!("line {lineno}, {name}"),
-                    format!("{:?} must be a finite number >= 0", f[k]),
+                    format!("{:?} must be a finite number >= 0", &f[k]),
                 ));
             }
         }
-        if !matches!(f[cl], "healthy" | "faulty") {
+        if !matches!(&f[cl], "healthy" | "faulty") {
             return Err(bad(
                 format!("line {lineno}, label"),
-                format!("{:?} must be healthy or faulty", f[cl]),
+                format!("{:?} must be healthy or faulty", &f[cl]),
             ));
         }
         out.push(ManifestRow {

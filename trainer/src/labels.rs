@@ -51,27 +51,26 @@ pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or("");
-    if header.trim() != HEADER {
+    let mut reader = crate::recording::csv_reader(text);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| crate::recording::csv_violation(path, "label.format", e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.join(",") != HEADER {
         return Err(bad("line 1".into(), format!("header must be {HEADER:?}")));
     }
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let row = i + 2;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != 6 {
-            return Err(bad(format!("line {row}"), format!("{} fields, expected 6", f.len())));
-        }
+    for rec in reader.records() {
+        let f = rec.map_err(|e| crate::recording::csv_violation(path, "label.format", e))?;
+        let row = f.position().map_or(0, |p| p.line() as usize);
         let num = |k: usize, name: &str| -> Result<f64, ContractViolations> {
             f[k].parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
-                bad(format!("line {row}, {name}"), format!("{:?} is not a finite number", f[k]))
+                bad(format!("line {row}, {name}"), format!("{:?} is not a finite number", &f[k]))
             })
         };
-        let category = match f[4] {
+        let category = match &f[4] {
             "engine" => FaultCategory::Engine,
             "sensor" => FaultCategory::Sensor,
             other => {
@@ -81,7 +80,7 @@ pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
                 ));
             }
         };
-        crate::ids::check("flight_id", f[0]).map_err(|e| bad(format!("line {row}, flight_id"), e))?;
+        crate::ids::check("flight_id", &f[0]).map_err(|e| bad(format!("line {row}, flight_id"), e))?;
         out.push(LabelInterval {
             flight_id: f[0].to_string(),
             start_s: num(1, "start_s")?,

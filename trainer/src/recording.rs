@@ -438,6 +438,30 @@ fn cast_f32(a: &ArrayRef) -> Option<Float32Array> {
     Some(x.iter().map(|v| v.map(|v| v as f32)).collect())
 }
 
+/// The CSV reader every CSV input of avm uses (recordings, labels, manifests): a header row,
+/// RFC 4180 quoting, surrounding white space trimmed, every row as long as the header, blank
+/// lines skipped.
+pub fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes())
+}
+
+/// A CSV syntax error as a violation of `rule` naming the line.
+pub fn csv_violation(path: &Path, rule: &'static str, e: csv::Error) -> ContractViolations {
+    let line = e.position().map_or(String::new(), |p| format!("line {}", p.line()));
+    let detail = match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("{len} cells, the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".to_string(),
+        _ => format!("not readable CSV: {e}"),
+    };
+    Violation::new(path, line, rule, detail).into()
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> ContractViolations {
+    csv_violation(path, "file.format", e)
+}
+
 /// The float32 value of a CSV cell: parsed directly as f32 (correctly rounded, the same bits
 /// as before this reader checked ranges), the f64 parse only deciding NaN and overflow.
 fn cell_f32(cell: &str, x: f64) -> f32 {
@@ -561,10 +585,13 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
     let text = std::fs::read_to_string(path).map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
     // A UTF-8 byte-order mark (Excel writes one) is not part of the first column's name.
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut lines = text.lines();
-    let header = lines.next().ok_or_else(|| bad(path, "", "the file is empty"))?;
-    let names: Vec<&str> = header.split(',').map(str::trim).collect();
-    if names.first() != Some(&TIME_COLUMN) {
+    if text.trim().is_empty() {
+        return Err(bad(path, "", "the file is empty"));
+    }
+    let mut reader = csv_reader(text);
+    let names: Vec<String> =
+        reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
+    if names.first().map(String::as_str) != Some(TIME_COLUMN) {
         return Err(bad(path, "line 1", format!("the first column must be {TIME_COLUMN:?}")));
     }
     let mut cols = Vec::new();
@@ -590,24 +617,19 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
         })
         .collect();
     let mut n_rows = 0u32;
-    for (r, line) in lines.enumerate() {
-        let lineno = r + 2;
-        if line.trim().is_empty() {
-            continue;
+    let mut cells = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut cells) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(path, e)),
         }
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != names.len() {
-            return Err(bad(
-                path,
-                format!("line {lineno}"),
-                format!("{} cells, the header has {}", cells.len(), names.len()),
-            ));
-        }
-        let t: f64 = cells[0].trim().parse().map_err(|_| {
+        let lineno = cells.position().map_or(0, |p| p.line());
+        let t: f64 = cells[0].parse().map_err(|_| {
             bad(
                 path,
                 format!("line {lineno}, column {TIME_COLUMN}"),
-                format!("{:?} is not a number", cells[0]),
+                format!("{:?} is not a number", &cells[0]),
             )
         })?;
         if !t.is_finite() {
@@ -615,12 +637,12 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
                 path,
                 format!("line {lineno}, column {TIME_COLUMN}"),
                 "time.finite",
-                format!("time {:?} is not a finite number of seconds", cells[0].trim()),
+                format!("time {:?} is not a finite number of seconds", &cells[0]),
             )
             .into());
         }
         for ((cm, &ci), d) in meta.channels.iter().zip(&cols).zip(data.iter_mut()) {
-            let cell = cells[ci].trim();
+            let cell = &cells[ci];
             if cell.is_empty() {
                 continue;
             }
@@ -646,7 +668,7 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
                 Samples::Text(v) => v.push(cell.to_string()),
             }
             d.times_s.push(t);
-            d.rows.push(r as u32);
+            d.rows.push(n_rows);
         }
         n_rows += 1;
     }
@@ -720,6 +742,12 @@ mod tests {
         }
     }
 
+    fn read_csv_from(rec: &Recording, dir: &Path) -> Recording {
+        let c = dir.join("plain.csv");
+        write_csv(rec, &c).unwrap();
+        read(&c).unwrap()
+    }
+
     #[test]
     fn parquet_and_csv_round_trip() {
         let dir = tempfile::tempdir().unwrap();
@@ -756,8 +784,34 @@ mod tests {
         let c = dir.path().join("r.csv");
         write_csv(&small(), &c).unwrap();
         let text = std::fs::read_to_string(&c).unwrap().replacen("0.0,", "0.0,abc", 1);
-        std::fs::write(&c, text).unwrap();
+        std::fs::write(&c, &text).unwrap();
         let e = read(&c).unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
+        // A row with a cell too many, after a blank line: named by its line.
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[1] = "0.0,0,0,taxi,extra";
+        lines.insert(3, "");
+        std::fs::write(&c, lines.join("\n")).unwrap();
+        let e = read(&c).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("5 cells, the header has 4"), "{e}");
+    }
+
+    #[test]
+    fn csv_accepts_quotes_and_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("r.csv");
+        write_csv(&small(), &c).unwrap();
+        let text = std::fs::read_to_string(&c).unwrap();
+        let quoted =
+            text.replacen("time_s,vib_fan", "\"time_s\",\"vib_fan\"", 1).replace(",taxi", ",\"taxi\"");
+        std::fs::write(&c, quoted + "\n\n").unwrap();
+        let back = read(&c).unwrap();
+        let orig = read_csv_from(&small(), dir.path());
+        // Same times and value bits (NaN included) and the same rows.
+        assert_eq!(content_crc32(&back.data), content_crc32(&orig.data));
+        assert_eq!(
+            back.data.iter().map(|d| &d.rows).collect::<Vec<_>>(),
+            orig.data.iter().map(|d| &d.rows).collect::<Vec<_>>()
+        );
     }
 }
