@@ -57,12 +57,7 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut reader = crate::recording::csv_reader(text);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| crate::recording::csv_violation(path, "manifest.format", e))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let header = crate::recording::csv_header(path, "manifest.format", &mut reader)?;
     let col = |name: &str| {
         header
             .iter()

@@ -52,12 +52,7 @@ pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut reader = crate::recording::csv_reader(text);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| crate::recording::csv_violation(path, "label.format", e))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let header = crate::recording::csv_header(path, "label.format", &mut reader)?;
     if header.join(",") != HEADER {
         return Err(bad("line 1".into(), format!("header must be {HEADER:?}")));
     }

@@ -208,7 +208,7 @@ fn lock(command: &str, dirs: &[&std::path::Path]) -> Result<Locks> {
 }
 
 fn model_dir(cfg: &PipelineConfig) -> PathBuf {
-    cfg.paths.models.join(&cfg.name)
+    cfg.paths.detector(&cfg.name)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -445,6 +445,15 @@ pub fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes())
 }
 
+/// The header row of `reader`'s CSV; a syntax error is a violation of `rule`.
+pub fn csv_header(
+    path: &Path,
+    rule: &'static str,
+    reader: &mut csv::Reader<&[u8]>,
+) -> Result<Vec<String>, ContractViolations> {
+    Ok(reader.headers().map_err(|e| csv_violation(path, rule, e))?.iter().map(str::to_string).collect())
+}
+
 /// A CSV syntax error as a violation of `rule` naming the line.
 pub fn csv_violation(path: &Path, rule: &'static str, e: csv::Error) -> ContractViolations {
     let line = e.position().map_or(String::new(), |p| format!("line {}", p.line()));
@@ -589,8 +598,7 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
         return Err(bad(path, "", "the file is empty"));
     }
     let mut reader = csv_reader(text);
-    let names: Vec<String> =
-        reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
+    let names = csv_header(path, "file.format", &mut reader)?;
     if names.first().map(String::as_str) != Some(TIME_COLUMN) {
         return Err(bad(path, "line 1", format!("the first column must be {TIME_COLUMN:?}")));
     }
