@@ -18,6 +18,8 @@ cargo build -p avm-core --target thumbv7em-none-eabihf --release --features defm
 step "firmware example (thumbv7em-none-eabihf), with and without defmt"
 (cd firmware-example && cargo build --release --locked && cargo build --release --locked --features defmt \
   && cargo clippy --release --locked -- -D warnings)
+step "the trainer's modules import each other in no cycle"
+python3 scripts/module_cycles.py trainer/src
 step "golden files are what the numpy/scipy reference computes"
 python3 core-nostd/reference/features_ref.py --check
 python3 trainer/tests/golden/metrics_golden.py --check

@@ -43,26 +43,26 @@ fn recording_csv(data: &[u8], dir: &Path) -> Result<(), String> {
     let (csv, meta) = split_nul(data);
     let p = write(dir, "r.csv", csv);
     write(dir, "r.csv.meta.json", meta);
-    avm_trainer::recording::read(&p).map(drop).map_err(|e| e.to_string())
+    avm_trainer::formats::recording::read(&p).map(drop).map_err(|e| e.to_string())
 }
 
 fn recording_parquet(data: &[u8], dir: &Path) -> Result<(), String> {
     let p = write(dir, "r.parquet", data);
-    avm_trainer::recording::read(&p).map(drop).map_err(|e| e.to_string())
+    avm_trainer::formats::recording::read(&p).map(drop).map_err(|e| e.to_string())
 }
 
 fn labels(data: &[u8], dir: &Path) -> Result<(), String> {
     let p = write(dir, "labels.csv", data);
-    avm_trainer::labels::read(&p).map(drop).map_err(|e| e.to_string())
+    avm_trainer::formats::labels::read(&p).map(drop).map_err(|e| e.to_string())
 }
 
 fn matfile(data: &[u8], _dir: &Path) -> Result<(), String> {
-    avm_trainer::matfile::read(data).map(drop).map_err(|e| e.to_string())
+    avm_trainer::formats::matfile::read(data).map(drop).map_err(|e| e.to_string())
 }
 
 fn import_manifest(data: &[u8], dir: &Path) -> Result<(), String> {
     let p = write(dir, "manifest.csv", data);
-    avm_trainer::import::read_manifest(&p).map(drop).map_err(|e| e.to_string())
+    avm_trainer::stages::import::read_manifest(&p).map(drop).map_err(|e| e.to_string())
 }
 
 fn pipeline_config(data: &[u8], dir: &Path) -> Result<(), String> {
@@ -72,12 +72,12 @@ fn pipeline_config(data: &[u8], dir: &Path) -> Result<(), String> {
 
 fn contract(data: &[u8], dir: &Path) -> Result<(), String> {
     let p = write(dir, "contract.yaml", data);
-    avm_trainer::contract::Contract::load(&p).map(drop).map_err(|e| format!("{e:#}"))
+    avm_trainer::formats::contract::Contract::load(&p).map(drop).map_err(|e| format!("{e:#}"))
 }
 
 fn checkpoint(data: &[u8], dir: &Path) -> Result<(), String> {
     let p = write(dir, "ck.json", data);
-    avm_trainer::train::Checkpoint::load(&p).map(drop).map_err(|e| format!("{e:#}"))
+    avm_trainer::model::checkpoint::Checkpoint::load(&p).map(drop).map_err(|e| format!("{e:#}"))
 }
 
 fn bundle(data: &[u8], _dir: &Path) -> Result<(), String> {

@@ -4,7 +4,7 @@
 //! must be accepted by their target, `bad-*` refused (the corpus test checks both).
 
 use anyhow::{Context, Result};
-use avm_trainer::recording::{
+use avm_trainer::formats::recording::{
     self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples,
 };
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ pub fn make(root: &Path, repo: &Path) -> Result<()> {
         "ok-labels.csv",
         format!(
             "{}\nAC01-F0001-E1,10.0,20.0,bearing_wear,engine,0.5\nAC01-F0001-E1,12.0,13.0,sensor_spike,sensor,1.0\n",
-            avm_trainer::labels::HEADER
+            avm_trainer::formats::labels::HEADER
         )
         .as_bytes(),
     )?;
@@ -104,7 +104,8 @@ pub fn make(root: &Path, repo: &Path) -> Result<()> {
     )?;
 
     // A checkpoint after two epochs of a 4-3-4 autoencoder (Adam state present).
-    use avm_trainer::train::{self, Activation, TrainConfig};
+    use avm_trainer::config::{Activation, TrainConfig};
+    use avm_trainer::stages::train;
     let tcfg = TrainConfig {
         hidden: vec![3],
         activation: Activation::Relu,

@@ -3,9 +3,9 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use avm_core::Detector;
-use avm_trainer::contract::Contract;
-use avm_trainer::extract;
-use avm_trainer::sync::Synced;
+use avm_trainer::formats::contract::Contract;
+use avm_trainer::stages::extract;
+use avm_trainer::stages::sync::Synced;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -111,8 +111,8 @@ impl Samples {
 
 /// Reads a recording and synchronises it like the trainer does.
 pub fn load_recording(path: &Path, contract: &Contract) -> Result<(Synced, Samples)> {
-    let rec = avm_trainer::recording::read(path)?;
-    let s = avm_trainer::sync::synchronise(&rec, contract)?;
+    let rec = avm_trainer::formats::recording::read(path)?;
+    let s = avm_trainer::stages::sync::synchronise(&rec, contract)?;
     let samples = Samples::from_synced(&s)?;
     Ok((s, samples))
 }

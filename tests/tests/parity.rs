@@ -103,12 +103,12 @@ fn simulated_flights_firmware_host_and_trainer_agree() {
     let split = cfg.split.as_mut().unwrap();
     (split.training, split.validation, split.test) = (0.5, 0.25, 0.25);
     cfg.validate().unwrap();
-    avm_trainer::simulate::run(cfg.simulate.as_ref().unwrap(), &cfg.paths.raw()).unwrap();
-    avm_trainer::preprocess::run(&cfg).unwrap();
-    avm_trainer::featurize::run(&cfg).unwrap();
+    avm_trainer::stages::simulate::run(cfg.simulate.as_ref().unwrap(), &cfg.paths.raw()).unwrap();
+    avm_trainer::stages::preprocess::run(&cfg).unwrap();
+    avm_trainer::stages::featurize::run(&cfg).unwrap();
     let mut trainer_rows = Vec::new();
-    for split in avm_trainer::featurize::SPLITS {
-        trainer_rows.extend(avm_trainer::featurize::load_split(&cfg, split).unwrap().rows);
+    for split in avm_trainer::stages::featurize::SPLITS {
+        trainer_rows.extend(avm_trainer::stages::featurize::load_split(&cfg, split).unwrap().rows);
     }
     let labels = std::fs::read_to_string(cfg.paths.raw_labels()).unwrap();
     let with = |cat: &str| -> String {
@@ -151,7 +151,7 @@ fn real_cwru_recording_firmware_and_host_agree() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/cwru-bearing");
     let bytes = std::fs::read(dir.join("48k_drive_end/48k_Drive_End_IR007_0_109.mat"))
         .expect("the CWRU data set must be beside the checkout (../shared/datasets/cwru-bearing)");
-    let arrays = avm_trainer::matfile::read(&bytes).unwrap();
+    let arrays = avm_trainer::formats::matfile::read(&bytes).unwrap();
     let get = |name: &str| arrays.iter().find(|a| a.name == name).unwrap_or_else(|| panic!("{name}"));
     let (de, fe) = (get("X109_DE_time"), get("X109_FE_time"));
     let rpm = get("X109RPM").data[0] as f32;

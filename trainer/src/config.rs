@@ -253,7 +253,7 @@ impl PipelineConfig {
     /// avm-core's extractor config for `contract`'s vibration rate; an error names the config.
     pub fn extractor_config(
         &self,
-        contract: &crate::contract::Contract,
+        contract: &crate::formats::contract::Contract,
     ) -> Result<ExtractorConfig, UsageError> {
         self.features
             .extractor_config(contract.vibration_rate_hz())
@@ -328,7 +328,7 @@ impl PipelineConfig {
     }
 
     /// The contract the config names.
-    pub fn load_contract(&self) -> Result<crate::contract::Contract> {
+    pub fn load_contract(&self) -> Result<crate::formats::contract::Contract> {
         if !self.contract.is_file() {
             return Err(UsageError(format!(
                 "the contract {} named by the config does not exist (relative paths are relative to the config file)",
@@ -336,7 +336,7 @@ impl PipelineConfig {
             ))
             .into());
         }
-        crate::contract::Contract::load(&self.contract)
+        crate::formats::contract::Contract::load(&self.contract)
             .with_context(|| "loading the contract named by the config")
     }
 }

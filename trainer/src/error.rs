@@ -76,42 +76,59 @@ impl From<Violation> for ContractViolations {
     }
 }
 
-/// A configuration file or command line that cannot be used.
-#[derive(Debug, Clone, PartialEq)]
+/// A configuration file, command line or stale intermediate that cannot be used; the message
+/// states the rule and what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct UsageError(pub String);
 
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
 /// A quality gate failed: the table of gate / value / limit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("quality gates failed; nothing was exported or registered\n{0}")]
 pub struct GateFailure(pub String);
 
-impl fmt::Display for GateFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "quality gates failed; nothing was exported or registered\n{}", self.0)
+/// The kinds of failure the CLI tells apart, each with its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// [`UsageError`]: exit code 2.
+    Usage,
+    /// [`ContractViolations`]: exit code 3.
+    Contract,
+    /// [`GateFailure`]: exit code 4.
+    Gate,
+    /// Anything else (I/O, internal): exit code 1.
+    Other,
+}
+
+impl Kind {
+    /// The kind of an error chain: its first typed cause decides.
+    pub fn of(err: &anyhow::Error) -> Kind {
+        for cause in err.chain() {
+            if cause.is::<ContractViolations>() {
+                return Kind::Contract;
+            }
+            if cause.is::<UsageError>() {
+                return Kind::Usage;
+            }
+            if cause.is::<GateFailure>() {
+                return Kind::Gate;
+            }
+        }
+        Kind::Other
+    }
+
+    /// The process exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Usage => EXIT_USAGE,
+            Kind::Contract => EXIT_CONTRACT,
+            Kind::Gate => EXIT_GATE,
+            Kind::Other => EXIT_OTHER,
+        }
     }
 }
 
-impl std::error::Error for GateFailure {}
-
-/// The exit code for an error chain: the first typed cause decides.
+/// The exit code for an error chain ([`Kind::of`]).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.is::<ContractViolations>() {
-            return EXIT_CONTRACT;
-        }
-        if cause.is::<UsageError>() {
-            return EXIT_USAGE;
-        }
-        if cause.is::<GateFailure>() {
-            return EXIT_GATE;
-        }
-    }
-    EXIT_OTHER
+    Kind::of(err).exit_code()
 }

@@ -1,39 +1,30 @@
 //! avm-trainer: the host side of avm. It decides *which* samples go into a feature; avm-core
 //! decides *how* every feature is computed.
 //!
-//! Stages are modules with typed inputs and outputs (contract, sync, preprocess, featurize, ...);
-//! `main.rs` is a thin CLI over them.
+//! The folders are the layers, each using only the ones above it in this list (no cycle):
+//!
+//! | layer        | what                                                                   |
+//! |--------------|------------------------------------------------------------------------|
+//! | (top files)  | [`config`] (every section type, validated at load), [`error`], [`layout`] (every file name), [`ids`], [`io`] (atomic writes), [`guard`], [`lock`] |
+//! | [`formats`]  | what is read or written: contract, recording, labels, window table, scaler, parquet, MAT, ONNX |
+//! | [`model`]    | the autoencoder and its checkpoint, the avm-core detector bundle, ONNX Runtime, metrics |
+//! | [`tracking`] | the metric log, TensorBoard, MLflow, plots                               |
+//! | [`release`]  | versions, quality gates, the registry                                    |
+//! | [`stages`]   | one module per `avm` subcommand: simulate, import, validate, preprocess, featurize, train, evaluate, export, pipeline |
+//!
+//! `main.rs` is a thin CLI over the stages.
 
 pub mod config;
-pub mod contract;
-pub mod detector;
 pub mod error;
-pub mod evaluate;
-pub mod export;
-pub mod extract;
-pub mod featurize;
+pub mod formats;
 pub mod guard;
 pub mod ids;
-pub mod import;
 pub mod io;
-pub mod labels;
 pub mod layout;
 pub mod lock;
-pub mod matfile;
-pub mod metrics;
-pub mod mlflow;
-pub mod onnx;
-pub mod pipeline;
-pub mod plots;
-pub mod preprocess;
-pub mod recording;
-pub mod registry;
-pub mod runtime;
-pub mod simulate;
-pub mod sync;
-pub mod table;
-pub mod tensorboard;
+pub mod model;
+pub mod release;
+pub mod stages;
 pub mod tracking;
-pub mod train;
 
 pub use error::{ContractViolations, UsageError, Violation};

@@ -52,8 +52,7 @@ impl DirLock {
                 return Err(e).with_context(|| format!("locking {}", path.display()));
             }
         }
-        let who =
-            format!("pid {}, `avm {command}`, since {}", std::process::id(), crate::registry::now_rfc3339());
+        let who = format!("pid {}, `avm {command}`, since {}", std::process::id(), crate::io::now_rfc3339());
         file.set_len(0).with_context(|| format!("writing {}", path.display()))?;
         file.rewind().with_context(|| format!("writing {}", path.display()))?;
         file.write_all(who.as_bytes()).with_context(|| format!("writing {}", path.display()))?;

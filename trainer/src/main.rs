@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use avm_trainer::config::PipelineConfig;
 use avm_trainer::error::{self, ContractViolations, UsageError};
 use avm_trainer::lock::DirLock;
-use avm_trainer::{import, preprocess, simulate};
+use avm_trainer::model::metrics::names;
+use avm_trainer::stages::{import, preprocess, simulate, validate};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -116,7 +117,7 @@ enum Command {
         checkpoint: Option<PathBuf>,
         /// Version, major.minor.patch.
         #[arg(long)]
-        version: avm_trainer::export::Version,
+        version: avm_trainer::stages::export::Version,
         /// Replace an existing version.
         #[arg(long)]
         force: bool,
@@ -128,7 +129,7 @@ enum Command {
         config: PathBuf,
         /// Version to register (default: the latest registered + 1 patch, or 1.0.0).
         #[arg(long)]
-        version: Option<avm_trainer::export::Version>,
+        version: Option<avm_trainer::stages::export::Version>,
         /// Recompute every stage, and replace the version if it exists.
         #[arg(long)]
         force: bool,
@@ -243,26 +244,7 @@ fn run(cli: Cli) -> Result<()> {
             outln!("imported {n} recordings into {}", out.display());
         }
         Command::Validate { config, files } => {
-            let cfg = load(&config)?;
-            let contract = cfg.load_contract()?;
-            let check_labels = files.is_empty();
-            let files = if files.is_empty() {
-                preprocess::list_recordings(&cfg.paths.raw_recordings())?
-            } else {
-                files
-            };
-            let recs = preprocess::load_validated(&files, &contract)?;
-            let mut n_labels = 0;
-            if check_labels {
-                n_labels = preprocess::load_labels(&cfg.paths.raw_labels(), &contract, &recs)?.len();
-            }
-            outln!(
-                "{} recording(s){} satisfy contract {} v{}",
-                recs.len(),
-                if check_labels { format!(" and {n_labels} label interval(s)") } else { String::new() },
-                contract.name,
-                contract.version
-            );
+            outln!("{}", validate::run(&load(&config)?, &files)?);
         }
         Command::Preprocess { config, interim } => {
             let cfg = load(&config)?;
@@ -282,13 +264,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train { config, checkpoint, resume, stop_after_epochs, out } => {
             let cfg = load(&config)?;
             let _l = lock("train", &[&cfg.paths.data, &model_dir(&cfg)])?;
-            let mut opts =
-                avm_trainer::train::TrainOptions { resume_from: None, stop_after_epochs, out_dir: out };
+            let mut opts = avm_trainer::stages::train::TrainOptions {
+                resume_from: None,
+                stop_after_epochs,
+                out_dir: out,
+            };
             if resume {
                 opts.resume_from =
-                    Some(checkpoint.unwrap_or_else(|| opts.dir(&cfg).join(avm_trainer::train::LAST)));
+                    Some(checkpoint.unwrap_or_else(|| opts.dir(&cfg).join(avm_trainer::stages::train::LAST)));
             }
-            let ck = avm_trainer::train::run(&cfg, &opts)?;
+            let ck = avm_trainer::stages::train::run(&cfg, &opts)?;
             let last = ck.history.last();
             outln!(
                 "trained {} epochs: best validation loss {:.6} at epoch {} (last train loss {:.6}) -> {}",
@@ -302,7 +287,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evaluate { config, checkpoint } => {
             let cfg = load(&config)?;
             let _l = lock("evaluate", &[&cfg.paths.data, &model_dir(&cfg)])?;
-            let r = avm_trainer::evaluate::run(&cfg, checkpoint.as_deref())?;
+            let r = avm_trainer::stages::evaluate::run(&cfg, checkpoint.as_deref())?;
             outln!(
                 "test: AUC {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, FAR {:.3} ({:.2} false alarms per flight hour) at threshold {:.5} (target FAR {})",
                 r.auc,
@@ -330,26 +315,31 @@ fn run(cli: Cli) -> Result<()> {
                     outln!("  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", r.cv_folds);
                 }
             }
-            outln!("-> {}", avm_trainer::evaluate::evaluation_dir(&cfg).display());
+            outln!("-> {}", avm_trainer::stages::evaluate::evaluation_dir(&cfg).display());
         }
         Command::Export { config, checkpoint, version, force } => {
             let cfg = load(&config)?;
             let _l = lock("export", &[&cfg.paths.data, &model_dir(&cfg), &cfg.paths.registry])?;
-            let e =
-                avm_trainer::pipeline::export_version(&cfg, &config, checkpoint.as_deref(), version, force)?;
+            let e = avm_trainer::stages::pipeline::export_version(
+                &cfg,
+                &config,
+                checkpoint.as_deref(),
+                version,
+                force,
+            )?;
             outln!("registered {} {} (candidate) -> {}", e.detector, e.version, e.path.display());
             print_metrics(&e);
         }
         Command::Run { config, version, force } => {
             let cfg = load(&config)?;
             let _l = lock("run", &[&cfg.paths.data, &model_dir(&cfg), &cfg.paths.registry])?;
-            let opts = avm_trainer::pipeline::RunOptions { version, force };
-            match avm_trainer::pipeline::run(&cfg, &config, &opts)? {
-                avm_trainer::pipeline::RunOutcome::Registered(e) => {
+            let opts = avm_trainer::stages::pipeline::RunOptions { version, force };
+            match avm_trainer::stages::pipeline::run(&cfg, &config, &opts)? {
+                avm_trainer::stages::pipeline::RunOutcome::Registered(e) => {
                     outln!("registered {} {} -> {}", e.detector, e.version, e.path.display());
                     print_metrics(&e);
                 }
-                avm_trainer::pipeline::RunOutcome::Unchanged(e) => {
+                avm_trainer::stages::pipeline::RunOutcome::Unchanged(e) => {
                     outln!(
                         "unchanged: {} {} is this model already -> {}",
                         e.detector,
@@ -362,7 +352,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Registry { registry, action } => {
             let _l = lock("registry", &[&registry])?;
-            let mut reg = avm_trainer::registry::Registry::open(&registry)?;
+            let mut reg = avm_trainer::release::registry::Registry::open(&registry)?;
             match action {
                 RegistryAction::List => {
                     outln!(
@@ -384,10 +374,10 @@ fn run(cli: Cli) -> Result<()> {
                             e.version,
                             format!("{:?}", e.status).to_lowercase(),
                             e.created_at,
-                            m("test_auc"),
-                            m("test_precision"),
-                            m("test_recall"),
-                            m("test_far")
+                            m(names::TEST_AUC),
+                            m(names::TEST_PRECISION),
+                            m(names::TEST_RECALL),
+                            m(names::TEST_FAR)
                         );
                     }
                 }
@@ -413,8 +403,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Featurize { config } => {
             let cfg = load(&config)?;
             let _l = lock("featurize", &[&cfg.paths.data])?;
-            let m = avm_trainer::featurize::run(&cfg)?;
-            for (i, name) in avm_trainer::featurize::SPLITS.iter().enumerate() {
+            let m = avm_trainer::stages::featurize::run(&cfg)?;
+            for (i, name) in avm_trainer::stages::featurize::SPLITS.iter().enumerate() {
                 outln!(
                     "{name:>10}: {:>3} flights, {:>5} windows ({} with an engine fault)",
                     m.flights[i].len(),
@@ -425,7 +415,7 @@ fn run(cli: Cli) -> Result<()> {
             outln!(
                 "{} features per window -> {}",
                 m.feature_names.len(),
-                avm_trainer::featurize::features_dir(&cfg).display()
+                avm_trainer::stages::featurize::features_dir(&cfg).display()
             );
         }
     }
@@ -437,17 +427,17 @@ fn parent_of(p: &std::path::Path) -> &std::path::Path {
     p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
 }
 
-fn print_metrics(e: &avm_trainer::registry::Entry) {
+fn print_metrics(e: &avm_trainer::release::registry::Entry) {
     let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
     outln!(
         "test AUC {:.3}, precision {:.3}, recall {:.3}, FAR {:.3}; ONNX Runtime p99 latency {:.3} ms",
-        m("test_auc"),
-        m("test_precision"),
-        m("test_recall"),
-        m("test_far"),
-        m("latency_p99_ms")
+        m(names::TEST_AUC),
+        m(names::TEST_PRECISION),
+        m(names::TEST_RECALL),
+        m(names::TEST_FAR),
+        m(names::EXPORT_LATENCY_P99_MS)
     );
-    out!("{}", avm_trainer::pipeline::gate_table(&e.gates));
+    out!("{}", avm_trainer::stages::pipeline::gate_table(&e.gates));
 }
 
 fn main() -> ExitCode {

@@ -3,7 +3,7 @@
 //! written.
 
 use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
-use avm_trainer::recording::{
+use avm_trainer::formats::recording::{
     self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, META_KEY, Recording, RecordingMeta, Samples,
 };
 use std::path::{Path, PathBuf};
@@ -55,8 +55,11 @@ impl Workspace {
         std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
         std::fs::create_dir_all(dir.path().join("DATA/raw/recordings")).unwrap();
         // Every data set has a label file; a header alone: every recording healthy.
-        std::fs::write(dir.path().join("DATA/raw/labels.csv"), format!("{}\n", avm_trainer::labels::HEADER))
-            .unwrap();
+        std::fs::write(
+            dir.path().join("DATA/raw/labels.csv"),
+            format!("{}\n", avm_trainer::formats::labels::HEADER),
+        )
+        .unwrap();
         Workspace { dir }
     }
     fn raw(&self, name: &str) -> PathBuf {
@@ -232,7 +235,8 @@ fn write_raw(path: &Path, meta: &RecordingMeta, time: Vec<f64>, cols: Vec<(&str,
     let meta = RecordingMeta { content_crc32: Some(h.finalize()), ..meta.clone() };
     let mut columns: Vec<(String, ArrayRef)> = vec![("time_s".into(), Arc::new(Float64Array::from(time)))];
     columns.extend(cols.into_iter().map(|(n, a)| (n.to_string(), a)));
-    avm_trainer::table::write(path, columns, &[(META_KEY, serde_json::to_string(&meta).unwrap())]).unwrap();
+    avm_trainer::formats::table::write(path, columns, &[(META_KEY, serde_json::to_string(&meta).unwrap())])
+        .unwrap();
 }
 
 fn simple_meta(flight: &str) -> RecordingMeta {
@@ -566,7 +570,8 @@ fn a_parquet_recording_without_its_checksum_is_refused() {
     let mut columns: Vec<(String, ArrayRef)> = vec![("time_s".into(), Arc::new(Float64Array::from(time)))];
     columns.extend(cols.into_iter().map(|(n, a)| (n.to_string(), a)));
     let p = ws.raw("b_nocrc.parquet");
-    avm_trainer::table::write(&p, columns, &[(META_KEY, serde_json::to_string(&meta).unwrap())]).unwrap();
+    avm_trainer::formats::table::write(&p, columns, &[(META_KEY, serde_json::to_string(&meta).unwrap())])
+        .unwrap();
     refused(&ws, &["b_nocrc.parquet", "content_crc32", "recording.checksum"]);
 }
 

@@ -3,8 +3,9 @@
 //! `CI` is not set; in CI its absence is a failure.
 
 use avm_trainer::config::PipelineConfig;
-use avm_trainer::contract::Contract;
-use avm_trainer::{import, preprocess, recording};
+use avm_trainer::formats::contract::Contract;
+use avm_trainer::formats::recording;
+use avm_trainer::stages::{import, preprocess, validate};
 use std::path::{Path, PathBuf};
 
 fn dataset() -> Option<PathBuf> {
@@ -42,7 +43,7 @@ fn imports_two_real_files() {
     assert!(healthy.numeric("vib_fe").is_some());
     assert_eq!(healthy.numeric("shaft_rpm").unwrap().2[0], 1796.0);
     assert_eq!(faulty.numeric("vib_de").unwrap().2.len(), 243_938);
-    let labels = avm_trainer::labels::read(&raw.join("labels.csv")).unwrap();
+    let labels = avm_trainer::formats::labels::read(&raw.join("labels.csv")).unwrap();
     assert_eq!(labels.len(), 1);
     assert_eq!(
         (labels[0].flight_id.as_str(), labels[0].fault_type.as_str()),
@@ -50,8 +51,12 @@ fn imports_two_real_files() {
     );
     assert_eq!(labels[0].severity, 0.007);
     let contract = Contract::load(&repo().join("configs/contracts/cwru_bearing_48k.yaml")).unwrap();
-    assert!(contract.validate(&healthy).is_empty(), "{:?}", contract.validate(&healthy));
-    assert!(contract.validate(&faulty).is_empty());
+    assert!(
+        validate::recording(&contract, &healthy).is_empty(),
+        "{:?}",
+        validate::recording(&contract, &healthy)
+    );
+    assert!(validate::recording(&contract, &faulty).is_empty());
 }
 
 #[test]
@@ -98,9 +103,9 @@ fn detects_real_bearing_faults() {
     let n = import::run(&data.join("manifest.csv"), &cfg.paths.raw(), Some(48_000.0), &[], Some(0.5), false)
         .unwrap();
     preprocess::run(&cfg).unwrap();
-    let f = avm_trainer::featurize::run(&cfg).unwrap();
-    avm_trainer::train::run(&cfg, &Default::default()).unwrap();
-    let r = avm_trainer::evaluate::run(&cfg, None).unwrap();
+    let f = avm_trainer::stages::featurize::run(&cfg).unwrap();
+    avm_trainer::stages::train::run(&cfg, &Default::default()).unwrap();
+    let r = avm_trainer::stages::evaluate::run(&cfg, None).unwrap();
     let cv = r.cross_validation.clone().unwrap();
     println!(
         "CWRU 48 kHz: {n} blocks, windows per split {:?}; test AUC {:.3}, precision {:.3}, recall {:.3}, FAR {:.3};          {}-fold CV AUC {:.3} ± {:.3}, recall {:.3} ± {:.3}, FAR {:.3} ± {:.3}",

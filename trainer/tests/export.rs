@@ -75,7 +75,7 @@ fn registered(dir: &Path) -> Vec<String> {
 fn core_reference(dir: &Path, version_dir: &Path) -> (PathBuf, PathBuf) {
     let mut cfg = PipelineConfig::load(&dir.join("c.yaml")).unwrap();
     cfg.paths.data = dir.join("DATA");
-    let val = avm_trainer::featurize::load_split(&cfg, "validation").unwrap();
+    let val = avm_trainer::stages::featurize::load_split(&cfg, "validation").unwrap();
     let bundle = std::fs::read(version_dir.join("detector.avmb")).unwrap();
     let det = avm_core::Detector::parse(&bundle).unwrap();
     let (mut x, mut s) = (Vec::new(), Vec::new());

@@ -1,7 +1,7 @@
 //! Metrics against scikit-learn (golden cases from `tests/golden/metrics_golden.py`) and
 //! property tests of the ROC AUC.
 
-use avm_trainer::metrics::{Confusion, calibrate_threshold, roc_auc, roc_curve};
+use avm_trainer::model::metrics::{Confusion, calibrate_threshold, roc_auc, roc_curve};
 use proptest::prelude::*;
 use serde_json::Value;
 

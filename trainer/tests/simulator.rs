@@ -3,11 +3,11 @@
 
 use avm_core::FeatureKind;
 use avm_trainer::config::FeatureParams;
-use avm_trainer::contract::Contract;
-use avm_trainer::extract::{self, Frame};
-use avm_trainer::recording::Samples;
-use avm_trainer::simulate::{self, EngineFault, Plan, SensorEvent, SimConfig};
-use avm_trainer::sync;
+use avm_trainer::formats::contract::Contract;
+use avm_trainer::formats::recording::Samples;
+use avm_trainer::stages::extract::{self, Frame};
+use avm_trainer::stages::simulate::{self, EngineFault, Plan, SensorEvent, SimConfig};
+use avm_trainer::stages::{sync, validate};
 use std::path::Path;
 
 fn cfg() -> SimConfig {
@@ -44,12 +44,12 @@ fn params() -> FeatureParams {
     }
 }
 
-fn frames(plan: &Plan) -> (Vec<Frame>, avm_trainer::recording::Recording) {
+fn frames(plan: &Plan) -> (Vec<Frame>, avm_trainer::formats::recording::Recording) {
     let sim = simulate::render(&cfg(), 0, plan);
     let c = contract();
     let mut rec = sim.recording;
     rec.path = "sim.parquet".into();
-    assert!(c.validate(&rec).is_empty(), "{:?}", c.validate(&rec));
+    assert!(validate::recording(&c, &rec).is_empty(), "{:?}", validate::recording(&c, &rec));
     let s = sync::synchronise(&rec, &c).unwrap();
     let (f, _) = extract::extract(&s, params().extractor_config(2048.0).unwrap(), false).unwrap();
     (f, rec)
@@ -214,7 +214,7 @@ fn labels_mark_engine_faults_and_sensor_events_apart() {
     );
     assert_eq!(sim.labels.len(), 2);
     assert_eq!(sim.labels[0].fault_type, "fan_imbalance");
-    assert_eq!(sim.labels[0].category, avm_trainer::contract::FaultCategory::Engine);
+    assert_eq!(sim.labels[0].category, avm_trainer::formats::contract::FaultCategory::Engine);
     assert_eq!(sim.labels[1].fault_type, "sensor_spike");
-    assert_eq!(sim.labels[1].category, avm_trainer::contract::FaultCategory::Sensor);
+    assert_eq!(sim.labels[1].category, avm_trainer::formats::contract::FaultCategory::Sensor);
 }

@@ -1,8 +1,11 @@
 //! Training: same config and seed give bit-identical weights; a resumed run ends exactly where
 //! an uninterrupted one does; the burn forward pass matches a plain re-computation.
 
+use avm_trainer::config::{Activation, TrainConfig};
+use avm_trainer::model::autoencoder as model;
+use avm_trainer::model::checkpoint::Checkpoint;
+use avm_trainer::stages::train::{self, Matrices};
 use avm_trainer::tracking::MetricLog;
-use avm_trainer::train::{self, Activation, Checkpoint, Matrices, TrainConfig};
 
 fn cfg() -> TrainConfig {
     TrainConfig {
@@ -61,8 +64,8 @@ fn same_seed_same_weights_and_it_learns() {
     assert!(last < 0.7 * first, "validation loss {first} -> {last}");
     assert!(x.history.iter().all(|h| h.grad_norm.is_finite() && h.grad_norm > 0.0));
     let other = TrainConfig { seed: 4, ..cfg() };
-    let init = train::Autoencoder::init(8, &other);
-    assert_ne!(init, train::Autoencoder::init(8, &cfg()));
+    let init = model::Autoencoder::init(8, &other);
+    assert_ne!(init, model::Autoencoder::init(8, &cfg()));
     // Checkpoints per epoch, the last and the best.
     assert!(a.path().join("epoch_012.json").exists() && a.path().join("last.json").exists());
     assert!(a.path().join("best.json").exists());
@@ -100,9 +103,9 @@ fn early_stopping_stops() {
 
 #[test]
 fn burn_forward_matches_a_plain_computation() {
-    let model = train::Autoencoder::init(8, &cfg());
+    let model = model::Autoencoder::init(8, &cfg());
     let x = data(5, 9);
-    let (recon, scores) = train::burn_scores(&model, &x);
+    let (recon, scores) = model::burn_scores(&model, &x);
     for (row, (r, s)) in x.iter().zip(recon.iter().zip(&scores)) {
         let mut h: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
         for l in &model.layers {

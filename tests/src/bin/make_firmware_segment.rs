@@ -14,7 +14,7 @@ fn main() -> Result<()> {
         a.len() == 5,
         "usage: make_firmware_segment <contract.yaml> <recording> <start_s> <duration_s> <out.avmq>"
     );
-    let contract = avm_trainer::contract::Contract::load(&PathBuf::from(&a[0]))?;
+    let contract = avm_trainer::formats::contract::Contract::load(&PathBuf::from(&a[0]))?;
     let (s, samples) = avm_parity::load_recording(&PathBuf::from(&a[1]), &contract)?;
     let start_s: f64 = a[2].parse().context("start_s")?;
     let dur_s: f64 = a[3].parse().context("duration_s")?;

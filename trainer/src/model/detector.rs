@@ -2,8 +2,9 @@
 //! detector bundle the firmware embeds, and scores computed through the core (the numbers the
 //! aircraft computes, which evaluation and the thresholds are therefore based on).
 
-use crate::featurize::ScalerFile;
-use crate::train::{self, Activation, Autoencoder};
+use crate::config::Activation;
+use crate::formats::scaler::ScalerFile;
+use crate::model::autoencoder::Autoencoder;
 use anyhow::{Result, anyhow};
 use avm_core::bundle::{self, BundleSpec};
 use avm_core::model::{self, LayerSpec};
@@ -50,7 +51,7 @@ pub fn core_scores<'a>(
 ) -> Result<Vec<f32>> {
     let bytes = network_bytes(model)?;
     let (net, _) = Network::parse(&bytes, model.layers.len()).map_err(|e| anyhow!("{e}"))?;
-    let x = train::scaled(rows, scaler)?;
+    let x = scaler.scaled(rows)?;
     x.iter().map(|v| net.score(v).map_err(|e| anyhow!("scoring: {e}"))).collect()
 }
 
@@ -173,7 +174,7 @@ pub fn scaler_pickle(s: &ScalerFile) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::TrainConfig;
+    use crate::config::TrainConfig;
 
     #[test]
     fn core_scores_match_burn_closely() {
@@ -199,8 +200,8 @@ mod tests {
         let rows: Vec<Vec<f32>> =
             (0..20).map(|r| (0..11).map(|i| ((r * 11 + i) as f32).sin() * 4.0).collect()).collect();
         let core = core_scores(&m, &scaler, rows.iter().map(Vec::as_slice)).unwrap();
-        let x = train::scaled(rows.iter().map(Vec::as_slice), &scaler).unwrap();
-        let (_, burn) = train::burn_scores(&m, &x);
+        let x = scaler.scaled(rows.iter().map(Vec::as_slice)).unwrap();
+        let (_, burn) = crate::model::autoencoder::burn_scores(&m, &x);
         for (c, b) in core.iter().zip(&burn) {
             assert!((c - b).abs() <= 1e-6 * b.abs().max(1.0), "core {c} burn {b}");
         }

@@ -2,6 +2,10 @@
 //! written as JSON lines (`{"name": .., "step": .., "value": ..}`) beside the run's outputs,
 //! and is what the TensorBoard and MLflow writers read.
 
+pub mod mlflow;
+pub mod plots;
+pub mod tensorboard;
+
 pub use crate::config::TrackingConfig;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -83,13 +87,13 @@ pub struct RunLink {
     pub unsent: Vec<String>,
 }
 
-fn mlflow_target(cfg: &crate::config::PipelineConfig) -> (String, crate::mlflow::Target) {
+fn mlflow_target(cfg: &crate::config::PipelineConfig) -> (String, crate::tracking::mlflow::Target) {
     let uri = std::env::var("MLFLOW_TRACKING_URI")
         .ok()
         .filter(|u| !u.is_empty())
         .or_else(|| cfg.tracking.mlflow_tracking_uri.clone())
         .unwrap_or_else(|| "mlruns".into());
-    (uri.clone(), crate::mlflow::Target::parse(&uri))
+    (uri.clone(), crate::tracking::mlflow::Target::parse(&uri))
 }
 
 fn report_unsent(what: &str, unsent: &[String]) {
@@ -126,13 +130,12 @@ pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, Strin
 /// training: problems are printed and recorded in `tracking.json`.
 pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log: &MetricLog) {
     let t = &cfg.tracking;
-    let stamp: String =
-        crate::registry::now_rfc3339().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let stamp: String = crate::io::now_rfc3339().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     let mut link = RunLink { run_name: format!("{}-{stamp}", cfg.name), ..RunLink::default() };
     if t.tensorboard {
         let dir = t.tensorboard_dir.join(&link.run_name);
         let r = (|| -> Result<()> {
-            let mut w = crate::tensorboard::EventWriter::create(&dir)?;
+            let mut w = crate::tracking::tensorboard::EventWriter::create(&dir)?;
             for r in log.records() {
                 w.scalar(&r.name, r.step as i64, r.value as f32);
             }
@@ -146,7 +149,7 @@ pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log
     if t.mlflow {
         let (uri, target) = mlflow_target(cfg);
         let experiment = t.experiment.clone().unwrap_or_else(|| cfg.name.clone());
-        let mut run = crate::mlflow::Run::start(target, &experiment, &link.run_name);
+        let mut run = crate::tracking::mlflow::Run::start(target, &experiment, &link.run_name);
         let mut params = Vec::new();
         flatten("train", &serde_json::to_value(&cfg.train).unwrap_or_default(), &mut params);
         flatten("features", &serde_json::to_value(&cfg.features).unwrap_or_default(), &mut params);
@@ -185,7 +188,7 @@ fn load_link(train_dir: &Path) -> Option<RunLink> {
     serde_json::from_slice(&std::fs::read(train_dir.join(crate::layout::TRACKING_LINK)).ok()?).ok()
 }
 
-fn resume_run(cfg: &crate::config::PipelineConfig, link: &RunLink) -> Option<crate::mlflow::Run> {
+fn resume_run(cfg: &crate::config::PipelineConfig, link: &RunLink) -> Option<crate::tracking::mlflow::Run> {
     let (uri, _) = mlflow_target(cfg);
     let (Some(luri), Some(exp), Some(id)) =
         (&link.mlflow_uri, &link.mlflow_experiment_id, &link.mlflow_run_id)
@@ -197,7 +200,7 @@ fn resume_run(cfg: &crate::config::PipelineConfig, link: &RunLink) -> Option<cra
             "tracking: the training run was logged to {luri}, now the tracking URI is {uri}: using {luri}"
         );
     }
-    Some(crate::mlflow::Run::resume(crate::mlflow::Target::parse(luri), exp, id))
+    Some(crate::tracking::mlflow::Run::resume(crate::tracking::mlflow::Target::parse(luri), exp, id))
 }
 
 /// Adds the evaluation to the training's runs: final metrics (test, per phase, CV) as scalars
@@ -233,13 +236,13 @@ pub fn after_evaluation(
     }
     if let Some(dir) = tb_dir.filter(|_| cfg.tracking.tensorboard) {
         let r = (|| -> Result<()> {
-            let mut w = crate::tensorboard::EventWriter::create(dir)?;
+            let mut w = crate::tracking::tensorboard::EventWriter::create(dir)?;
             for (k, v) in metrics {
                 w.scalar(k, step as i64, *v as f32);
             }
             for img in ["roc", "confusion"] {
                 let png = std::fs::read(eval_dir.join(format!("{img}.png")))?;
-                let (width, height) = crate::tensorboard::png_size(&png).unwrap_or((0, 0));
+                let (width, height) = crate::tracking::tensorboard::png_size(&png).unwrap_or((0, 0));
                 w.image_png(&format!("evaluation/{img}"), step as i64, png, width, height);
             }
             w.flush()

@@ -39,9 +39,11 @@
 //! `f64` through `libm`: the same config gives the same bytes on every machine.
 
 pub use crate::config::SimConfig;
-use crate::contract::FaultCategory;
-use crate::labels::LabelInterval;
-use crate::recording::{ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples};
+use crate::formats::contract::FaultCategory;
+use crate::formats::labels::LabelInterval;
+use crate::formats::recording::{
+    ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples,
+};
 use anyhow::Result;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -576,7 +578,7 @@ pub struct FleetSummary {
 pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
     use rayon::prelude::*;
     let indices = plan(cfg)?;
-    let pb = crate::preprocess::progress(indices.len(), "simulate");
+    let pb = crate::stages::progress(indices.len(), "simulate");
     crate::io::replace_dir_atomic(out, |staging| {
         let results: Vec<Result<(f64, Vec<LabelInterval>)>> = indices
             .clone()
@@ -585,7 +587,7 @@ pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
                 let sim = simulate_one(cfg, i);
                 let dest =
                     staging.join("recordings").join(format!("{}.parquet", sim.recording.meta.flight_id));
-                crate::recording::write_parquet(&sim.recording, &dest)?;
+                crate::formats::recording::write_parquet(&sim.recording, &dest)?;
                 pb.inc(1);
                 let (a, b) = sim.recording.span_s();
                 Ok((b - a, sim.labels))
@@ -624,7 +626,7 @@ pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
         }
         engine_faults.sort();
         sensor_events.sort();
-        crate::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
+        crate::formats::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
         let summary = FleetSummary {
             config: cfg.clone(),
             recordings: indices.len(),

@@ -2,7 +2,7 @@
 //! feature itself: this module only feeds the core and collects what it returns.
 
 use crate::error::UsageError;
-use crate::sync::Synced;
+use crate::stages::sync::Synced;
 use avm_core::{ChannelQuality, ExtractorConfig, FeatureExtractor, SampleFate, SampleTap};
 
 /// Largest number of vibration channels wired in (the core is generic; this is the dispatch).

@@ -3,7 +3,7 @@
 //!
 //! Steps: list the raw recordings; read and validate every one against the contract and the
 //! labels against the recordings (any violation stops here, before anything is written); bring
-//! speeds and phase onto the vibration timeline ([`crate::sync`]); run avm-core's extractor once
+//! speeds and phase onto the vibration timeline ([`crate::stages::sync`]); run avm-core's extractor once
 //! per recording, so features and data-quality counts are exactly the core's (no second
 //! implementation of the gap or spike rules); label each window; write the table and its
 //! manifest (with avm-core's complete `ExtractorConfig` and the feature schema version) to a
@@ -17,210 +17,28 @@
 //! `phase` is the phase held by most of the window's samples.
 
 use crate::config::PipelineConfig;
-use crate::contract::{Contract, FaultCategory};
 use crate::error::{ContractViolations, UsageError, Violation};
-use crate::extract::{self, Frame, Sanitised};
-use crate::labels::{self, LabelInterval};
-use crate::recording::{
+use crate::formats::contract::FaultCategory;
+use crate::formats::labels::LabelInterval;
+use crate::formats::recording::{
     self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples,
 };
-use crate::sync::{self, PHASE_UNKNOWN, Synced};
-use crate::table;
+use crate::formats::windows::{self, NONE, Window};
+pub use crate::formats::windows::{ProcessedManifest, RecordingSummary};
+use crate::stages::extract::{self, Frame, Sanitised};
+use crate::stages::progress;
+use crate::stages::sync::{self, PHASE_UNKNOWN, Synced};
+use crate::stages::validate;
 use anyhow::{Context, Result};
-use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, StringArray, UInt8Array, UInt32Array};
 use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// File name of the window table in `DATA/processed/`.
 pub const WINDOWS_FILE: &str = crate::layout::WINDOWS;
 /// File name of the processed manifest.
 pub const MANIFEST_FILE: &str = crate::layout::MANIFEST;
-/// The no-fault value of `fault_type` and `sensor_event`.
-pub const NONE: &str = "none";
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub fn progress(len: usize, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
-}
-
-/// The raw recordings in `dir` (`*.parquet`, `*.csv`), sorted by name.
-pub fn list_recordings(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        UsageError(format!(
-            "no raw recordings: cannot read {} ({e}); run `avm simulate` or `avm import` first",
-            dir.display()
-        ))
-    })?;
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("parquet" | "csv")))
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .collect();
-    out.sort();
-    if out.is_empty() {
-        return Err(UsageError(format!("no recordings (*.parquet, *.csv) in {}", dir.display())).into());
-    }
-    Ok(out)
-}
-
-/// Reads and validates every recording; all violations of all files are reported together.
-pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Recording>, ContractViolations> {
-    let pb = progress(paths.len(), "validate");
-    let results: Vec<Result<Recording, ContractViolations>> = paths
-        .par_iter()
-        .map(|p| {
-            let r = recording::read(p).and_then(|rec| {
-                let v = contract.validate(&rec);
-                if v.is_empty() { Ok(rec) } else { Err(ContractViolations(v)) }
-            });
-            pb.inc(1);
-            r
-        })
-        .collect();
-    pb.finish_and_clear();
-    let mut recs = Vec::new();
-    let mut violations = Vec::new();
-    for r in results {
-        match r {
-            Ok(rec) => recs.push(rec),
-            Err(ContractViolations(v)) => violations.extend(v),
-        }
-    }
-    let mut seen: HashMap<&str, &Path> = HashMap::new();
-    for r in &recs {
-        if let Some(other) = seen.insert(&r.meta.flight_id, &r.path) {
-            violations.push(Violation::new(
-                &r.path,
-                "metadata",
-                "recording.flight_id",
-                format!("flight_id {:?} is also used by {}", r.meta.flight_id, other.display()),
-            ));
-        }
-    }
-    if violations.is_empty() { Ok(recs) } else { Err(ContractViolations(violations)) }
-}
-
-/// Reads the labels and validates them against the recordings. A missing label file is a
-/// violation (`label.present`): training without labels is not a mode avm has yet, and a
-/// misnamed file must not silently mean "no faults".
-pub fn load_labels(
-    path: &Path,
-    contract: &Contract,
-    recs: &[Recording],
-) -> Result<Vec<LabelInterval>, ContractViolations> {
-    let labels = read_labels(path)?;
-    let spans: HashMap<String, (f64, f64)> =
-        recs.iter().filter_map(|r| vibration_span(contract, r)).collect();
-    let v = check_labels(path, contract, &labels, &spans);
-    if v.is_empty() { Ok(labels) } else { Err(ContractViolations(v)) }
-}
-
-/// `(flight_id, [first vibration sample, last + one period))`: the span labels must lie in.
-fn vibration_span(contract: &Contract, r: &Recording) -> Option<(String, (f64, f64))> {
-    let v = contract.vibration_channels().next()?;
-    let (_, t, _) = r.numeric(&v.name)?;
-    // The last sample covers one period: intervals are half-open, [start, end).
-    Some((r.meta.flight_id.clone(), (*t.first()?, *t.last()? + 1.0 / v.sample_rate_hz)))
-}
-
-/// Reads the label file; a missing one is a violation naming look-alike files.
-pub fn read_labels(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
-    if !path.is_file() {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut near: Vec<String> = std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.to_ascii_lowercase().contains("label"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        near.sort();
-        let hint = if near.is_empty() { String::new() } else { format!(" (found {near:?}: misnamed?)") };
-        return Err(Violation::new(
-            path,
-            "",
-            "label.present",
-            format!(
-                "no label file{hint}: every data set needs one (header {:?}; a header alone says every \
-                 recording is healthy)",
-                labels::HEADER
-            ),
-        )
-        .into());
-    }
-    labels::read(path)
-}
-
-/// Every violation of the label rules by `labels` against the recordings' spans.
-fn check_labels(
-    path: &Path,
-    contract: &Contract,
-    labels: &[LabelInterval],
-    spans: &HashMap<String, (f64, f64)>,
-) -> Vec<Violation> {
-    let mut v = contract.validate_labels(path, labels, spans);
-    for l in labels {
-        if let Some(c) = contract.labels.fault_types.get(&l.fault_type)
-            && *c != l.category
-        {
-            v.push(Violation::new(
-                path,
-                format!("row {} (flight {})", l.row, l.flight_id),
-                "label.category",
-                format!("{} is a {c:?} fault in the contract, the file says {:?}", l.fault_type, l.category),
-            ));
-        }
-    }
-    v
-}
-
-/// One row of the window table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WindowRow {
-    /// Recording.
-    pub flight_id: String,
-    /// Aircraft.
-    pub aircraft_id: String,
-    /// Engine.
-    pub engine_id: String,
-    /// Window index in the recording.
-    pub window_index: u32,
-    /// Start time, s.
-    pub start_s: f64,
-    /// End time (exclusive), s.
-    pub end_s: f64,
-    /// Majority phase (or `unknown`).
-    pub phase: String,
-    /// 1: engine fault at the window midpoint.
-    pub label: u8,
-    /// The engine fault type, or `none`.
-    pub fault_type: String,
-    /// Its severity (0 for none).
-    pub severity: f64,
-    /// An overlapping data-quality event, or `none`.
-    pub sensor_event: String,
-    /// No unrepaired samples.
-    pub valid: bool,
-    /// Rates of change valid.
-    pub roc_valid: bool,
-    /// Per channel: gap-filled, clipped, unrepaired, speed-held counts.
-    pub quality: Vec<[u32; 4]>,
-    /// avm-core's raw (unscaled) features, channel-major.
-    pub features: Vec<f32>,
-}
 
 /// Labels the frames of one recording.
 pub fn window_rows(
@@ -228,7 +46,7 @@ pub fn window_rows(
     frames: &[Frame],
     cfg: &ExtractorConfig,
     labels: &[LabelInterval],
-) -> Vec<WindowRow> {
+) -> Vec<Window> {
     let fs = s.sample_rate_hz;
     let win = cfg.window_len_samples as usize;
     let mine: Vec<&LabelInterval> = labels.iter().filter(|l| l.flight_id == s.flight_id).collect();
@@ -257,7 +75,7 @@ pub fn window_rows(
                 .iter()
                 .filter(|l| l.category == FaultCategory::Sensor && l.overlap_s(start_s, end_s) > 0.0)
                 .max_by(|x, y| x.overlap_s(start_s, end_s).total_cmp(&y.overlap_s(start_s, end_s)));
-            WindowRow {
+            Window {
                 flight_id: s.flight_id.clone(),
                 aircraft_id: s.aircraft_id.clone(),
                 engine_id: s.engine_id.clone(),
@@ -280,46 +98,6 @@ pub fn window_rows(
             }
         })
         .collect()
-}
-
-/// Writes the window table.
-pub fn write_windows(
-    dest: &Path,
-    rows: &[WindowRow],
-    channels: &[String],
-    feature_names: &[String],
-    metadata: &[(&str, String)],
-) -> Result<()> {
-    let s = |f: &dyn Fn(&WindowRow) -> &str| -> ArrayRef {
-        Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>())
-    };
-    let mut cols: Vec<(String, ArrayRef)> = vec![
-        ("flight_id".into(), s(&|r| &r.flight_id)),
-        ("aircraft_id".into(), s(&|r| &r.aircraft_id)),
-        ("engine_id".into(), s(&|r| &r.engine_id)),
-        ("window_index".into(), Arc::new(rows.iter().map(|r| r.window_index).collect::<UInt32Array>())),
-        ("start_s".into(), Arc::new(rows.iter().map(|r| r.start_s).collect::<Float64Array>())),
-        ("end_s".into(), Arc::new(rows.iter().map(|r| r.end_s).collect::<Float64Array>())),
-        ("phase".into(), s(&|r| &r.phase)),
-        ("label".into(), Arc::new(rows.iter().map(|r| r.label).collect::<UInt8Array>())),
-        ("fault_type".into(), s(&|r| &r.fault_type)),
-        ("severity".into(), Arc::new(rows.iter().map(|r| r.severity).collect::<Float64Array>())),
-        ("sensor_event".into(), s(&|r| &r.sensor_event)),
-        ("valid".into(), Arc::new(rows.iter().map(|r| Some(r.valid)).collect::<BooleanArray>())),
-        ("roc_valid".into(), Arc::new(rows.iter().map(|r| Some(r.roc_valid)).collect::<BooleanArray>())),
-    ];
-    for (c, name) in channels.iter().enumerate() {
-        for (k, what) in ["gap_filled", "clipped", "unrepaired", "speed_held"].iter().enumerate() {
-            cols.push((
-                format!("{name}.{what}"),
-                Arc::new(rows.iter().map(|r| r.quality[c][k]).collect::<UInt32Array>()),
-            ));
-        }
-    }
-    for (k, name) in feature_names.iter().enumerate() {
-        cols.push((name.clone(), Arc::new(rows.iter().map(|r| r.features[k]).collect::<Float32Array>())));
-    }
-    table::write(dest, cols, metadata)
 }
 
 /// The interim (cleaned, synchronised) recording: on the vibration timeline, per vibration
@@ -378,52 +156,7 @@ pub fn interim_recording(s: &Synced, clean: &Sanitised, source: &str) -> Recordi
 struct Processed {
     span: Option<(String, (f64, f64))>,
     summary: RecordingSummary,
-    rows: Vec<WindowRow>,
-}
-
-/// What preprocess did, for the CLI and the manifest.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct RecordingSummary {
-    /// Recording.
-    pub flight_id: String,
-    /// Raw file.
-    pub raw_file: String,
-    /// sha256 of the raw file.
-    pub raw_sha256: String,
-    /// Samples on the vibration timeline.
-    pub samples: usize,
-    /// Windows.
-    pub windows: usize,
-    /// Valid windows.
-    pub valid_windows: usize,
-    /// Anomalous (engine-fault) windows.
-    pub anomalous_windows: usize,
-}
-
-/// The processed manifest (`DATA/processed/manifest.json`).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ProcessedManifest {
-    /// Contract name and version.
-    pub contract: String,
-    /// avm-core feature schema version.
-    pub feature_schema_version: u16,
-    /// Vibration channels, in feature order.
-    pub channels: Vec<String>,
-    /// Extractor settings.
-    pub window_len_samples: u32,
-    /// Hop.
-    pub hop_len_samples: u32,
-    /// Rate.
-    pub sample_rate_hz: u32,
-    /// The complete extractor configuration the features were computed with (avm-core's own
-    /// type, serialised).
-    pub extractor: ExtractorConfig,
-    /// Names of the feature columns of the window table, in order.
-    pub feature_names: Vec<String>,
-    /// sha256 of the label file.
-    pub labels_sha256: String,
-    /// Per recording.
-    pub recordings: Vec<RecordingSummary>,
+    rows: Vec<Window>,
 }
 
 /// Options of one `avm preprocess`.
@@ -444,11 +177,11 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
 pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
-    let paths = list_recordings(&cfg.paths.raw_recordings())?;
+    let paths = validate::list_recordings(&cfg.paths.raw_recordings())?;
     let labels_path = cfg.paths.raw_labels();
-    let labels = read_labels(&labels_path)?;
+    let labels = validate::read_labels(&labels_path)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
-    let feature_names = crate::featurize::feature_names(&channels)?;
+    let feature_names = windows::feature_names(&channels)?;
 
     // Each recording is read, validated and turned into window rows on its own, then dropped:
     // memory holds the recordings being worked on (one per thread) and the window rows, never
@@ -457,7 +190,7 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
     let pb = progress(paths.len(), "preprocess");
     let one = |path: &PathBuf, interim_dir: Option<&Path>| -> Result<Processed> {
         let rec = recording::read(path)?;
-        let v = contract.validate(&rec);
+        let v = validate::recording(&contract, &rec);
         if !v.is_empty() {
             return Err(ContractViolations(v).into());
         }
@@ -472,7 +205,7 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
         }
         pb.inc(1);
         Ok(Processed {
-            span: vibration_span(&contract, &rec),
+            span: validate::vibration_span(&contract, &rec),
             summary: RecordingSummary {
                 flight_id: s.flight_id.clone(),
                 raw_file: rec.path.display().to_string(),
@@ -485,7 +218,7 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
             rows,
         })
     };
-    let collect = |results: Vec<Result<Processed>>| -> Result<(Vec<RecordingSummary>, Vec<WindowRow>)> {
+    let collect = |results: Vec<Result<Processed>>| -> Result<(Vec<RecordingSummary>, Vec<Window>)> {
         let mut violations = Vec::new();
         let mut done = Vec::new();
         for r in results {
@@ -510,7 +243,7 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
         }
         if violations.is_empty() {
             let spans = done.iter().filter_map(|p| p.span.clone()).collect();
-            violations.extend(check_labels(&labels_path, &contract, &labels, &spans));
+            violations.extend(validate::labels(&labels_path, &contract, &labels, &spans));
         }
         if !violations.is_empty() {
             return Err(ContractViolations(violations).into());
@@ -547,9 +280,9 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
     };
     let json = serde_json::to_string_pretty(&manifest)?;
     crate::io::replace_dir_atomic(&cfg.paths.processed(), |staging| {
-        write_windows(
+        windows::write_table(
             &staging.join(WINDOWS_FILE),
-            &rows,
+            &rows.iter().collect::<Vec<_>>(),
             &channels,
             &feature_names,
             &[("avm.manifest", json.clone())],

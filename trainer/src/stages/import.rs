@@ -13,11 +13,13 @@
 //! (`bearing_inner_race`, `bearing_ball`, `bearing_outer_race`), severity = fault diameter in
 //! inches, category `engine`. Every file is checked against the manifest's sha256 first.
 
-use crate::contract::FaultCategory;
 use crate::error::{ContractViolations, Violation};
-use crate::labels::LabelInterval;
-use crate::matfile;
-use crate::recording::{ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples};
+use crate::formats::contract::FaultCategory;
+use crate::formats::labels::LabelInterval;
+use crate::formats::matfile;
+use crate::formats::recording::{
+    ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples,
+};
 use std::path::{Path, PathBuf};
 
 /// Highest sample rate a manifest may declare, Hz.
@@ -56,8 +58,8 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut reader = crate::recording::csv_reader(text);
-    let header = crate::recording::csv_header(path, "manifest.format", &mut reader)?;
+    let mut reader = crate::formats::recording::csv_reader(text);
+    let header = crate::formats::recording::csv_header(path, "manifest.format", &mut reader)?;
     let col = |name: &str| {
         header
             .iter()
@@ -76,7 +78,7 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, ContractViolations
     );
     let mut out = Vec::new();
     for rec in reader.records() {
-        let f = rec.map_err(|e| crate::recording::csv_violation(path, "manifest.format", e))?;
+        let f = rec.map_err(|e| crate::formats::recording::csv_violation(path, "manifest.format", e))?;
         let lineno = f.position().map_or(0, |p| p.line() as usize);
         let num = |k: usize, name: &str| -> Result<f64, ContractViolations> {
             if f[k].is_empty() {
@@ -287,12 +289,12 @@ pub fn run(
                     ".parquet",
                 )
                 .map_err(crate::error::UsageError)?;
-                crate::recording::write_parquet(&rec, &dest)?;
+                crate::formats::recording::write_parquet(&rec, &dest)?;
                 labels.extend(l);
                 count += 1;
             }
         }
-        crate::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
+        crate::formats::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
         Ok(count)
     })
 }

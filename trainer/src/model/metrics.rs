@@ -12,6 +12,66 @@
 
 use std::fmt;
 
+/// Metric names, one scheme (`<split or stage>/<metric>`) for the evaluation's metric log,
+/// TensorBoard, MLflow, the quality gates, the registry and the CLI.
+pub mod names {
+    /// Test ROC AUC.
+    pub const TEST_AUC: &str = "test/auc";
+    /// Test precision at the global threshold.
+    pub const TEST_PRECISION: &str = "test/precision";
+    /// Test recall at the global threshold.
+    pub const TEST_RECALL: &str = "test/recall";
+    /// Test F1 at the global threshold.
+    pub const TEST_F1: &str = "test/f1";
+    /// Test false-alarm rate (per window) at the global threshold.
+    pub const TEST_FAR: &str = "test/far";
+    /// Test false alarms per flight hour at the global threshold.
+    pub const TEST_FALSE_ALARMS_PER_FLIGHT_HOUR: &str = "test/false_alarms_per_flight_hour";
+    /// The global threshold.
+    pub const TEST_THRESHOLD: &str = "test/threshold";
+    /// Test precision with per-phase thresholds.
+    pub const TEST_PER_PHASE_PRECISION: &str = "test_per_phase_thresholds/precision";
+    /// Test recall with per-phase thresholds.
+    pub const TEST_PER_PHASE_RECALL: &str = "test_per_phase_thresholds/recall";
+    /// Test false-alarm rate with per-phase thresholds.
+    pub const TEST_PER_PHASE_FAR: &str = "test_per_phase_thresholds/far";
+    /// Median single-window inference latency through ONNX Runtime, ms.
+    pub const EXPORT_LATENCY_P50_MS: &str = "export/latency_p50_ms";
+    /// 99th-percentile single-window inference latency through ONNX Runtime, ms.
+    pub const EXPORT_LATENCY_P99_MS: &str = "export/latency_p99_ms";
+    /// Largest |ONNX Runtime score - avm-core score| on the test split.
+    pub const EXPORT_ORT_VS_CORE_SCORE_MAX_ABS: &str = "export/ort_vs_core_score_max_abs";
+
+    /// The name an entry of registry format 2 (before this scheme) used for a metric, if it
+    /// differed: such entries are read with the current names.
+    pub fn legacy(old: &str) -> Option<String> {
+        let fixed = match old {
+            "test_auc" => TEST_AUC,
+            "test_precision" => TEST_PRECISION,
+            "test_recall" => TEST_RECALL,
+            "test_f1" => TEST_F1,
+            "test_far" => TEST_FAR,
+            "test_false_alarms_per_flight_hour" => TEST_FALSE_ALARMS_PER_FLIGHT_HOUR,
+            "test_per_phase_precision" => TEST_PER_PHASE_PRECISION,
+            "test_per_phase_recall" => TEST_PER_PHASE_RECALL,
+            "test_per_phase_far" => TEST_PER_PHASE_FAR,
+            "latency_p50_ms" => EXPORT_LATENCY_P50_MS,
+            "latency_p99_ms" => EXPORT_LATENCY_P99_MS,
+            "ort_vs_core_score_max_abs" => EXPORT_ORT_VS_CORE_SCORE_MAX_ABS,
+            // Gate names of format 2.
+            "auc" => TEST_AUC,
+            "precision" => TEST_PRECISION,
+            "recall" => TEST_RECALL,
+            "far" => TEST_FAR,
+            _ => {
+                let cv = old.strip_prefix("cv_")?;
+                return Some(format!("cv/{cv}"));
+            }
+        };
+        Some(fixed.to_string())
+    }
+}
+
 /// Why a metric cannot be computed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetricError {

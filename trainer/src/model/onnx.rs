@@ -8,7 +8,8 @@
 //! `score` `[batch]`, the per-row reconstruction MSE (the anomaly score avm-core computes).
 //! Weights are `raw_data` little-endian `f32`. Encoding is deterministic: same model, same bytes.
 
-use crate::train::{Activation, Autoencoder};
+use crate::config::Activation;
+use crate::model::autoencoder::Autoencoder;
 use prost::Message;
 
 /// ONNX IR version written.
@@ -277,7 +278,8 @@ pub fn encode(model: &Autoencoder, doc: &str, metadata: &[(String, String)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{Activation, Dense, TrainConfig};
+    use crate::config::{Activation, TrainConfig};
+    use crate::model::autoencoder::Dense;
 
     #[test]
     fn decodes_back_with_the_right_shape() {

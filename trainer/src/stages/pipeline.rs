@@ -14,10 +14,11 @@
 pub use crate::config::Gates;
 use crate::config::PipelineConfig;
 use crate::error::{GateFailure, UsageError};
-use crate::evaluate::{self, EvalReport};
-use crate::export::{self, Latency, Staged, Version};
-use crate::registry::{self, Entry, GateResult, Registry, Status};
-use crate::{featurize, preprocess, simulate, train};
+use crate::model::metrics::names;
+use crate::release::registry::{self, Entry, GateResult, Registry, Status};
+use crate::stages::evaluate::{self, EvalReport};
+use crate::stages::export::{self, Latency, Staged, Version};
+use crate::stages::{featurize, preprocess, simulate, train};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,20 +42,20 @@ pub fn check_gates(g: &Gates, r: &EvalReport, latency: &Latency) -> Vec<GateResu
         passed: value <= limit,
     };
     vec![
-        ge("auc", r.auc, g.min_auc),
-        ge("precision", r.test.precision, g.min_precision),
-        ge("recall", r.test.recall, g.min_recall),
-        le("far", r.test.far, g.max_far),
-        le("latency_p99_ms", latency.p99_ms, g.max_latency_p99_ms),
+        ge(names::TEST_AUC, r.auc, g.min_auc),
+        ge(names::TEST_PRECISION, r.test.precision, g.min_precision),
+        ge(names::TEST_RECALL, r.test.recall, g.min_recall),
+        le(names::TEST_FAR, r.test.far, g.max_far),
+        le(names::EXPORT_LATENCY_P99_MS, latency.p99_ms, g.max_latency_p99_ms),
     ]
 }
 
 /// The gate table as text.
 pub fn gate_table(results: &[GateResult]) -> String {
-    let mut s = format!("{:<16} {:>10}    {:>10}  {}\n", "gate", "value", "limit", "result");
+    let mut s = format!("{:<22} {:>10}    {:>10}  {}\n", "gate", "value", "limit", "result");
     for g in results {
         s += &format!(
-            "{:<16} {:>10.4} {:>2} {:>10.4}  {}\n",
+            "{:<22} {:>10.4} {:>2} {:>10.4}  {}\n",
             g.gate,
             g.value,
             g.op,
@@ -66,25 +67,10 @@ pub fn gate_table(results: &[GateResult]) -> String {
 }
 
 fn headline(r: &EvalReport, s: &Staged) -> BTreeMap<String, f64> {
-    let mut m = BTreeMap::new();
-    m.insert("test_auc".into(), r.auc);
-    m.insert("test_precision".into(), r.test.precision);
-    m.insert("test_recall".into(), r.test.recall);
-    m.insert("test_f1".into(), r.test.f1);
-    m.insert("test_far".into(), r.test.far);
-    m.insert("test_false_alarms_per_flight_hour".into(), r.test.false_alarms_per_flight_hour);
-    if let Some(p) = &r.test_per_phase_thresholds {
-        m.insert("test_per_phase_precision".into(), p.precision);
-        m.insert("test_per_phase_recall".into(), p.recall);
-        m.insert("test_per_phase_far".into(), p.far);
-    }
-    for (k, (mean, sd)) in r.cross_validation.iter().flatten() {
-        m.insert(format!("cv_{k}_mean"), *mean);
-        m.insert(format!("cv_{k}_std"), *sd);
-    }
-    m.insert("latency_p50_ms".into(), s.latency.p50_ms);
-    m.insert("latency_p99_ms".into(), s.latency.p99_ms);
-    m.insert("ort_vs_core_score_max_abs".into(), s.validation.ort_vs_core_score.max_abs);
+    let mut m = r.headline();
+    m.insert(names::EXPORT_LATENCY_P50_MS.into(), s.latency.p50_ms);
+    m.insert(names::EXPORT_LATENCY_P99_MS.into(), s.latency.p99_ms);
+    m.insert(names::EXPORT_ORT_VS_CORE_SCORE_MAX_ABS.into(), s.validation.ort_vs_core_score.max_abs);
     m
 }
 
@@ -125,7 +111,7 @@ pub fn export_version(
         detector: cfg.name.clone(),
         version: version.to_string(),
         status: Status::Candidate,
-        created_at: registry::now_rfc3339(),
+        created_at: crate::io::now_rfc3339(),
         path: final_dir,
         config_sha256: crate::io::sha256_file(config_path)?,
         checkpoint_sha256: staged.checkpoint_sha256.clone(),
@@ -281,7 +267,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
     let t0 = Instant::now();
     eprintln!("[1/{}] data ...", names.len());
     let raw = cfg.paths.raw_recordings();
-    let have_raw = preprocess::list_recordings(&raw).is_ok_and(|v| !v.is_empty());
+    let have_raw = crate::stages::validate::list_recordings(&raw).is_ok_and(|v| !v.is_empty());
     if !have_raw {
         let sim = cfg.simulate.clone().ok_or_else(|| {
             UsageError(format!(
@@ -327,14 +313,14 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
     st.run(
         "evaluate",
         serde_json::json!({"evaluate": section(&cfg.evaluate), "hop_s": cfg.features.hop_s, "train": section(&cfg.train)}),
-        &[fdir.clone(), tdir.join(crate::train::BEST)],
+        &[fdir.clone(), tdir.join(crate::stages::train::BEST)],
         &[edir],
         || evaluate::run(cfg, None).map(|_| ()),
     )?;
 
     let t0 = Instant::now();
     eprintln!("[{}/{}] export + gates + registry ...", names.len(), names.len());
-    let ck_sha = crate::io::sha256_file(&tdir.join(crate::train::BEST))?;
+    let ck_sha = crate::io::sha256_file(&tdir.join(crate::stages::train::BEST))?;
     let data_sha = crate::io::sha256_file(&fdir.join(crate::layout::MANIFEST))?;
     let config_sha = crate::io::sha256_file(config_path)?;
     let latest = reg.latest(&cfg.name).cloned();

@@ -8,9 +8,9 @@
 //! Vibration channels of unequal length are cut to the shortest. Nothing is interpolated
 //! here: missing vibration samples stay NaN for avm-core's sanitiser to handle.
 
-use crate::contract::Contract;
 use crate::error::{ContractViolations, Violation};
-use crate::recording::{Recording, Samples};
+use crate::formats::contract::Contract;
+use crate::formats::recording::{Recording, Samples};
 
 /// Code of a sample whose phase is unknown (no phase channel).
 pub const PHASE_UNKNOWN: u8 = u8::MAX;
@@ -153,7 +153,7 @@ pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, Contr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::{ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, RecordingMeta};
+    use crate::formats::recording::{ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, RecordingMeta};
 
     fn contract() -> Contract {
         serde_saphyr::from_str(

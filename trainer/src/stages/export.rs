@@ -1,8 +1,8 @@
 //! `avm export`: a trained and evaluated checkpoint becomes a deployable detector version.
 //!
-//! Artifacts (all written into a staging directory; see [`crate::registry`] for how a version
+//! Artifacts (all written into a staging directory; see [`crate::release::registry`] for how a version
 //! becomes visible atomically):
-//! - `model.onnx` ([`crate::onnx`]), validated in ONNX Runtime against burn's forward pass and
+//! - `model.onnx` ([`crate::model::onnx`]), validated in ONNX Runtime against burn's forward pass and
 //!   avm-core's evaluator on the validation windows: every output must satisfy
 //!   `|a - b| <= ATOL + RTOL * |b|` ([`ATOL`], [`RTOL`]), else the export fails;
 //!   the worst differences go into `validation.json`.
@@ -16,14 +16,17 @@
 //! registry entry, not into the version directory.
 
 use crate::config::PipelineConfig;
-use crate::detector::{self, BundleParts};
 use crate::error::UsageError;
-use crate::evaluate::{self, EvalReport};
-use crate::featurize::{self, ScalerFile};
+use crate::formats::scaler::ScalerFile;
 use crate::layout;
-use crate::onnx;
-use crate::runtime::OrtModel;
-use crate::train::{self, Checkpoint};
+use crate::model::autoencoder::burn_scores;
+use crate::model::checkpoint::Checkpoint;
+use crate::model::detector::{self, BundleParts};
+use crate::model::onnx;
+use crate::model::runtime::OrtModel;
+use crate::stages::evaluate::{self, EvalReport};
+use crate::stages::featurize;
+use crate::stages::train;
 use anyhow::{Context, Result, bail, ensure};
 use avm_core::{Detector, FEATURE_SCHEMA_VERSION, FeatureKind};
 use serde::{Deserialize, Serialize};
@@ -36,34 +39,7 @@ pub const ATOL: f64 = 1e-4;
 /// Relative tolerance of the ONNX Runtime check.
 pub const RTOL: f64 = 1e-4;
 
-/// A semantic version `major.minor.patch`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Version(pub [u16; 3]);
-
-impl std::str::FromStr for Version {
-    type Err = UsageError;
-    fn from_str(s: &str) -> Result<Version, UsageError> {
-        let parts: Vec<&str> = s.split('.').collect();
-        let bad = || UsageError(format!("version {s:?} is not major.minor.patch (numbers up to 65535)"));
-        if parts.len() != 3 {
-            return Err(bad());
-        }
-        let mut v = [0u16; 3];
-        for (o, p) in v.iter_mut().zip(parts) {
-            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            *o = p.parse().map_err(|_| bad())?;
-        }
-        Ok(Version(v))
-    }
-}
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.0[0], self.0[1], self.0[2])
-    }
-}
+pub use crate::release::version::Version;
 
 /// Worst disagreement between two implementations.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -280,7 +256,7 @@ pub fn stage(
     let xcfg = cfg.extractor_config(&contract)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
     ensure!(
-        featurize::feature_names(&channels)? == scaler.feature_names,
+        crate::formats::windows::feature_names(&channels)? == scaler.feature_names,
         UsageError("the contract's channels do not match the trained features".into())
     );
 
@@ -349,12 +325,12 @@ pub fn stage(
         !rows.is_empty(),
         UsageError("the validation split has no valid window to check the export on".into())
     );
-    let x = train::scaled(rows.iter().copied(), &scaler)?;
+    let x = scaler.scaled(rows.iter().copied())?;
     let flat: Vec<f32> = x.iter().flatten().copied().collect();
     let f = scaler.feature_names.len();
     let mut ort = OrtModel::load(&onnx_bytes, f, &dir.join(layout::MODEL_ONNX))?;
     let out = ort.run(&flat, x.len())?;
-    let (burn_recon, burn_score) = train::burn_scores(&ck.model, &x);
+    let (burn_recon, burn_score) = burn_scores(&ck.model, &x);
     let burn_recon: Vec<f32> = burn_recon.into_iter().flatten().collect();
     let det = Detector::parse(&bundle).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut core_recon = vec![0.0f32; flat.len()];
@@ -367,7 +343,7 @@ pub fn stage(
         windows: x.len(),
         atol: ATOL,
         rtol: RTOL,
-        onnxruntime: crate::runtime::ORT_VERSION.into(),
+        onnxruntime: crate::model::runtime::ORT_VERSION.into(),
         ort_vs_burn_reconstruction: agreement(&out.reconstruction, &burn_recon),
         ort_vs_burn_score: agreement(&out.score, &burn_score),
         ort_vs_core_reconstruction: agreement(&out.reconstruction, &core_recon),
@@ -391,7 +367,7 @@ pub fn stage(
 
     // Single-window latency over the test split (kept out of the artifacts: it varies by run).
     let test = featurize::load_split(cfg, "test")?;
-    let tx = train::scaled(test.rows.iter().filter(|r| r.valid).map(|r| r.features.as_slice()), &scaler)?;
+    let tx = scaler.scaled(test.rows.iter().filter(|r| r.valid).map(|r| r.features.as_slice()))?;
     let mut ms = Vec::with_capacity(tx.len());
     for row in &tx {
         let t0 = Instant::now();

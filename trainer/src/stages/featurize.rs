@@ -21,95 +21,19 @@
 use crate::config::PipelineConfig;
 pub use crate::config::SplitConfig;
 use crate::error::UsageError;
+use crate::formats::scaler::ScalerFile;
+use crate::formats::windows::{self, ProcessedManifest, Window};
 use crate::layout;
-use crate::preprocess::{self, ProcessedManifest};
-use crate::table::{self, Table};
-use anyhow::{Context, Result, ensure};
-use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, StringArray, UInt8Array, UInt32Array};
-use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION, FeatureKind, RunningStats, feature_name};
+use anyhow::{Result, ensure};
+use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION, FeatureKind, RunningStats};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 /// The three splits, in order.
 pub const SPLITS: [&str; 3] = ["training", "validation", "test"];
-
-/// The fitted z-score parameters, as saved.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ScalerFile {
-    /// avm-core feature schema version.
-    pub feature_schema_version: u16,
-    /// Feature names, in vector order.
-    pub feature_names: Vec<String>,
-    /// Units, same order.
-    pub units: Vec<String>,
-    /// Means.
-    pub mean: Vec<f32>,
-    /// Population standard deviations (0: the feature is only centred).
-    pub std: Vec<f32>,
-    /// Windows the parameters were fitted on.
-    pub fitted_on_windows: u64,
-}
-
-impl ScalerFile {
-    /// Loads and checks a scaler file against this build's schema.
-    pub fn load(path: &Path) -> Result<ScalerFile> {
-        let s: ScalerFile = serde_json::from_slice(
-            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", path.display()))?;
-        ensure!(
-            s.feature_schema_version == FEATURE_SCHEMA_VERSION,
-            UsageError(format!(
-                "{}: feature schema v{} but this build computes v{FEATURE_SCHEMA_VERSION}: rerun `avm featurize`",
-                path.display(),
-                s.feature_schema_version
-            ))
-        );
-        avm_core::Scaler::new(&s.mean, &s.std).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-        Ok(s)
-    }
-
-    /// The core's scaler over these parameters.
-    pub fn scaler(&self) -> avm_core::Scaler<'_> {
-        avm_core::Scaler::new(&self.mean, &self.std).expect("checked at load/fit")
-    }
-}
-
-/// One window with its features and labels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    /// Recording.
-    pub flight_id: String,
-    /// Window index.
-    pub window_index: u32,
-    /// Start, s.
-    pub start_s: f64,
-    /// Majority phase.
-    pub phase: String,
-    /// 1 = engine fault.
-    pub label: u8,
-    /// Engine fault type or `none`.
-    pub fault_type: String,
-    /// Severity.
-    pub severity: f64,
-    /// Sensor event or `none`.
-    pub sensor_event: String,
-    /// No unrepaired samples.
-    pub valid: bool,
-    /// Raw (unscaled) features.
-    pub features: Vec<f32>,
-}
-
-impl Row {
-    /// Usable for fitting "normal": valid, no engine fault, no data-quality event.
-    pub fn is_clean_normal(&self) -> bool {
-        self.valid && self.label == 0 && self.sensor_event == preprocess::NONE
-    }
-}
 
 /// A split, loaded.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,22 +41,7 @@ pub struct FeatureSet {
     /// Feature names.
     pub names: Vec<String>,
     /// Rows.
-    pub rows: Vec<Row>,
-}
-
-/// Feature names for the contract's vibration channels.
-pub fn feature_names(channels: &[String]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for c in channels {
-        for k in FeatureKind::ALL {
-            out.push(
-                feature_name(c, k)
-                    .map_err(|_| UsageError(format!("channel name {c:?} makes a feature name too long")))?
-                    .to_string(),
-            );
-        }
-    }
-    Ok(out)
+    pub rows: Vec<Window>,
 }
 
 /// Splits flight ids into the three splits, stratified: flights with an engine fault
@@ -190,9 +99,9 @@ fn cut(flights: &[String], cfg: &SplitConfig) -> Result<[Vec<String>; 3], UsageE
 
 /// Reads the window table and its manifest; the manifest must describe the extractor this
 /// config asks for (a stale table is a usage error: rerun `avm preprocess`).
-fn read_windows(cfg: &PipelineConfig, xcfg: &ExtractorConfig) -> Result<(ProcessedManifest, Vec<Row>)> {
+fn read_windows(cfg: &PipelineConfig, xcfg: &ExtractorConfig) -> Result<(ProcessedManifest, Vec<Window>)> {
     let dir = cfg.paths.processed();
-    let mpath = dir.join(preprocess::MANIFEST_FILE);
+    let mpath = dir.join(layout::MANIFEST);
     let stale =
         |what: &str| UsageError(format!("{} was made with {what}: rerun `avm preprocess`", mpath.display()));
     let manifest: ProcessedManifest = serde_json::from_slice(
@@ -202,45 +111,28 @@ fn read_windows(cfg: &PipelineConfig, xcfg: &ExtractorConfig) -> Result<(Process
     .map_err(|_| stale("another avm version (its manifest does not parse)"))?;
     ensure!(manifest.feature_schema_version == FEATURE_SCHEMA_VERSION, stale("another feature schema"));
     ensure!(manifest.extractor == *xcfg, stale("other feature settings"));
-    let path = dir.join(preprocess::WINDOWS_FILE);
-    let t = Table::read(&path)?;
-    let s = |n: &str| t.column::<StringArray>(&path, n);
-    let (flight, phase, fault, sensor) = (s("flight_id")?, s("phase")?, s("fault_type")?, s("sensor_event")?);
-    let index = t.column::<UInt32Array>(&path, "window_index")?;
-    let start = t.column::<Float64Array>(&path, "start_s")?;
-    let label = t.column::<UInt8Array>(&path, "label")?;
-    let severity = t.column::<Float64Array>(&path, "severity")?;
-    let valid = t.column::<BooleanArray>(&path, "valid")?;
-    let features = manifest
-        .feature_names
-        .iter()
-        .map(|n| t.column::<Float32Array>(&path, n))
-        .collect::<Result<Vec<_>, _>>()?;
-    let rows = (0..t.rows)
-        .map(|r| Row {
-            flight_id: flight.value(r).to_string(),
-            window_index: index.value(r),
-            start_s: start.value(r),
-            phase: phase.value(r).to_string(),
-            label: label.value(r),
-            fault_type: fault.value(r).to_string(),
-            severity: severity.value(r),
-            sensor_event: sensor.value(r).to_string(),
-            valid: valid.value(r),
-            features: features.iter().map(|c| c.value(r)).collect(),
-        })
-        .collect();
+    let rows = windows::read_table(&dir.join(layout::WINDOWS), &manifest.feature_names)?;
     Ok((manifest, rows))
 }
 
-/// The features of every window, as `avm preprocess` computed them (one pass over the raw
-/// data: nothing is recomputed here).
-pub fn compute(cfg: &PipelineConfig) -> Result<(Vec<String>, Vec<Row>)> {
+/// The window table as `avm preprocess` computed it (one pass over the raw data: nothing is
+/// recomputed here).
+pub struct Computed {
+    /// Vibration channels, in feature order.
+    pub channels: Vec<String>,
+    /// Feature names.
+    pub names: Vec<String>,
+    /// Every window.
+    pub rows: Vec<Window>,
+}
+
+/// Reads the window table of `avm preprocess` and checks it matches this config's contract.
+pub fn compute(cfg: &PipelineConfig) -> Result<Computed> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
     let (manifest, rows) = read_windows(cfg, &xcfg)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
-    let names = feature_names(&channels)?;
+    let names = windows::feature_names(&channels)?;
     ensure!(
         names == manifest.feature_names,
         UsageError(format!(
@@ -249,11 +141,11 @@ pub fn compute(cfg: &PipelineConfig) -> Result<(Vec<String>, Vec<Row>)> {
             manifest.channels
         ))
     );
-    Ok((names, rows))
+    Ok(Computed { channels, names, rows })
 }
 
 /// Fits the scaler on the clean normal rows.
-pub fn fit_scaler(names: &[String], rows: &[Row]) -> Result<ScalerFile> {
+pub fn fit_scaler(names: &[String], rows: &[Window]) -> Result<ScalerFile> {
     let mut stats = vec![RunningStats::new(); names.len()];
     let mut n = 0u64;
     for r in rows.iter().filter(|r| r.is_clean_normal()) {
@@ -285,35 +177,6 @@ pub fn fit_scaler(names: &[String], rows: &[Row]) -> Result<ScalerFile> {
     Ok(s)
 }
 
-fn write_split(features_dir: &Path, labels_dir: &Path, names: &[String], rows: &[&Row]) -> Result<()> {
-    let strings = |f: &dyn Fn(&Row) -> &str| -> ArrayRef {
-        Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>())
-    };
-    let ids = |cols: &mut Vec<(String, ArrayRef)>| {
-        cols.push(("flight_id".into(), strings(&|r| &r.flight_id)));
-        cols.push((
-            "window_index".into(),
-            Arc::new(rows.iter().map(|r| r.window_index).collect::<UInt32Array>()),
-        ));
-        cols.push(("start_s".into(), Arc::new(rows.iter().map(|r| r.start_s).collect::<Float64Array>())));
-        cols.push(("valid".into(), Arc::new(rows.iter().map(|r| Some(r.valid)).collect::<BooleanArray>())));
-    };
-    let mut cols = Vec::new();
-    ids(&mut cols);
-    for (k, n) in names.iter().enumerate() {
-        cols.push((n.clone(), Arc::new(rows.iter().map(|r| r.features[k]).collect::<Float32Array>())));
-    }
-    table::write(&features_dir.join(layout::FEATURES_PARQUET), cols, &[])?;
-    let mut cols = Vec::new();
-    ids(&mut cols);
-    cols.push(("phase".into(), strings(&|r| &r.phase)));
-    cols.push(("label".into(), Arc::new(rows.iter().map(|r| r.label).collect::<UInt8Array>())));
-    cols.push(("fault_type".into(), strings(&|r| &r.fault_type)));
-    cols.push(("severity".into(), Arc::new(rows.iter().map(|r| r.severity).collect::<Float64Array>())));
-    cols.push(("sensor_event".into(), strings(&|r| &r.sensor_event)));
-    table::write(&labels_dir.join(layout::LABELS_PARQUET), cols, &[])
-}
-
 /// What featurize wrote (`DATA/features/manifest.json`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct FeaturesManifest {
@@ -342,25 +205,31 @@ pub fn labels_dir(cfg: &PipelineConfig) -> PathBuf {
 /// Runs the stage.
 pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
     let split = cfg.split.clone().ok_or_else(|| UsageError("config has no `split:` section".into()))?;
-    let (names, rows) = compute(cfg)?;
+    let Computed { channels, names, rows } = compute(cfg)?;
     let flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
     let faulty: std::collections::HashSet<String> =
         rows.iter().filter(|r| r.label == 1).map(|r| r.flight_id.clone()).collect();
     let parts = split_flights_stratified(&flights, &faulty, &split)?;
     let split_of: HashMap<&str, usize> =
         parts.iter().enumerate().flat_map(|(i, p)| p.iter().map(move |f| (f.as_str(), i))).collect();
-    let mut by_split: [Vec<&Row>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut by_split: [Vec<&Window>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for r in &rows {
         by_split[split_of[r.flight_id.as_str()]].push(r);
     }
-    let train_rows: Vec<Row> = by_split[0].iter().map(|r| (*r).clone()).collect();
+    let train_rows: Vec<Window> = by_split[0].iter().map(|r| (*r).clone()).collect();
     let scaler = fit_scaler(&names, &train_rows)?;
     let labels_root = labels_dir(cfg);
     let manifest = crate::io::replace_dir_atomic(&features_dir(cfg), |fdir| {
         crate::io::replace_dir_atomic(&labels_root, |ldir| {
             let mut sha = Vec::new();
             for (i, name) in SPLITS.iter().enumerate() {
-                write_split(&fdir.join(name), &ldir.join(name), &names, &by_split[i])?;
+                windows::write_split(
+                    &fdir.join(name).join(layout::FEATURES_PARQUET),
+                    &ldir.join(name).join(layout::LABELS_PARQUET),
+                    &by_split[i],
+                    &channels,
+                    &names,
+                )?;
                 for p in [
                     fdir.join(name).join(layout::FEATURES_PARQUET),
                     ldir.join(name).join(layout::LABELS_PARQUET),
@@ -391,40 +260,10 @@ pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
 
 /// Loads one split (features joined with labels).
 pub fn load_split(cfg: &PipelineConfig, split: &str) -> Result<FeatureSet> {
-    let fpath = features_dir(cfg).join(split).join(layout::FEATURES_PARQUET);
-    let lpath = labels_dir(cfg).join(split).join(layout::LABELS_PARQUET);
-    let ft = Table::read(&fpath).map_err(|e| UsageError(format!("{e}: run `avm featurize` first")))?;
-    let lt = Table::read(&lpath)?;
-    let names: Vec<String> = ft.names.iter().skip(4).cloned().collect();
-    let feats: Vec<Float32Array> =
-        names.iter().map(|n| ft.column::<Float32Array>(&fpath, n)).collect::<Result<_, _>>()?;
-    let s = |n: &str| lt.column::<StringArray>(&lpath, n);
-    let (flight, phase, fault, sensor) = (s("flight_id")?, s("phase")?, s("fault_type")?, s("sensor_event")?);
-    let index = lt.column::<UInt32Array>(&lpath, "window_index")?;
-    let start = lt.column::<Float64Array>(&lpath, "start_s")?;
-    let valid = lt.column::<BooleanArray>(&lpath, "valid")?;
-    let label = lt.column::<UInt8Array>(&lpath, "label")?;
-    let severity = lt.column::<Float64Array>(&lpath, "severity")?;
-    ensure!(
-        ft.rows == lt.rows,
-        "{} and {} disagree on the number of windows",
-        fpath.display(),
-        lpath.display()
-    );
-    let rows = (0..lt.rows)
-        .map(|r| Row {
-            flight_id: flight.value(r).to_string(),
-            window_index: index.value(r),
-            start_s: start.value(r),
-            phase: phase.value(r).to_string(),
-            label: label.value(r),
-            fault_type: fault.value(r).to_string(),
-            severity: severity.value(r),
-            sensor_event: sensor.value(r).to_string(),
-            valid: valid.value(r),
-            features: feats.iter().map(|a| a.value(r)).collect(),
-        })
-        .collect();
+    let (names, rows) = windows::read_split(
+        &features_dir(cfg).join(split).join(layout::FEATURES_PARQUET),
+        &labels_dir(cfg).join(split).join(layout::LABELS_PARQUET),
+    )?;
     Ok(FeatureSet { names, rows })
 }
 

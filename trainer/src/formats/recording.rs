@@ -16,7 +16,7 @@
 //! per channel, unit, sample rate and start time). For CSV the same JSON sits in
 //! `<file>.meta.json`; an empty cell is null, `nan` is NaN.
 //!
-//! Reading checks only that the file is well formed (the [`crate::contract`] checks the rest);
+//! Reading checks only that the file is well formed (the [`crate::formats::contract`] checks the rest);
 //! every problem is a [`Violation`] naming the file, column and row.
 
 use crate::error::{ContractViolations, Violation};
@@ -528,7 +528,7 @@ fn rows(rec: &Recording) -> (Vec<f64>, Vec<RowMap>) {
     (times, maps)
 }
 
-/// Writes a recording as Parquet ([`crate::table::write`]: zstd, byte-stream-split floats),
+/// Writes a recording as Parquet ([`crate::formats::table::write`]: zstd, byte-stream-split floats),
 /// atomically. Same recording, same bytes.
 pub fn write_parquet(rec: &Recording, dest: &Path) -> Result<()> {
     let (times, index) = rows(rec);
@@ -545,7 +545,7 @@ pub fn write_parquet(rec: &Recording, dest: &Path) -> Result<()> {
         };
         columns.push((cm.name.clone(), array));
     }
-    crate::table::write(dest, columns, &[(META_KEY, serde_json::to_string(&with_crc(rec))?)])
+    crate::formats::table::write(dest, columns, &[(META_KEY, serde_json::to_string(&with_crc(rec))?)])
 }
 
 /// The sidecar metadata file of a CSV recording.

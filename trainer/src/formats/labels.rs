@@ -3,8 +3,8 @@
 //! per row, times on the recording's `time_s` axis. `category` is `engine` for a mechanical
 //! fault and `sensor` for a data-quality event; the contract maps each fault type to one.
 
-use crate::contract::FaultCategory;
 use crate::error::{ContractViolations, Violation};
+use crate::formats::contract::FaultCategory;
 use anyhow::Result;
 use std::path::Path;
 
@@ -51,14 +51,14 @@ pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| bad(String::new(), format!("cannot read: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut reader = crate::recording::csv_reader(text);
-    let header = crate::recording::csv_header(path, "label.format", &mut reader)?;
+    let mut reader = crate::formats::recording::csv_reader(text);
+    let header = crate::formats::recording::csv_header(path, "label.format", &mut reader)?;
     if header.join(",") != HEADER {
         return Err(bad("line 1".into(), format!("header must be {HEADER:?}")));
     }
     let mut out = Vec::new();
     for rec in reader.records() {
-        let f = rec.map_err(|e| crate::recording::csv_violation(path, "label.format", e))?;
+        let f = rec.map_err(|e| crate::formats::recording::csv_violation(path, "label.format", e))?;
         let row = f.position().map_or(0, |p| p.line() as usize);
         let num = |k: usize, name: &str| -> Result<f64, ContractViolations> {
             f[k].parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {

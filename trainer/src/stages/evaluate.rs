@@ -26,12 +26,16 @@
 pub use crate::config::EvalConfig;
 use crate::config::PipelineConfig;
 use crate::error::UsageError;
-use crate::featurize::{self, FeatureSet, Row, ScalerFile};
+use crate::formats::scaler::ScalerFile;
+use crate::formats::windows::{NONE, Window as Row};
 use crate::layout;
-use crate::metrics::{self, Confusion};
-use crate::plots;
+use crate::model::autoencoder::Autoencoder;
+use crate::model::checkpoint::Checkpoint;
+use crate::model::metrics::{self, Confusion, names};
+use crate::stages::featurize::{self, FeatureSet};
+use crate::stages::train;
 use crate::tracking::MetricLog;
-use crate::train::{self, Autoencoder, Checkpoint};
+use crate::tracking::plots;
 use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -74,6 +78,36 @@ pub struct Distribution {
     pub n: usize,
     /// min, 5 %, 25 %, 50 %, 75 %, 95 %, max (null for an empty class).
     pub quantiles: Option<[f64; 7]>,
+}
+
+impl EvalReport {
+    /// The headline metrics under their [`names`]: test metrics at the global threshold, the
+    /// threshold, per-phase-threshold metrics when calibrated, and the cross-validation means
+    /// and deviations (`cv/<metric>_mean`, `cv/<metric>_std`).
+    pub fn headline(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut m: std::collections::BTreeMap<String, f64> = [
+            (names::TEST_AUC, self.auc),
+            (names::TEST_PRECISION, self.test.precision),
+            (names::TEST_RECALL, self.test.recall),
+            (names::TEST_F1, self.test.f1),
+            (names::TEST_FAR, self.test.far),
+            (names::TEST_FALSE_ALARMS_PER_FLIGHT_HOUR, self.test.false_alarms_per_flight_hour),
+            (names::TEST_THRESHOLD, self.threshold),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(p) = &self.test_per_phase_thresholds {
+            m.insert(names::TEST_PER_PHASE_PRECISION.into(), p.precision);
+            m.insert(names::TEST_PER_PHASE_RECALL.into(), p.recall);
+            m.insert(names::TEST_PER_PHASE_FAR.into(), p.far);
+        }
+        for (k, (mean, sd)) in self.cross_validation.iter().flatten() {
+            m.insert(format!("cv/{k}_mean"), *mean);
+            m.insert(format!("cv/{k}_std"), *sd);
+        }
+        m
+    }
 }
 
 /// Everything `metrics.json` holds.
@@ -120,7 +154,7 @@ pub struct EvalReport {
 /// Reconstruction-MSE scores of rows, computed by avm-core's evaluator (the firmware's
 /// numbers: thresholds calibrated on them hold on board bit for bit).
 pub fn score(model: &Autoencoder, scaler: &ScalerFile, rows: &[&Row]) -> Result<Vec<f64>> {
-    let s = crate::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
+    let s = crate::model::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
     Ok(s.into_iter().map(f64::from).collect())
 }
 
@@ -185,14 +219,11 @@ pub fn evaluate_sets(
 ) -> Result<Evaluated> {
     // Engine-health verdicts: valid windows without a labelled data-quality event. Windows with
     // a sensor event are normal-engine windows scored and reported apart (their alarm rate).
-    let scored = |r: &&Row| r.valid && r.sensor_event == crate::preprocess::NONE;
+    let scored = |r: &&Row| r.valid && r.sensor_event == NONE;
     let val_rows: Vec<&Row> = val.rows.iter().filter(scored).collect();
     let test_rows: Vec<&Row> = test.rows.iter().filter(scored).collect();
-    let sensor_rows: Vec<&Row> = test
-        .rows
-        .iter()
-        .filter(|r| r.valid && r.label == 0 && r.sensor_event != crate::preprocess::NONE)
-        .collect();
+    let sensor_rows: Vec<&Row> =
+        test.rows.iter().filter(|r| r.valid && r.label == 0 && r.sensor_event != NONE).collect();
     let sensor_scores = score(model, scaler, &sensor_rows)?;
     let (vs, ts) = (score(model, scaler, &val_rows)?, score(model, scaler, &test_rows)?);
     let vl: Vec<u8> = val_rows.iter().map(|r| r.label).collect();
@@ -307,7 +338,7 @@ pub fn cross_validate(
         .clone();
     let fold_of = |f: &str| folds.iter().position(|x| x == f).unwrap_or(0) % k;
     let mut per_metric: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let pb = crate::preprocess::progress(k, "cross-val");
+    let pb = crate::stages::progress(k, "cross-val");
     for fold in 0..k {
         let set = |pred: &dyn Fn(usize) -> bool| FeatureSet {
             names: names.to_vec(),
@@ -392,31 +423,12 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
             serde_json::to_string_pretty(&report)?.as_bytes(),
         )?;
         let mut log = MetricLog::open(&stage.join(layout::METRICS_LOG), None)?;
-        for (n, v) in [
-            ("test/auc", report.auc),
-            ("test/precision", report.test.precision),
-            ("test/recall", report.test.recall),
-            ("test/f1", report.test.f1),
-            ("test/far", report.test.far),
-        ] {
-            log.record(n, report.epoch, v);
+        for (n, v) in report.headline() {
+            log.record(&n, report.epoch, v);
         }
         log.flush()
     })?;
-    let mut m = vec![
-        ("test/auc".to_string(), report.auc),
-        ("test/precision".to_string(), report.test.precision),
-        ("test/recall".to_string(), report.test.recall),
-        ("test/f1".to_string(), report.test.f1),
-        ("test/far".to_string(), report.test.far),
-        ("test/false_alarms_per_flight_hour".to_string(), report.test.false_alarms_per_flight_hour),
-        ("test/threshold".to_string(), report.threshold),
-    ];
-    if let Some(p) = &report.test_per_phase_thresholds {
-        m.push(("test_per_phase_thresholds/precision".into(), p.precision));
-        m.push(("test_per_phase_thresholds/recall".into(), p.recall));
-        m.push(("test_per_phase_thresholds/far".into(), p.far));
-    }
+    let mut m: Vec<(String, f64)> = report.headline().into_iter().collect();
     for (phase, g) in &report.by_phase {
         if let Some(v) = g.far {
             m.push((format!("phase/{phase}/far"), v));
@@ -424,10 +436,6 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
         if let Some(v) = g.recall {
             m.push((format!("phase/{phase}/recall"), v));
         }
-    }
-    for (k, (mean, sd)) in report.cross_validation.iter().flatten() {
-        m.push((format!("cv/{k}_mean"), *mean));
-        m.push((format!("cv/{k}_std"), *sd));
     }
     let train_dir = ck_path.parent().unwrap_or(Path::new("."));
     crate::tracking::after_evaluation(cfg, train_dir, &dir, &m, report.epoch);

@@ -1,7 +1,7 @@
 //! ROC curve and confusion matrix as PNG and SVG (plotters, with a bundled DejaVu Sans so no
 //! system font or fontconfig is needed).
 
-use crate::metrics::Confusion;
+use crate::model::metrics::Confusion;
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -9,7 +9,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 use std::sync::Once;
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 fn font() {

@@ -117,15 +117,15 @@ impl OrtModel {
             .map_err(|e| anyhow!("ONNX Runtime input: {e}"))?;
         let out = self
             .session
-            .run(ort::inputs![crate::onnx::INPUT => input])
+            .run(ort::inputs![crate::model::onnx::INPUT => input])
             .map_err(|e| anyhow!("ONNX Runtime run: {e}"))?;
         let get = |name: &str| -> Result<Vec<f32>> {
             let v = out.get(name).ok_or_else(|| anyhow!("ONNX Runtime gave no output `{name}`"))?;
             let (_, data) = v.try_extract_tensor::<f32>().map_err(|e| anyhow!("output `{name}`: {e}"))?;
             Ok(data.to_vec())
         };
-        let reconstruction = get(crate::onnx::OUTPUT_RECONSTRUCTION)?;
-        let score = get(crate::onnx::OUTPUT_SCORE)?;
+        let reconstruction = get(crate::model::onnx::OUTPUT_RECONSTRUCTION)?;
+        let score = get(crate::model::onnx::OUTPUT_SCORE)?;
         ensure!(
             reconstruction.len() == rows * self.n_features && score.len() == rows,
             "ONNX Runtime outputs have the wrong shapes"

@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 
 /// Index file name.
 pub const INDEX: &str = crate::layout::REGISTRY_INDEX;
-/// Index format written (format 1, read too, had working-directory-relative paths).
-pub const FORMAT: u32 = 2;
+/// Index format written. Read too: format 1 (working-directory-relative paths) and format 2
+/// (metric and gate names before [`crate::model::metrics::names`]).
+pub const FORMAT: u32 = 3;
 
 /// Lifecycle of a version.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,24 +114,6 @@ fn crash_point(point: &str) {
     }
 }
 
-/// UTC time as RFC 3339, seconds.
-pub fn now_rfc3339() -> String {
-    let secs =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 impl Registry {
     /// Opens (or starts) the registry in `dir` and finishes commits interrupted after their
     /// commit point (see the module docs); [`Registry::discard_stale_staging`] removes those
@@ -142,7 +125,7 @@ impl Registry {
             let r: Registry = serde_json::from_slice(&bytes)
                 .map_err(|e| UsageError(format!("{}: not a valid registry index: {e}", index.display())))?;
             ensure!(
-                r.format == 1 || r.format == FORMAT,
+                (1..=FORMAT).contains(&r.format),
                 UsageError(format!("{}: registry format {} unknown", index.display(), r.format))
             );
             r
@@ -156,7 +139,7 @@ impl Registry {
             // An entry names its directory; the index is a file on disk, so that directory
             // must be `<models>/<detector>/<version>` and nothing else (it is renamed into on
             // roll-forward).
-            let ok_version = e.version.parse::<crate::export::Version>().is_ok();
+            let ok_version = e.version.parse::<crate::release::version::Version>().is_ok();
             let tail: Vec<_> = e.path.components().rev().take(2).collect();
             let ok_path = tail.len() == 2
                 && tail[0].as_os_str() == e.version.as_str()
@@ -172,8 +155,20 @@ impl Registry {
                 ))
             );
             // Format 1 stored paths relative to the working directory of the export.
-            if reg.format == FORMAT {
+            if reg.format >= 2 {
                 e.path = crate::io::resolve(dir, &e.path);
+            }
+            // Formats 1 and 2 named metrics and gates before the one naming scheme.
+            if reg.format < 3 {
+                e.metrics = std::mem::take(&mut e.metrics)
+                    .into_iter()
+                    .map(|(k, v)| (crate::model::metrics::names::legacy(&k).unwrap_or(k), v))
+                    .collect();
+                for g in &mut e.gates {
+                    if let Some(n) = crate::model::metrics::names::legacy(&g.gate) {
+                        g.gate = n;
+                    }
+                }
             }
         }
         reg.format = FORMAT;
@@ -215,10 +210,9 @@ impl Registry {
 
     /// The newest (highest) version of `detector`.
     pub fn latest(&self, detector: &str) -> Option<&Entry> {
-        self.entries
-            .iter()
-            .filter(|e| e.detector == detector)
-            .max_by_key(|e| e.version.parse::<crate::export::Version>().map(|v| v.0).unwrap_or_default())
+        self.entries.iter().filter(|e| e.detector == detector).max_by_key(|e| {
+            e.version.parse::<crate::release::version::Version>().map(|v| v.0).unwrap_or_default()
+        })
     }
 
     fn save(&self) -> Result<()> {
@@ -319,7 +313,7 @@ mod tests {
 
     #[test]
     fn rfc3339_shape() {
-        let t = now_rfc3339();
+        let t = crate::io::now_rfc3339();
         assert_eq!(t.len(), 20, "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z'));
     }
@@ -333,7 +327,7 @@ mod tests {
             detector: "det".into(),
             version: version.into(),
             status: Status::Candidate,
-            created_at: now_rfc3339(),
+            created_at: crate::io::now_rfc3339(),
             path,
             config_sha256: String::new(),
             checkpoint_sha256: String::new(),

@@ -1,0 +1,9 @@
+//! The learned part: the autoencoder, its avm-core bundle, ONNX Runtime and the metrics it is
+//! judged by.
+
+pub mod autoencoder;
+pub mod checkpoint;
+pub mod detector;
+pub mod metrics;
+pub mod onnx;
+pub mod runtime;

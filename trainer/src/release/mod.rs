@@ -1,0 +1,4 @@
+//! Versions, quality gates and the registry: what decides that a detector ships.
+
+pub mod registry;
+pub mod version;

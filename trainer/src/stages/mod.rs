@@ -1,0 +1,28 @@
+//! One module per `avm` subcommand, in pipeline order. Each takes the config sections it needs
+//! and returns a report.
+
+pub mod evaluate;
+pub mod export;
+pub mod extract;
+pub mod featurize;
+pub mod import;
+pub mod pipeline;
+pub mod preprocess;
+pub mod simulate;
+pub mod sync;
+pub mod train;
+pub mod validate;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
