@@ -23,7 +23,7 @@ use crate::error::{ContractViolations, Violation};
 use anyhow::Result;
 use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -115,6 +115,19 @@ pub struct ChannelData {
     pub rows: Vec<u32>,
 }
 
+impl ChannelData {
+    /// Appends the samples of a later chunk of the same channel (same kind of samples).
+    pub fn append(&mut self, mut later: ChannelData) {
+        self.times_s.append(&mut later.times_s);
+        self.rows.append(&mut later.rows);
+        match (&mut self.samples, later.samples) {
+            (Samples::Numeric(a), Samples::Numeric(mut b)) => a.append(&mut b),
+            (Samples::Text(a), Samples::Text(mut b)) => a.append(&mut b),
+            _ => unreachable!("a channel's kind is fixed when the stream opens"),
+        }
+    }
+}
+
 /// A recording in memory: metadata plus one [`ChannelData`] per `meta.channels` entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recording {
@@ -157,37 +170,129 @@ impl Recording {
 
 /// CRC-32 (IEEE) of a recording's content: per channel in metadata order, every sample time
 /// (f64, little-endian) then every value (f32 little-endian bits, or UTF-8 text followed by a
-/// NUL byte). The bytes go to avm-core's CRC in blocks of 4 KiB, not one call per value.
+/// NUL byte). Computed with avm-core's CRC ([`avm_core::bundle::CRC32`]).
 pub fn content_crc32(data: &[ChannelData]) -> u32 {
-    let mut h = avm_core::bundle::CRC32.digest();
-    let mut buf = [0u8; 4096];
-    for d in data {
+    let mut crc = ContentCrc::new(data.len());
+    for (c, d) in data.iter().enumerate() {
+        crc.push(c, d);
+    }
+    crc.finish()
+}
+
+/// [`content_crc32`] over a recording that arrives in chunks: per channel, one running CRC of
+/// its times and one of its values, joined in the defined order at the end with
+/// [`crc32_combine`].
+struct ContentCrc {
+    /// Per channel: (CRC, byte count) of the times, then of the values.
+    parts: Vec<[(u32, u64); 2]>,
+}
+
+impl ContentCrc {
+    fn new(channels: usize) -> ContentCrc {
+        ContentCrc { parts: vec![[(0, 0); 2]; channels] }
+    }
+
+    /// Adds one chunk of channel `c`. The bytes go to the CRC in blocks of 4 KiB, not one call
+    /// per value.
+    fn push(&mut self, c: usize, d: &ChannelData) {
+        let mut buf = [0u8; 4096];
+        let core = avm_core::bundle::CRC32;
+        let mut times = core.digest();
         for chunk in d.times_s.chunks(buf.len() / 8) {
             for (b, t) in buf.chunks_exact_mut(8).zip(chunk) {
                 b.copy_from_slice(&t.to_le_bytes());
             }
-            h.update(&buf[..chunk.len() * 8]);
+            times.update(&buf[..chunk.len() * 8]);
         }
+        let mut values = core.digest();
+        let mut value_bytes = 0u64;
         match &d.samples {
             Samples::Numeric(v) => {
                 for chunk in v.chunks(buf.len() / 4) {
                     for (b, x) in buf.chunks_exact_mut(4).zip(chunk) {
                         b.copy_from_slice(&x.to_le_bytes());
                     }
-                    h.update(&buf[..chunk.len() * 4]);
+                    values.update(&buf[..chunk.len() * 4]);
                 }
+                value_bytes = 4 * v.len() as u64;
             }
             Samples::Text(v) => v.iter().for_each(|x| {
-                h.update(x.as_bytes());
-                h.update(&[0]);
+                values.update(x.as_bytes());
+                values.update(&[0]);
+                value_bytes += x.len() as u64 + 1;
             }),
         }
+        let [t, v] = &mut self.parts[c];
+        let tb = 8 * d.times_s.len() as u64;
+        *t = (crc32_combine(t.0, times.finalize(), tb), t.1 + tb);
+        *v = (crc32_combine(v.0, values.finalize(), value_bytes), v.1 + value_bytes);
     }
-    h.finalize()
+
+    fn finish(self) -> u32 {
+        self.parts.iter().flatten().fold(0, |acc, &(crc, len)| crc32_combine(acc, crc, len))
+    }
 }
 
-fn check_crc(path: &Path, rec: Recording, required: bool) -> Result<Recording, ContractViolations> {
-    if required && rec.meta.content_crc32.is_none() {
+/// The CRC-32 (IEEE, reflected, as zlib's) of `A ++ B` from `crc(A)`, `crc(B)` and `B`'s length,
+/// by zlib's method: appending `len_b` zero bytes is a linear map over GF(2), applied by
+/// repeated squaring. Written here because the `crc` crate (the workspace's one CRC) has no
+/// combine; tested against the CRC of the concatenation.
+fn crc32_combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    fn times(mat: &[u32; 32], mut vec: u32) -> u32 {
+        let mut sum = 0;
+        let mut i = 0;
+        while vec != 0 {
+            if vec & 1 != 0 {
+                sum ^= mat[i];
+            }
+            vec >>= 1;
+            i += 1;
+        }
+        sum
+    }
+    fn square(mat: &[u32; 32]) -> [u32; 32] {
+        std::array::from_fn(|n| times(mat, mat[n]))
+    }
+    if len_b == 0 {
+        return crc_a;
+    }
+    // The operator for one zero bit, then for two and four.
+    let mut odd = [0u32; 32];
+    odd[0] = 0xedb8_8320;
+    for (n, o) in odd.iter_mut().enumerate().skip(1) {
+        *o = 1 << (n - 1);
+    }
+    let mut even = square(&odd);
+    odd = square(&even);
+    let (mut crc, mut len) = (crc_a, len_b);
+    loop {
+        even = square(&odd);
+        if len & 1 != 0 {
+            crc = times(&even, crc);
+        }
+        len >>= 1;
+        if len == 0 {
+            break;
+        }
+        odd = square(&even);
+        if len & 1 != 0 {
+            crc = times(&odd, crc);
+        }
+        len >>= 1;
+        if len == 0 {
+            break;
+        }
+    }
+    crc ^ crc_b
+}
+
+fn check_crc(
+    path: &Path,
+    meta: &RecordingMeta,
+    required: bool,
+    actual: u32,
+) -> Result<(), ContractViolations> {
+    if required && meta.content_crc32.is_none() {
         return Err(Violation::new(
             path,
             "metadata",
@@ -197,32 +302,44 @@ fn check_crc(path: &Path, rec: Recording, required: bool) -> Result<Recording, C
         )
         .into());
     }
-    if let Some(expected) = rec.meta.content_crc32 {
-        let actual = content_crc32(&rec.data);
-        if actual != expected {
-            return Err(bad(
-                path,
-                "",
-                format!(
-                    "content checksum {actual:08x} differs from the recorded {expected:08x}: the file is corrupt"
-                ),
-            ));
-        }
+    if let Some(expected) = meta.content_crc32
+        && actual != expected
+    {
+        return Err(bad(
+            path,
+            "",
+            format!(
+                "content checksum {actual:08x} differs from the recorded {expected:08x}: the file is corrupt"
+            ),
+        ));
     }
-    Ok(rec)
+    Ok(())
 }
 
 fn with_crc(rec: &Recording) -> RecordingMeta {
     RecordingMeta { content_crc32: Some(content_crc32(&rec.data)), ..rec.meta.clone() }
 }
 
-/// Reads a recording, choosing the format by extension (`.parquet`, or `.csv` + `.meta.json`).
+/// Reads a whole recording, choosing the format by extension (`.parquet`, or `.csv` +
+/// `.meta.json`): a [`RecordingStream`] collected.
 pub fn read(path: &Path) -> Result<Recording, ContractViolations> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => read_parquet(path),
-        Some("csv") => read_csv(path),
-        _ => Err(Violation::new(path, "", "file.format", "expected a .parquet or .csv recording").into()),
+    let mut stream = RecordingStream::open(path)?;
+    let mut data: Vec<ChannelData> = stream
+        .text_channels()
+        .iter()
+        .map(|&text| ChannelData {
+            times_s: Vec::new(),
+            samples: if text { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
+            rows: Vec::new(),
+        })
+        .collect();
+    while let Some(chunk) = stream.next_chunk()? {
+        for (d, c) in data.iter_mut().zip(chunk) {
+            d.append(c);
+        }
     }
+    let meta = stream.finish()?;
+    Ok(Recording { meta, data, path: path.to_path_buf() })
 }
 
 fn bad(path: &Path, location: impl Into<String>, detail: impl Into<String>) -> ContractViolations {
@@ -272,14 +389,111 @@ fn parse_meta(path: &Path, json: &str, origin: &str) -> Result<RecordingMeta, Co
     Ok(meta)
 }
 
-/// Reads a Parquet recording. A decoder panic on a corrupt file is an error ([`crate::guard`]).
-pub fn read_parquet(path: &Path) -> Result<Recording, ContractViolations> {
-    crate::guard::decode(|| read_parquet_unguarded(path)).unwrap_or_else(|panic| {
-        Err(bad(path, "", format!("not a readable Parquet file (corrupt: the decoder failed: {panic})")))
-    })
+/// Rows per chunk of a [`RecordingStream`] (Parquet batches and CSV records alike).
+pub const CHUNK_ROWS: usize = 65_536;
+
+/// A recording read chunk by chunk in file row order, so that memory holds one chunk (and, for
+/// Parquet, one row group's compressed pages) whatever the length of the flight. Each chunk is
+/// one [`ChannelData`] per `meta.channels` entry with the samples of those rows. The content
+/// checksum is computed on the way; [`RecordingStream::finish`] checks it. [`read`] collects a
+/// whole stream: there is one reader per format, not a streaming one and a whole-file one.
+pub struct RecordingStream {
+    path: PathBuf,
+    meta: RecordingMeta,
+    source: Source,
+    text: Vec<bool>,
+    rows: u32,
+    crc: ContentCrc,
+    crc_required: bool,
 }
 
-fn read_parquet_unguarded(path: &Path) -> Result<Recording, ContractViolations> {
+enum Source {
+    Parquet { reader: ParquetRecordBatchReader, time_idx: usize, cols: Vec<usize> },
+    Csv { reader: Box<csv::Reader<std::io::BufReader<std::fs::File>>>, cols: Vec<usize>, chunk_rows: usize },
+}
+
+impl RecordingStream {
+    /// Opens a recording, choosing the format by extension (`.parquet`, or `.csv` +
+    /// `.meta.json`), and checks its metadata.
+    pub fn open(path: &Path) -> Result<RecordingStream, ContractViolations> {
+        RecordingStream::open_chunked(path, CHUNK_ROWS)
+    }
+
+    /// [`RecordingStream::open`] with chunks of `chunk_rows` rows (at least 1; the tests use
+    /// odd sizes to cross every rule's state over chunk boundaries).
+    pub fn open_chunked(path: &Path, chunk_rows: usize) -> Result<RecordingStream, ContractViolations> {
+        let chunk_rows = chunk_rows.max(1);
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("parquet") => {
+                crate::guard::decode(|| open_parquet(path, chunk_rows)).unwrap_or_else(|panic| {
+                    Err(bad(
+                        path,
+                        "",
+                        format!("not a readable Parquet file (corrupt: the decoder failed: {panic})"),
+                    ))
+                })
+            }
+            Some("csv") => open_csv(path, chunk_rows),
+            _ => Err(Violation::new(path, "", "file.format", "expected a .parquet or .csv recording").into()),
+        }
+    }
+
+    /// The recording's metadata.
+    pub fn meta(&self) -> &RecordingMeta {
+        &self.meta
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Per `meta.channels` entry: true for a text channel.
+    pub fn text_channels(&self) -> &[bool] {
+        &self.text
+    }
+
+    /// The next chunk, or `None` at the end of the file.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<ChannelData>>, ContractViolations> {
+        let path = self.path.clone();
+        let (chunk, rows) = match &mut self.source {
+            Source::Parquet { reader, time_idx, cols } => {
+                let (time_idx, row0) = (*time_idx, self.rows);
+                let batch = crate::guard::decode(|| reader.next())
+                    .unwrap_or_else(|panic| Some(Err(arrow_schema::ArrowError::ExternalError(panic.into()))));
+                let Some(batch) = batch else { return Ok(None) };
+                let batch = batch.map_err(|e| {
+                    bad(&path, format!("after row {row0}"), format!("corrupt data (truncated?): {e}"))
+                })?;
+                let rows = batch.num_rows() as u32;
+                (parquet_chunk(&path, &self.meta, &self.text, &batch, time_idx, cols, row0)?, rows)
+            }
+            Source::Csv { reader, cols, chunk_rows } => {
+                match csv_chunk(&path, &self.meta, &self.text, reader, cols, self.rows, *chunk_rows)? {
+                    Some(c) => c,
+                    None => return Ok(None),
+                }
+            }
+        };
+        self.rows += rows;
+        for (c, d) in chunk.iter().enumerate() {
+            self.crc.push(c, d);
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Ends the stream: a file without rows is refused, and the content checksum (required in
+    /// Parquet, optional in CSV) must match. Returns the metadata.
+    pub fn finish(self) -> Result<RecordingMeta, ContractViolations> {
+        if self.rows == 0 {
+            return Err(bad(&self.path, "", "the recording has no rows"));
+        }
+        check_crc(&self.path, &self.meta, self.crc_required, self.crc.finish())?;
+        Ok(self.meta)
+    }
+}
+
+fn open_parquet(path: &Path, chunk_rows: usize) -> Result<RecordingStream, ContractViolations> {
     let file = std::fs::File::open(path).map_err(|e| bad(path, "", format!("cannot open: {e}")))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len == 0 {
@@ -310,105 +524,112 @@ fn read_parquet_unguarded(path: &Path) -> Result<Recording, ContractViolations> 
         })?;
         cols.push(idx);
     }
-    let reader =
-        builder.with_batch_size(65_536).build().map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
-    let mut data: Vec<ChannelData> = meta
-        .channels
+    let text = cols
         .iter()
-        .zip(&cols)
-        .map(|(_, &i)| ChannelData {
-            times_s: Vec::new(),
-            samples: match schema.field(i).data_type() {
-                DataType::Utf8 | DataType::LargeUtf8 => Samples::Text(Vec::new()),
-                _ => Samples::Numeric(Vec::new()),
-            },
-            rows: Vec::new(),
-        })
+        .map(|&i| matches!(schema.field(i).data_type(), DataType::Utf8 | DataType::LargeUtf8))
         .collect();
-    let mut row0: u32 = 0;
-    for batch in reader {
-        let batch = batch
-            .map_err(|e| bad(path, format!("after row {row0}"), format!("corrupt data (truncated?): {e}")))?;
-        let time = batch.column(time_idx);
-        let time = cast_f64(time).ok_or_else(|| {
-            bad(
-                path,
-                format!("column {TIME_COLUMN}"),
-                format!("must be float64 seconds, found {}", time.data_type()),
-            )
-        })?;
-        if let Some(r) = (0..time.len()).find(|&r| time.is_valid(r) && !time.value(r).is_finite()) {
-            return Err(Violation::new(
-                path,
-                format!("column {TIME_COLUMN}, row {}", row0 as usize + r),
-                "time.finite",
-                format!("time {} is not a finite number of seconds", time.value(r)),
-            )
-            .into());
-        }
-        if time.null_count() > 0 {
-            let r = (0..time.len()).find(|&r| time.is_null(r)).unwrap_or(0);
-            return Err(Violation::new(
-                path,
-                format!("column {TIME_COLUMN}, row {}", row0 as usize + r),
-                "time.present",
-                "time is null",
-            )
-            .into());
-        }
-        for ((cm, &ci), d) in meta.channels.iter().zip(&cols).zip(data.iter_mut()) {
-            let arr = batch.column(ci);
-            match &mut d.samples {
-                Samples::Numeric(v) => {
-                    let a = cast_f32(arr).ok_or_else(|| {
-                        bad(
-                            path,
-                            format!("channel {}", cm.name),
-                            format!("must be float32 or float64, found {}", arr.data_type()),
-                        )
-                    })?;
-                    if let Some(x) = arr.as_any().downcast_ref::<Float64Array>()
-                        && let Some(r) = (0..x.len()).find(|&r| x.is_valid(r) && overflows_f32(x.value(r)))
-                    {
-                        return Err(overflow(
-                            path,
-                            &cm.name,
-                            format!("row {}", row0 as usize + r),
-                            x.value(r),
-                        ));
-                    }
-                    for r in 0..a.len() {
-                        if a.is_valid(r) {
-                            v.push(a.value(r));
-                            d.times_s.push(time.value(r));
-                            d.rows.push(row0 + r as u32);
-                        }
+    let reader = builder
+        .with_batch_size(chunk_rows)
+        .build()
+        .map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    Ok(RecordingStream {
+        path: path.to_path_buf(),
+        crc: ContentCrc::new(meta.channels.len()),
+        meta,
+        source: Source::Parquet { reader, time_idx, cols },
+        text,
+        rows: 0,
+        crc_required: true,
+    })
+}
+
+/// One Parquet batch as a chunk (rows from `row0`).
+fn parquet_chunk(
+    path: &Path,
+    meta: &RecordingMeta,
+    text: &[bool],
+    batch: &arrow_array::RecordBatch,
+    time_idx: usize,
+    cols: &[usize],
+    row0: u32,
+) -> Result<Vec<ChannelData>, ContractViolations> {
+    let time = batch.column(time_idx);
+    let time = cast_f64(time).ok_or_else(|| {
+        bad(
+            path,
+            format!("column {TIME_COLUMN}"),
+            format!("must be float64 seconds, found {}", time.data_type()),
+        )
+    })?;
+    if let Some(r) = (0..time.len()).find(|&r| time.is_valid(r) && !time.value(r).is_finite()) {
+        return Err(Violation::new(
+            path,
+            format!("column {TIME_COLUMN}, row {}", row0 as usize + r),
+            "time.finite",
+            format!("time {} is not a finite number of seconds", time.value(r)),
+        )
+        .into());
+    }
+    if time.null_count() > 0 {
+        let r = (0..time.len()).find(|&r| time.is_null(r)).unwrap_or(0);
+        return Err(Violation::new(
+            path,
+            format!("column {TIME_COLUMN}, row {}", row0 as usize + r),
+            "time.present",
+            "time is null",
+        )
+        .into());
+    }
+    let mut out = Vec::with_capacity(cols.len());
+    for ((cm, &ci), &is_text) in meta.channels.iter().zip(cols).zip(text) {
+        let arr = batch.column(ci);
+        let mut d = ChannelData {
+            times_s: Vec::new(),
+            samples: if is_text { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
+            rows: Vec::new(),
+        };
+        match &mut d.samples {
+            Samples::Numeric(v) => {
+                let a = cast_f32(arr).ok_or_else(|| {
+                    bad(
+                        path,
+                        format!("channel {}", cm.name),
+                        format!("must be float32 or float64, found {}", arr.data_type()),
+                    )
+                })?;
+                if let Some(x) = arr.as_any().downcast_ref::<Float64Array>()
+                    && let Some(r) = (0..x.len()).find(|&r| x.is_valid(r) && overflows_f32(x.value(r)))
+                {
+                    return Err(overflow(path, &cm.name, format!("row {}", row0 as usize + r), x.value(r)));
+                }
+                for r in 0..a.len() {
+                    if a.is_valid(r) {
+                        v.push(a.value(r));
+                        d.times_s.push(time.value(r));
+                        d.rows.push(row0 + r as u32);
                     }
                 }
-                Samples::Text(v) => {
-                    let a = arr.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
-                        bad(
-                            path,
-                            format!("channel {}", cm.name),
-                            format!("must be utf8 text, found {}", arr.data_type()),
-                        )
-                    })?;
-                    for r in 0..a.len() {
-                        if a.is_valid(r) {
-                            v.push(a.value(r).to_string());
-                            d.times_s.push(time.value(r));
-                            d.rows.push(row0 + r as u32);
-                        }
+            }
+            Samples::Text(v) => {
+                let a = arr.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                    bad(
+                        path,
+                        format!("channel {}", cm.name),
+                        format!("must be utf8 text, found {}", arr.data_type()),
+                    )
+                })?;
+                for r in 0..a.len() {
+                    if a.is_valid(r) {
+                        v.push(a.value(r).to_string());
+                        d.times_s.push(time.value(r));
+                        d.rows.push(row0 + r as u32);
                     }
                 }
             }
         }
-        row0 += batch.num_rows() as u32;
+        out.push(d);
     }
-    if row0 == 0 {
-        return Err(bad(path, "", "the recording has no rows"));
-    }
-    check_crc(path, Recording { meta, data, path: path.to_path_buf() }, true)
+    Ok(out)
 }
 
 /// A finite value too large for float32 (it would become infinite).
@@ -442,14 +663,19 @@ fn cast_f32(a: &ArrayRef) -> Option<Float32Array> {
 /// RFC 4180 quoting, surrounding white space trimmed, every row as long as the header, blank
 /// lines skipped.
 pub fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes())
+    csv_reader_from(text.as_bytes())
+}
+
+/// [`csv_reader`] over any byte source (a recording is streamed from its file).
+pub fn csv_reader_from<R: std::io::Read>(input: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(input)
 }
 
 /// The header row of `reader`'s CSV; a syntax error is a violation of `rule`.
-pub fn csv_header(
+pub fn csv_header<R: std::io::Read>(
     path: &Path,
     rule: &'static str,
-    reader: &mut csv::Reader<&[u8]>,
+    reader: &mut csv::Reader<R>,
 ) -> Result<Vec<String>, ContractViolations> {
     Ok(reader.headers().map_err(|e| csv_violation(path, rule, e))?.iter().map(str::to_string).collect())
 }
@@ -584,21 +810,29 @@ pub fn write_csv(rec: &Recording, dest: &Path) -> Result<()> {
     )
 }
 
-/// Reads a CSV recording and its `.meta.json` sidecar.
-pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
+fn open_csv(path: &Path, chunk_rows: usize) -> Result<RecordingStream, ContractViolations> {
+    use std::io::BufRead;
     let meta_path = csv_meta_path(path);
     let json = std::fs::read_to_string(&meta_path).map_err(|e| {
         bad(path, "", format!("cannot read the metadata sidecar {}: {e}", meta_path.display()))
     })?;
     let meta = parse_meta(&meta_path, &json, "")?;
-    let text = std::fs::read_to_string(path).map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    let file = std::fs::File::open(path).map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    let mut left = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut input = std::io::BufReader::with_capacity(1 << 16, file);
     // A UTF-8 byte-order mark (Excel writes one) is not part of the first column's name.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if text.trim().is_empty() {
+    let head = input.fill_buf().map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    if head.starts_with(b"\xef\xbb\xbf") {
+        input.consume(3);
+        left = left.saturating_sub(3);
+    }
+    // Empty (or only white space): said so, rather than "no header".
+    let head = input.fill_buf().map_err(|e| bad(path, "", format!("cannot read: {e}")))?;
+    if head.len() as u64 >= left && head.iter().all(u8::is_ascii_whitespace) {
         return Err(bad(path, "", "the file is empty"));
     }
-    let mut reader = csv_reader(text);
-    let names = csv_header(path, "file.format", &mut reader)?;
+    let mut reader = Box::new(csv_reader_from(input));
+    let names = csv_header(path, "file.format", &mut *reader)?;
     if names.first().map(String::as_str) != Some(TIME_COLUMN) {
         return Err(bad(path, "line 1", format!("the first column must be {TIME_COLUMN:?}")));
     }
@@ -615,18 +849,39 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
         cols.push(i);
     }
     // A text channel is one the sidecar gives unit "-".
-    let mut data: Vec<ChannelData> = meta
-        .channels
+    let text = meta.channels.iter().map(|c| c.unit == "-").collect();
+    Ok(RecordingStream {
+        path: path.to_path_buf(),
+        crc: ContentCrc::new(meta.channels.len()),
+        meta,
+        source: Source::Csv { reader, cols, chunk_rows },
+        text,
+        rows: 0,
+        crc_required: false,
+    })
+}
+
+/// Up to `chunk_rows` CSV records as a chunk (rows from `row0`), with the number of rows.
+fn csv_chunk<R: std::io::Read>(
+    path: &Path,
+    meta: &RecordingMeta,
+    text: &[bool],
+    reader: &mut csv::Reader<R>,
+    cols: &[usize],
+    row0: u32,
+    chunk_rows: usize,
+) -> Result<Option<(Vec<ChannelData>, u32)>, ContractViolations> {
+    let mut data: Vec<ChannelData> = text
         .iter()
-        .map(|c| ChannelData {
+        .map(|&t| ChannelData {
             times_s: Vec::new(),
-            samples: if c.unit == "-" { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
+            samples: if t { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
             rows: Vec::new(),
         })
         .collect();
-    let mut n_rows = 0u32;
+    let mut n = 0u32;
     let mut cells = csv::StringRecord::new();
-    loop {
+    while (n as usize) < chunk_rows {
         match reader.read_record(&mut cells) {
             Ok(true) => {}
             Ok(false) => break,
@@ -649,7 +904,7 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
             )
             .into());
         }
-        for ((cm, &ci), d) in meta.channels.iter().zip(&cols).zip(data.iter_mut()) {
+        for ((cm, &ci), d) in meta.channels.iter().zip(cols).zip(data.iter_mut()) {
             let cell = &cells[ci];
             if cell.is_empty() {
                 continue;
@@ -676,14 +931,11 @@ pub fn read_csv(path: &Path) -> Result<Recording, ContractViolations> {
                 Samples::Text(v) => v.push(cell.to_string()),
             }
             d.times_s.push(t);
-            d.rows.push(n_rows);
+            d.rows.push(row0 + n);
         }
-        n_rows += 1;
+        n += 1;
     }
-    if n_rows == 0 {
-        return Err(bad(path, "", "the recording has no rows"));
-    }
-    check_crc(path, Recording { meta, data, path: path.to_path_buf() }, false)
+    Ok((n > 0).then_some((data, n)))
 }
 
 #[cfg(test)]
@@ -754,6 +1006,53 @@ mod tests {
         let c = dir.join("plain.csv");
         write_csv(rec, &c).unwrap();
         read(&c).unwrap()
+    }
+
+    #[test]
+    fn crc_combine_is_the_crc_of_the_concatenation() {
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let crc = |b: &[u8]| avm_core::bundle::CRC32.checksum(b);
+        for cut in [0, 1, 7, 8, 4096, 9_999, 10_000] {
+            let (a, b) = bytes.split_at(cut);
+            assert_eq!(crc32_combine(crc(a), crc(b), b.len() as u64), crc(&bytes), "cut at {cut}");
+        }
+        // Independent reference: crc32fast over the whole.
+        assert_eq!(crc(&bytes), crc32fast::hash(&bytes));
+    }
+
+    #[test]
+    fn chunked_content_crc_equals_the_whole() {
+        let rec = small();
+        let mut crc = ContentCrc::new(rec.data.len());
+        for (c, d) in rec.data.iter().enumerate() {
+            // Three uneven chunks per channel.
+            let n = d.times_s.len();
+            for r in [0..n / 3, n / 3..n / 3 + 1, n / 3 + 1..n] {
+                let part = ChannelData {
+                    times_s: d.times_s[r.clone()].to_vec(),
+                    samples: match &d.samples {
+                        Samples::Numeric(v) => Samples::Numeric(v[r.clone()].to_vec()),
+                        Samples::Text(v) => Samples::Text(v[r.clone()].to_vec()),
+                    },
+                    rows: d.rows[r].to_vec(),
+                };
+                crc.push(c, &part);
+            }
+        }
+        // The definition, written out in one pass over the bytes.
+        let mut bytes = Vec::new();
+        for d in &rec.data {
+            d.times_s.iter().for_each(|t| bytes.extend(t.to_le_bytes()));
+            match &d.samples {
+                Samples::Numeric(v) => v.iter().for_each(|x| bytes.extend(x.to_le_bytes())),
+                Samples::Text(v) => v.iter().for_each(|x| {
+                    bytes.extend(x.as_bytes());
+                    bytes.push(0);
+                }),
+            }
+        }
+        assert_eq!(crc.finish(), crc32fast::hash(&bytes));
+        assert_eq!(content_crc32(&rec.data), crc32fast::hash(&bytes));
     }
 
     #[test]

@@ -43,52 +43,124 @@ impl SampleTap for Sanitised {
     }
 }
 
-/// Extracts every frame of `s`; with `tap`, also returns the sanitised stream.
-pub fn extract(
-    s: &Synced,
-    cfg: ExtractorConfig,
-    tap: bool,
-) -> Result<(Vec<Frame>, Option<Sanitised>), UsageError> {
-    match s.vib.len() {
-        1 => run::<1>(s, cfg, tap),
-        2 => run::<2>(s, cfg, tap),
-        3 => run::<3>(s, cfg, tap),
-        4 => run::<4>(s, cfg, tap),
-        n => Err(UsageError(format!("{n} vibration channels: this build supports 1..={MAX_CHANNELS}"))),
-    }
+/// avm-core's extractor for 1 to [`MAX_CHANNELS`] channels, fed a recording in blocks of the
+/// synchronised timeline (any split gives the same frames: the core streams).
+pub struct Extractor {
+    inner: Inner,
+    frames: Vec<Frame>,
+    tap: Option<Sanitised>,
 }
 
-fn run<const CH: usize>(
-    s: &Synced,
-    cfg: ExtractorConfig,
-    tap: bool,
-) -> Result<(Vec<Frame>, Option<Sanitised>), UsageError> {
-    let mut fx =
-        FeatureExtractor::<CH, FFT_MAX>::new(cfg).map_err(|e| UsageError(format!("features: {e}")))?;
-    let n = s.len();
-    let vib: Vec<[f32; CH]> = (0..n).map(|i| std::array::from_fn(|c| s.vib[c][i])).collect();
-    let rpm: Vec<[f32; CH]> = (0..n).map(|i| std::array::from_fn(|c| s.speed[s.speed_ref[c]][i])).collect();
-    let mut frames = Vec::new();
-    let mut collected = Sanitised {
-        clean: (0..CH).map(|_| Vec::with_capacity(if tap { n } else { 0 })).collect(),
-        fate: (0..CH).map(|_| Vec::with_capacity(if tap { n } else { 0 })).collect(),
-    };
-    let convert = |f: avm_core::FeatureFrame<CH>| Frame {
+enum Inner {
+    C1(Box<FeatureExtractor<1, FFT_MAX>>),
+    C2(Box<FeatureExtractor<2, FFT_MAX>>),
+    C3(Box<FeatureExtractor<3, FFT_MAX>>),
+    C4(Box<FeatureExtractor<4, FFT_MAX>>),
+}
+
+fn new_core<const CH: usize>(cfg: ExtractorConfig) -> Result<Box<FeatureExtractor<CH, FFT_MAX>>, UsageError> {
+    Ok(Box::new(FeatureExtractor::<CH, FFT_MAX>::new(cfg).map_err(|e| UsageError(format!("features: {e}")))?))
+}
+
+fn convert<const CH: usize>(f: avm_core::FeatureFrame<CH>) -> Frame {
+    Frame {
         window_index: f.window_index,
         start_sample: f.start_sample,
         features: f.as_slice().to_vec(),
         quality: f.quality.to_vec(),
         valid: f.valid,
         roc_valid: f.roc_valid,
-    };
-    if tap {
-        fx.push_slice_tapped(&vib, &rpm, |f| frames.push(convert(f)), &mut collected)
-            .map_err(|e| UsageError(e.to_string()))?;
-        frames.extend(fx.finish_tapped(&mut collected).map(convert));
-        Ok((frames, Some(collected)))
-    } else {
-        fx.push_slice(&vib, &rpm, |f| frames.push(convert(f))).map_err(|e| UsageError(e.to_string()))?;
-        frames.extend(fx.finish().map(convert));
-        Ok((frames, None))
     }
+}
+
+/// Pushes one block through a `CH`-channel core: vibration `vib[c]`, speed `speed[speed_ref[c]]`.
+fn push_block<const CH: usize>(
+    fx: &mut FeatureExtractor<CH, FFT_MAX>,
+    vib: &[&[f32]],
+    speed: &[&[f32]],
+    speed_ref: &[usize],
+    frames: &mut Vec<Frame>,
+    tap: Option<&mut Sanitised>,
+) -> Result<(), UsageError> {
+    let n = vib.iter().map(|v| v.len()).min().unwrap_or(0);
+    let x: Vec<[f32; CH]> = (0..n).map(|i| std::array::from_fn(|c| vib[c][i])).collect();
+    let rpm: Vec<[f32; CH]> = (0..n).map(|i| std::array::from_fn(|c| speed[speed_ref[c]][i])).collect();
+    match tap {
+        Some(t) => fx.push_slice_tapped(&x, &rpm, |f| frames.push(convert(f)), t),
+        None => fx.push_slice(&x, &rpm, |f| frames.push(convert(f))),
+    }
+    .map_err(|e| UsageError(e.to_string()))
+}
+
+fn finish_core<const CH: usize>(
+    fx: &mut FeatureExtractor<CH, FFT_MAX>,
+    frames: &mut Vec<Frame>,
+    tap: Option<&mut Sanitised>,
+) {
+    match tap {
+        Some(t) => frames.extend(fx.finish_tapped(t).map(convert)),
+        None => frames.extend(fx.finish().map(convert)),
+    }
+}
+
+impl Extractor {
+    /// A core for `channels` vibration channels; with `tap`, the sanitised stream is kept too.
+    pub fn new(channels: usize, cfg: ExtractorConfig, tap: bool) -> Result<Extractor, UsageError> {
+        let inner = match channels {
+            1 => Inner::C1(new_core(cfg)?),
+            2 => Inner::C2(new_core(cfg)?),
+            3 => Inner::C3(new_core(cfg)?),
+            4 => Inner::C4(new_core(cfg)?),
+            n => {
+                return Err(UsageError(format!(
+                    "{n} vibration channels: this build supports 1..={MAX_CHANNELS}"
+                )));
+            }
+        };
+        let tap =
+            tap.then(|| Sanitised { clean: vec![Vec::new(); channels], fate: vec![Vec::new(); channels] });
+        Ok(Extractor { inner, frames: Vec::new(), tap })
+    }
+
+    /// Pushes the next samples of the timeline: vibration per channel, speeds per speed channel,
+    /// `speed_ref[c]` naming channel `c`'s speed.
+    pub fn push(&mut self, vib: &[&[f32]], speed: &[&[f32]], speed_ref: &[usize]) -> Result<(), UsageError> {
+        let (f, t) = (&mut self.frames, self.tap.as_mut());
+        match &mut self.inner {
+            Inner::C1(fx) => push_block(fx, vib, speed, speed_ref, f, t),
+            Inner::C2(fx) => push_block(fx, vib, speed, speed_ref, f, t),
+            Inner::C3(fx) => push_block(fx, vib, speed, speed_ref, f, t),
+            Inner::C4(fx) => push_block(fx, vib, speed, speed_ref, f, t),
+        }
+    }
+
+    /// Frames completed so far, taken out (the caller labels them while the stream goes on).
+    pub fn take_frames(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.frames)
+    }
+
+    /// Ends the stream: the last frames, and the sanitised stream when tapped.
+    pub fn finish(mut self) -> (Vec<Frame>, Option<Sanitised>) {
+        let (f, t) = (&mut self.frames, self.tap.as_mut());
+        match &mut self.inner {
+            Inner::C1(fx) => finish_core(fx, f, t),
+            Inner::C2(fx) => finish_core(fx, f, t),
+            Inner::C3(fx) => finish_core(fx, f, t),
+            Inner::C4(fx) => finish_core(fx, f, t),
+        }
+        (self.frames, self.tap)
+    }
+}
+
+/// Extracts every frame of `s`; with `tap`, also returns the sanitised stream.
+pub fn extract(
+    s: &Synced,
+    cfg: ExtractorConfig,
+    tap: bool,
+) -> Result<(Vec<Frame>, Option<Sanitised>), UsageError> {
+    let mut x = Extractor::new(s.vib.len(), cfg, tap)?;
+    let vib: Vec<&[f32]> = s.vib.iter().map(Vec::as_slice).collect();
+    let speed: Vec<&[f32]> = s.speed.iter().map(Vec::as_slice).collect();
+    x.push(&vib, &speed, &s.speed_ref)?;
+    Ok(x.finish())
 }

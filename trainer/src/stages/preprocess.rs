@@ -17,11 +17,12 @@
 //! `phase` is the phase held by most of the window's samples.
 
 use crate::config::PipelineConfig;
-use crate::error::{ContractViolations, UsageError, Violation};
-use crate::formats::contract::FaultCategory;
+use crate::error::{ContractViolations, UsageError};
+use crate::formats::contract::{Contract, FaultCategory};
 use crate::formats::labels::LabelInterval;
 use crate::formats::recording::{
-    self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, Samples,
+    self, ChannelData, ChannelMeta, FORMAT, FORMAT_VERSION, Recording, RecordingMeta, RecordingStream,
+    Samples,
 };
 use crate::formats::windows::{self, NONE, Window};
 pub use crate::formats::windows::{ProcessedManifest, RecordingSummary};
@@ -32,7 +33,6 @@ use crate::stages::validate;
 use anyhow::{Context, Result};
 use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// File name of the window table in `DATA/processed/`.
@@ -40,12 +40,168 @@ pub const WINDOWS_FILE: &str = crate::layout::WINDOWS;
 /// File name of the processed manifest.
 pub const MANIFEST_FILE: &str = crate::layout::MANIFEST;
 
+/// Phase-code counts per hop of the timeline: windows start on a hop and span whole hops, so a
+/// window's majority phase is the sum of its hops' counts, without a phase per sample.
+#[derive(Clone, Debug)]
+pub struct PhaseCounts {
+    hop: usize,
+    /// Finished hops: the non-zero (code, count) pairs.
+    hops: Vec<Vec<(u8, u32)>>,
+    current: Box<[u32; 256]>,
+    in_current: usize,
+}
+
+impl PhaseCounts {
+    /// Counts for hops of `hop` samples.
+    pub fn new(hop: usize) -> PhaseCounts {
+        PhaseCounts { hop: hop.max(1), hops: Vec::new(), current: Box::new([0; 256]), in_current: 0 }
+    }
+
+    /// The next phase codes of the timeline.
+    pub fn push(&mut self, codes: &[u8]) {
+        for &p in codes {
+            self.current[p as usize] += 1;
+            self.in_current += 1;
+            if self.in_current == self.hop {
+                self.close();
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        let pairs = (0..=255u8)
+            .filter(|&k| self.current[k as usize] > 0)
+            .map(|k| (k, self.current[k as usize]))
+            .collect();
+        self.hops.push(pairs);
+        *self.current = [0; 256];
+        self.in_current = 0;
+    }
+
+    /// Ends the timeline (a last partial hop counts too).
+    pub fn finish(&mut self) {
+        if self.in_current > 0 {
+            self.close();
+        }
+    }
+
+    /// The phase held by most samples of `[start, start + len)` (ties: the lower code), as
+    /// counted from whole hops; `start` and `len` are multiples of the hop.
+    pub fn majority(&self, start: usize, len: usize) -> u8 {
+        debug_assert!(
+            start.is_multiple_of(self.hop) && len.is_multiple_of(self.hop),
+            "windows are whole hops"
+        );
+        let mut counts = [0u64; 256];
+        let first = start / self.hop;
+        let last = ((start + len) / self.hop).min(self.hops.len());
+        for hop in self.hops.get(first..last).unwrap_or(&[]) {
+            for &(k, n) in hop {
+                counts[k as usize] += u64::from(n);
+            }
+        }
+        (0..256).max_by_key(|&k| (counts[k], std::cmp::Reverse(k))).unwrap_or(255) as u8
+    }
+}
+
+/// The window rows of one recording, read in chunks of `chunk_rows` rows (what preprocess does
+/// per file; exposed so the tests can show the chunk size changes no bit).
+pub fn recording_windows(
+    path: &Path,
+    contract: &Contract,
+    xcfg: ExtractorConfig,
+    labels: &[LabelInterval],
+    chunk_rows: usize,
+) -> Result<(RecordingSummary, Vec<Window>)> {
+    let p = process(path, contract, xcfg, labels, None, chunk_rows)?;
+    Ok((p.summary, p.rows))
+}
+
+/// One recording read once, in chunks: validate, synchronise and run avm-core as the rows go
+/// by, so memory holds one chunk and the window rows whatever the flight's length (the
+/// sanitised streams for `interim_dir` are the exception: a debugging aid, kept whole).
+/// Errors, in the order a user needs them: the file cannot be read or its checksum fails;
+/// then contract violations; then what the features need (a missing speed channel, too many
+/// channels).
+fn process(
+    path: &Path,
+    contract: &Contract,
+    xcfg: ExtractorConfig,
+    labels: &[LabelInterval],
+    interim_dir: Option<&Path>,
+    chunk_rows: usize,
+) -> Result<Processed> {
+    let mut stream = RecordingStream::open_chunked(path, chunk_rows)?;
+    let text = stream.text_channels().to_vec();
+    let mut check = validate::RecordingCheck::new(contract, path, stream.meta(), &text);
+    let mut sync = sync::Synchroniser::new(contract, stream.meta(), &text, path);
+    let mut fx = extract::Extractor::new(sync.header().vib_names.len(), xcfg, interim_dir.is_some());
+    let mut phases = PhaseCounts::new(xcfg.hop_len_samples as usize);
+    let mut whole: Option<Synced> = interim_dir.map(|_| Synced {
+        vib: vec![Vec::new(); sync.header().vib_names.len()],
+        speed: vec![Vec::new(); sync.header().speed_names.len()],
+        ..sync.header().clone()
+    });
+    let speed_ref = sync.header().speed_ref.clone();
+    let mut samples = 0usize;
+    let mut feed =
+        |b: sync::SyncedBlock, fx: &mut Result<extract::Extractor, UsageError>| -> Result<(), UsageError> {
+            samples += b.len();
+            phases.push(&b.phase);
+            if let Ok(x) = fx {
+                let vib: Vec<&[f32]> = b.vib.iter().map(Vec::as_slice).collect();
+                let speed: Vec<&[f32]> = b.speed.iter().map(Vec::as_slice).collect();
+                x.push(&vib, &speed, &speed_ref)?;
+            }
+            if let Some(w) = &mut whole {
+                w.append(b);
+            }
+            Ok(())
+        };
+    while let Some(chunk) = stream.next_chunk()? {
+        check.push(&chunk);
+        feed(sync.push(&chunk), &mut fx)?;
+    }
+    let meta = stream.finish()?;
+    let span = check.vibration_span();
+    let v = check.finish();
+    if !v.is_empty() {
+        return Err(ContractViolations(v).into());
+    }
+    let (header, last) = sync.finish()?;
+    feed(last, &mut fx)?;
+    let (frames, clean) = fx?.finish();
+    phases.finish();
+    let rows = window_rows(&header, &frames, &xcfg, labels, &phases);
+    if let (Some(dir), Some(mut w)) = (interim_dir, whole) {
+        w.t0_s = header.t0_s;
+        let interim = interim_recording(&w, &clean.unwrap_or_default(), &path.display().to_string());
+        let dest = crate::ids::file_in(dir, "flight_id", &header.flight_id, ".parquet")
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        recording::write_parquet(&interim, &dest)?;
+    }
+    Ok(Processed {
+        span,
+        summary: RecordingSummary {
+            flight_id: meta.flight_id.clone(),
+            raw_file: path.display().to_string(),
+            raw_sha256: crate::io::sha256_file(path)?,
+            samples,
+            windows: rows.len(),
+            valid_windows: rows.iter().filter(|r| r.valid).count(),
+            anomalous_windows: rows.iter().filter(|r| r.label == 1).count(),
+        },
+        rows,
+    })
+}
+
 /// Labels the frames of one recording.
 pub fn window_rows(
     s: &Synced,
     frames: &[Frame],
     cfg: &ExtractorConfig,
     labels: &[LabelInterval],
+    phases: &PhaseCounts,
 ) -> Vec<Window> {
     let fs = s.sample_rate_hz;
     let win = cfg.window_len_samples as usize;
@@ -57,11 +213,7 @@ pub fn window_rows(
             let start_s = s.time_s(a);
             let end_s = start_s + win as f64 / fs;
             let mid = 0.5 * (start_s + end_s);
-            let mut counts = [0usize; 256];
-            for &p in &s.phase[a..(a + win).min(s.phase.len())] {
-                counts[p as usize] += 1;
-            }
-            let best = (0..256).max_by_key(|&k| (counts[k], std::cmp::Reverse(k))).unwrap_or(255) as u8;
+            let best = phases.majority(a, win);
             let phase = if best == PHASE_UNKNOWN {
                 "unknown".to_string()
             } else {
@@ -189,34 +341,9 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
     // written.
     let pb = progress(paths.len(), "preprocess");
     let one = |path: &PathBuf, interim_dir: Option<&Path>| -> Result<Processed> {
-        let rec = recording::read(path)?;
-        let v = validate::recording(&contract, &rec);
-        if !v.is_empty() {
-            return Err(ContractViolations(v).into());
-        }
-        let s = sync::synchronise(&rec, &contract)?;
-        let (frames, clean) = extract::extract(&s, xcfg, interim_dir.is_some())?;
-        let rows = window_rows(&s, &frames, &xcfg, &labels);
-        if let Some(dir) = interim_dir {
-            let interim = interim_recording(&s, &clean.unwrap_or_default(), &rec.path.display().to_string());
-            let dest = crate::ids::file_in(dir, "flight_id", &s.flight_id, ".parquet")
-                .map_err(|e| UsageError(format!("{}: {e}", rec.path.display())))?;
-            recording::write_parquet(&interim, &dest)?;
-        }
+        let p = process(path, &contract, xcfg, &labels, interim_dir, recording::CHUNK_ROWS)?;
         pb.inc(1);
-        Ok(Processed {
-            span: validate::vibration_span(&contract, &rec),
-            summary: RecordingSummary {
-                flight_id: s.flight_id.clone(),
-                raw_file: rec.path.display().to_string(),
-                raw_sha256: crate::io::sha256_file(&rec.path)?,
-                samples: s.len(),
-                windows: rows.len(),
-                valid_windows: rows.iter().filter(|r| r.valid).count(),
-                anomalous_windows: rows.iter().filter(|r| r.label == 1).count(),
-            },
-            rows,
-        })
+        Ok(p)
     };
     let collect = |results: Vec<Result<Processed>>| -> Result<(Vec<RecordingSummary>, Vec<Window>)> {
         let mut violations = Vec::new();
@@ -230,17 +357,9 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
                 },
             }
         }
-        let mut seen: HashMap<&str, &str> = HashMap::new();
-        for p in &done {
-            if let Some(other) = seen.insert(&p.summary.flight_id, &p.summary.raw_file) {
-                violations.push(Violation::new(
-                    Path::new(&p.summary.raw_file),
-                    "metadata",
-                    "recording.flight_id",
-                    format!("flight_id {:?} is also used by {other}", p.summary.flight_id),
-                ));
-            }
-        }
+        violations.extend(validate::duplicate_flights(
+            done.iter().map(|p| (p.summary.flight_id.as_str(), Path::new(&p.summary.raw_file))),
+        ));
         if violations.is_empty() {
             let spans = done.iter().filter_map(|p| p.span.clone()).collect();
             violations.extend(validate::labels(&labels_path, &contract, &labels, &spans));

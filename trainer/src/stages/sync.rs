@@ -10,7 +10,9 @@
 
 use crate::error::{ContractViolations, Violation};
 use crate::formats::contract::Contract;
-use crate::formats::recording::{Recording, Samples};
+use crate::formats::recording::{ChannelData, Recording, RecordingMeta, Samples};
+use std::collections::VecDeque;
+use std::path::Path;
 
 /// Code of a sample whose phase is unknown (no phase channel).
 pub const PHASE_UNKNOWN: u8 = u8::MAX;
@@ -61,93 +63,280 @@ impl Synced {
     }
 }
 
-/// Indices `j[i]` of the source sample held at each target time `t0 + i / fs`.
-fn hold_index(src_t: &[f64], t0: f64, fs: f64, n: usize) -> Vec<usize> {
-    // A sample counts as taken "at" t if it is within 1 ns of it (float times on two clocks).
-    const EPS: f64 = 1e-9;
-    let mut j = 0;
-    (0..n)
-        .map(|i| {
-            let t = t0 + i as f64 / fs;
-            while j + 1 < src_t.len() && src_t[j + 1] <= t + EPS {
-                j += 1;
-            }
-            j
-        })
-        .collect()
+impl Synced {
+    /// Appends a block of the timeline.
+    pub fn append(&mut self, mut b: SyncedBlock) {
+        for (v, mut x) in self.vib.iter_mut().zip(b.vib.drain(..)) {
+            v.append(&mut x);
+        }
+        for (v, mut x) in self.speed.iter_mut().zip(b.speed.drain(..)) {
+            v.append(&mut x);
+        }
+        self.phase.append(&mut b.phase);
+    }
 }
 
-/// Synchronises `rec` (already validated against `contract`).
-pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, ContractViolations> {
-    let missing = |name: &str| -> ContractViolations {
-        Violation::new(
-            &rec.path,
-            format!("channel {name}"),
-            "channel.present",
-            "needed for the features but missing or empty",
-        )
-        .into()
-    };
-    let vib_rules: Vec<_> = contract.vibration_channels().collect();
-    let mut vib_names = Vec::new();
-    let mut vib = Vec::new();
-    let mut t0 = f64::NAN;
-    let fs = contract.vibration_rate_hz();
-    for r in &vib_rules {
-        let (_, times, x) =
-            rec.numeric(&r.name).filter(|(_, t, _)| !t.is_empty()).ok_or_else(|| missing(&r.name))?;
-        if t0.is_nan() {
-            t0 = times[0];
-        }
-        vib_names.push(r.name.clone());
-        vib.push(x.to_vec());
-    }
-    let n = vib.iter().map(Vec::len).min().unwrap_or(0);
-    vib.iter_mut().for_each(|v| v.truncate(n));
+/// Consecutive samples of the timeline: per vibration channel, per speed channel, and the phase
+/// codes, all of one length.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncedBlock {
+    /// Vibration samples per channel.
+    pub vib: Vec<Vec<f32>>,
+    /// Held speeds per speed channel.
+    pub speed: Vec<Vec<f32>>,
+    /// Phase codes.
+    pub phase: Vec<u8>,
+}
 
-    let mut speed_names: Vec<String> = Vec::new();
-    let mut speed = Vec::new();
-    let mut speed_ref = Vec::new();
-    for r in &vib_rules {
-        let sname = r.speed_reference.clone().unwrap_or_default();
-        let k = match speed_names.iter().position(|s| *s == sname) {
-            Some(k) => k,
-            None => {
-                let (_, times, x) =
-                    rec.numeric(&sname).filter(|(_, t, _)| !t.is_empty()).ok_or_else(|| missing(&sname))?;
-                speed.push(hold_index(times, t0, fs, n).into_iter().map(|j| x[j]).collect());
+impl SyncedBlock {
+    /// Samples in the block.
+    pub fn len(&self) -> usize {
+        self.phase.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.phase.is_empty()
+    }
+}
+
+/// A sample-and-hold source: the value held, and the later samples not yet reached.
+struct Hold<T> {
+    current: Option<T>,
+    later: VecDeque<(f64, T)>,
+}
+
+impl<T: Copy> Hold<T> {
+    fn new() -> Hold<T> {
+        Hold { current: None, later: VecDeque::new() }
+    }
+
+    /// A source sample. The first one is held from the start of the timeline (backward hold).
+    fn push(&mut self, t: f64, v: T) {
+        if self.current.is_none() {
+            self.current = Some(v);
+        } else {
+            self.later.push_back((t, v));
+        }
+    }
+
+    /// The value at target time `t`, once it is known: the last sample taken at or before `t`
+    /// (within 1 ns: float times on two clocks), which needs a sample after `t` or the end.
+    fn at(&mut self, t: f64, ended: bool) -> Option<T> {
+        // A sample counts as taken "at" t if it is within 1 ns of it.
+        const EPS: f64 = 1e-9;
+        while let Some(&(ts, v)) = self.later.front() {
+            if ts > t + EPS {
+                break;
+            }
+            self.current = Some(v);
+            self.later.pop_front();
+        }
+        if self.later.is_empty() && !ended { None } else { self.current }
+    }
+}
+
+/// Synchronises a recording that arrives in chunks: [`Synchroniser::push`] returns the part of
+/// the timeline that is complete (every held channel has a sample after it), so memory holds
+/// only the samples within the channels' clock offsets of each other, whatever the flight's
+/// length. [`synchronise`] runs it over a whole recording.
+pub struct Synchroniser {
+    out: Synced,
+    path: std::path::PathBuf,
+    /// Recording channel of each vibration rule (`None`: missing or not numeric).
+    vib_idx: Vec<Option<usize>>,
+    vib_queue: Vec<VecDeque<f32>>,
+    vib_count: Vec<usize>,
+    /// Recording channel of each speed channel.
+    speed_idx: Vec<Option<usize>>,
+    speeds: Vec<Hold<f32>>,
+    /// The phase channel (text) and its hold.
+    phase: Option<(usize, Hold<u8>)>,
+    /// Next timeline index to emit.
+    next: usize,
+}
+
+impl Synchroniser {
+    /// Starts synchronising a recording with `meta` (channel `i` holds text when `text[i]`),
+    /// read from `path`.
+    pub fn new(contract: &Contract, meta: &RecordingMeta, text: &[bool], path: &Path) -> Synchroniser {
+        let numeric = |name: &str| meta.channels.iter().position(|c| c.name == name).filter(|&i| !text[i]);
+        let vib_rules: Vec<_> = contract.vibration_channels().collect();
+        let vib_idx: Vec<Option<usize>> = vib_rules.iter().map(|r| numeric(&r.name)).collect();
+        let mut speed_names: Vec<String> = Vec::new();
+        let mut speed_ref = Vec::new();
+        for r in &vib_rules {
+            let sname = r.speed_reference.clone().unwrap_or_default();
+            let k = speed_names.iter().position(|s| *s == sname).unwrap_or_else(|| {
                 speed_names.push(sname);
                 speed_names.len() - 1
-            }
-        };
-        speed_ref.push(k);
+            });
+            speed_ref.push(k);
+        }
+        let speed_idx: Vec<Option<usize>> = speed_names.iter().map(|n| numeric(n)).collect();
+        let phase = contract
+            .phase_channel()
+            .and_then(|p| meta.channels.iter().position(|c| c.name == p.name))
+            .filter(|&i| text[i])
+            .map(|i| (i, Hold::new()));
+        Synchroniser {
+            out: Synced {
+                flight_id: meta.flight_id.clone(),
+                aircraft_id: meta.aircraft_id.clone(),
+                engine_id: meta.engine_id.clone(),
+                sample_rate_hz: contract.vibration_rate_hz(),
+                t0_s: f64::NAN,
+                vib_names: vib_rules.iter().map(|r| r.name.clone()).collect(),
+                vib: Vec::new(),
+                speed_names,
+                speed: Vec::new(),
+                speed_ref,
+                phase: Vec::new(),
+                phase_names: contract.phases.clone(),
+            },
+            path: path.to_path_buf(),
+            vib_queue: vib_idx.iter().map(|_| VecDeque::new()).collect(),
+            vib_count: vec![0; vib_idx.len()],
+            speeds: speed_idx.iter().map(|_| Hold::new()).collect(),
+            vib_idx,
+            speed_idx,
+            phase,
+            next: 0,
+        }
     }
 
-    let phase_names = contract.phases.clone();
-    let phase = match contract.phase_channel().and_then(|p| rec.channel(&p.name)) {
-        Some((_, d)) => match &d.samples {
-            Samples::Text(p) if !p.is_empty() => hold_index(&d.times_s, t0, fs, n)
-                .into_iter()
-                .map(|j| phase_names.iter().position(|a| *a == p[j]).map_or(PHASE_UNKNOWN, |k| k as u8))
-                .collect(),
-            _ => vec![PHASE_UNKNOWN; n],
-        },
-        None => vec![PHASE_UNKNOWN; n],
-    };
-    Ok(Synced {
-        flight_id: rec.meta.flight_id.clone(),
-        aircraft_id: rec.meta.aircraft_id.clone(),
-        engine_id: rec.meta.engine_id.clone(),
-        sample_rate_hz: fs,
-        t0_s: if t0.is_nan() { 0.0 } else { t0 },
-        vib_names,
-        vib,
-        speed_names,
-        speed,
-        speed_ref,
-        phase,
-        phase_names,
-    })
+    /// The synchronised recording's ids, names and rate (no samples); `t0_s` once known.
+    pub fn header(&self) -> &Synced {
+        &self.out
+    }
+
+    /// Takes the next chunk of the recording (one [`ChannelData`] per recording channel) and
+    /// returns the timeline samples it completes.
+    pub fn push(&mut self, chunk: &[ChannelData]) -> SyncedBlock {
+        if self.vib_idx.iter().chain(&self.speed_idx).any(Option::is_none) {
+            return self.empty_block(); // reported by finish
+        }
+        for (k, idx) in self.vib_idx.iter().enumerate() {
+            let d = &chunk[idx.unwrap_or_default()];
+            if let Samples::Numeric(x) = &d.samples {
+                if k == 0
+                    && self.out.t0_s.is_nan()
+                    && let Some(&t) = d.times_s.first()
+                {
+                    self.out.t0_s = t;
+                }
+                self.vib_queue[k].extend(x);
+                self.vib_count[k] += x.len();
+            }
+        }
+        for (hold, idx) in self.speeds.iter_mut().zip(&self.speed_idx) {
+            let d = &chunk[idx.unwrap_or_default()];
+            if let Samples::Numeric(x) = &d.samples {
+                d.times_s.iter().zip(x).for_each(|(&t, &v)| hold.push(t, v));
+            }
+        }
+        if let Some((i, hold)) = &mut self.phase
+            && let Samples::Text(p) = &chunk[*i].samples
+        {
+            let names = &self.out.phase_names;
+            for (&t, v) in chunk[*i].times_s.iter().zip(p) {
+                hold.push(t, names.iter().position(|a| a == v).map_or(PHASE_UNKNOWN, |k| k as u8));
+            }
+        }
+        self.emit(false)
+    }
+
+    fn empty_block(&self) -> SyncedBlock {
+        SyncedBlock {
+            vib: vec![Vec::new(); self.vib_idx.len()],
+            speed: vec![Vec::new(); self.speed_idx.len()],
+            phase: Vec::new(),
+        }
+    }
+
+    /// Emits every timeline sample whose held values are known.
+    fn emit(&mut self, ended: bool) -> SyncedBlock {
+        let mut b = self.empty_block();
+        let fs = self.out.sample_rate_hz;
+        let t0 = self.out.t0_s;
+        let ready = self.vib_queue.iter().map(VecDeque::len).min().unwrap_or(0);
+        if t0.is_nan() {
+            return b;
+        }
+        'samples: for _ in 0..ready {
+            let t = t0 + self.next as f64 / fs;
+            let mut speeds = Vec::with_capacity(self.speeds.len());
+            for h in &mut self.speeds {
+                match h.at(t, ended) {
+                    Some(v) => speeds.push(v),
+                    None => break 'samples,
+                }
+            }
+            let phase = match &mut self.phase {
+                Some((_, h)) => match h.at(t, ended) {
+                    Some(p) => p,
+                    None if ended => PHASE_UNKNOWN,
+                    None => break 'samples,
+                },
+                None => PHASE_UNKNOWN,
+            };
+            for (q, v) in self.vib_queue.iter_mut().zip(&mut b.vib) {
+                v.push(q.pop_front().unwrap_or(f32::NAN));
+            }
+            for (v, out) in speeds.into_iter().zip(&mut b.speed) {
+                out.push(v);
+            }
+            b.phase.push(phase);
+            self.next += 1;
+        }
+        b
+    }
+
+    /// Ends the recording: the synchronised recording's header (ids, names, `t0_s`; no samples)
+    /// and the rest of the timeline (vibration channels cut to the shortest). A
+    /// vibration or speed channel the features need that is missing, not numeric or empty is
+    /// a `channel.present` violation.
+    pub fn finish(mut self) -> Result<(Synced, SyncedBlock), ContractViolations> {
+        let missing = |name: &str| -> ContractViolations {
+            Violation::new(
+                &self.path,
+                format!("channel {name}"),
+                "channel.present",
+                "needed for the features but missing or empty",
+            )
+            .into()
+        };
+        for (k, idx) in self.vib_idx.iter().enumerate() {
+            if idx.is_none() || self.vib_count[k] == 0 {
+                return Err(missing(&self.out.vib_names[k]));
+            }
+        }
+        for (k, idx) in self.speed_idx.iter().enumerate() {
+            if idx.is_none() || self.speeds[k].current.is_none() {
+                return Err(missing(&self.out.speed_names[k]));
+            }
+        }
+        let last = self.emit(true);
+        let mut header = self.out;
+        header.vib = vec![Vec::new(); header.vib_names.len()];
+        header.speed = vec![Vec::new(); header.speed_names.len()];
+        if header.t0_s.is_nan() {
+            header.t0_s = 0.0;
+        }
+        Ok((header, last))
+    }
+}
+
+/// Synchronises `rec` (already validated against `contract`): a [`Synchroniser`] fed the whole
+/// recording as one chunk.
+pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, ContractViolations> {
+    let text: Vec<bool> = rec.data.iter().map(|d| matches!(d.samples, Samples::Text(_))).collect();
+    let mut sync = Synchroniser::new(contract, &rec.meta, &text, &rec.path);
+    let first = sync.push(&rec.data);
+    let (mut s, last) = sync.finish()?;
+    s.append(first);
+    s.append(last);
+    Ok(s)
 }
 
 #[cfg(test)]

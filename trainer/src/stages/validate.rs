@@ -9,15 +9,12 @@ use crate::config::PipelineConfig;
 use crate::error::{ContractViolations, UsageError, Violation};
 use crate::formats::contract::{ChannelKind, Contract};
 use crate::formats::labels::{self, LabelInterval};
-use crate::formats::recording::{self, Recording, Samples};
+use crate::formats::recording::{ChannelData, Recording, RecordingMeta, RecordingStream, Samples};
 use crate::stages::progress;
 use anyhow::Result;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// Violations reported per channel and rule before the rest are summarised.
-const PER_RULE: usize = 1;
 
 /// What `avm validate` checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,16 +73,43 @@ pub fn list_recordings(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Reads and validates every recording; all violations of all files are reported together.
-pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Recording>, ContractViolations> {
+/// A recording that satisfies the contract: what the label checks need of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked {
+    /// The file.
+    pub path: PathBuf,
+    /// Its flight id.
+    pub flight_id: String,
+    /// `(flight_id, [first vibration sample, last + one period))`: the span its labels must lie in.
+    pub span: Option<(String, (f64, f64))>,
+}
+
+/// Streams one recording through the contract's checks (memory: one chunk, whatever its
+/// length). A file that cannot be read, fails its checksum or breaks a rule is an error
+/// listing every violation.
+pub fn check_file(path: &Path, contract: &Contract) -> Result<Checked, ContractViolations> {
+    let mut stream = RecordingStream::open(path)?;
+    let mut check = RecordingCheck::new(contract, path, stream.meta(), stream.text_channels());
+    while let Some(chunk) = stream.next_chunk()? {
+        check.push(&chunk);
+    }
+    let meta = stream.finish()?;
+    let span = check.vibration_span();
+    let v = check.finish();
+    if !v.is_empty() {
+        return Err(ContractViolations(v));
+    }
+    Ok(Checked { path: path.to_path_buf(), flight_id: meta.flight_id, span })
+}
+
+/// Checks every recording ([`check_file`], in parallel); all violations of all files are
+/// reported together, and two files may not share a flight id.
+pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Checked>, ContractViolations> {
     let pb = progress(paths.len(), "validate");
-    let results: Vec<Result<Recording, ContractViolations>> = paths
+    let results: Vec<Result<Checked, ContractViolations>> = paths
         .par_iter()
         .map(|p| {
-            let r = recording::read(p).and_then(|rec| {
-                let v = recording(contract, &rec);
-                if v.is_empty() { Ok(rec) } else { Err(ContractViolations(v)) }
-            });
+            let r = check_file(p, contract);
             pb.inc(1);
             r
         })
@@ -99,18 +123,25 @@ pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Reco
             Err(ContractViolations(v)) => violations.extend(v),
         }
     }
+    violations.extend(duplicate_flights(recs.iter().map(|r| (r.flight_id.as_str(), r.path.as_path()))));
+    if violations.is_empty() { Ok(recs) } else { Err(ContractViolations(violations)) }
+}
+
+/// `recording.flight_id` violations: a flight id used by more than one file.
+pub fn duplicate_flights<'p>(files: impl Iterator<Item = (&'p str, &'p Path)>) -> Vec<Violation> {
     let mut seen: HashMap<&str, &Path> = HashMap::new();
-    for r in &recs {
-        if let Some(other) = seen.insert(&r.meta.flight_id, &r.path) {
-            violations.push(Violation::new(
-                &r.path,
+    let mut out = Vec::new();
+    for (flight, path) in files {
+        if let Some(other) = seen.insert(flight, path) {
+            out.push(Violation::new(
+                path,
                 "metadata",
                 "recording.flight_id",
-                format!("flight_id {:?} is also used by {}", r.meta.flight_id, other.display()),
+                format!("flight_id {flight:?} is also used by {}", other.display()),
             ));
         }
     }
-    if violations.is_empty() { Ok(recs) } else { Err(ContractViolations(violations)) }
+    out
 }
 
 /// Reads the labels and validates them against the recordings. A missing label file is a
@@ -119,21 +150,12 @@ pub fn load_validated(paths: &[PathBuf], contract: &Contract) -> Result<Vec<Reco
 pub fn load_labels(
     path: &Path,
     contract: &Contract,
-    recs: &[Recording],
+    recs: &[Checked],
 ) -> Result<Vec<LabelInterval>, ContractViolations> {
     let intervals = read_labels(path)?;
-    let spans: HashMap<String, (f64, f64)> =
-        recs.iter().filter_map(|r| vibration_span(contract, r)).collect();
+    let spans: HashMap<String, (f64, f64)> = recs.iter().filter_map(|r| r.span.clone()).collect();
     let v = labels(path, contract, &intervals, &spans);
     if v.is_empty() { Ok(intervals) } else { Err(ContractViolations(v)) }
-}
-
-/// `(flight_id, [first vibration sample, last + one period))`: the span labels must lie in.
-pub fn vibration_span(contract: &Contract, r: &Recording) -> Option<(String, (f64, f64))> {
-    let v = contract.vibration_channels().next()?;
-    let (_, t, _) = r.numeric(&v.name)?;
-    // The last sample covers one period: intervals are half-open, [start, end).
-    Some((r.meta.flight_id.clone(), (*t.first()?, *t.last()? + 1.0 / v.sample_rate_hz)))
 }
 
 /// Reads the label file; a missing one is a violation naming look-alike files.
@@ -188,222 +210,362 @@ pub fn labels(
     v
 }
 
-/// Every violation of this contract by `rec` (empty: valid).
+/// Every violation of `contract` by `rec` (empty: valid): a [`RecordingCheck`] fed the whole
+/// recording as one chunk.
 pub fn recording(contract: &Contract, rec: &Recording) -> Vec<Violation> {
-    let file = rec.path.as_path();
-    let mut out = Vec::new();
-    let mut v = |channel: &str, loc: String, rule: &'static str, detail: String| {
-        let location =
-            if loc.is_empty() { format!("channel {channel}") } else { format!("channel {channel}, {loc}") };
-        out.push(Violation::new(file, location, rule, detail));
-    };
-    let mut vib_start: Option<(f64, &str)> = None;
-    for rule in &contract.channels {
-        let Some(i) = rec.channel_index(&rule.name) else {
-            if rule.required {
-                let have: Vec<_> = rec.meta.channels.iter().map(|c| c.name.as_str()).collect();
-                v(
-                    &rule.name,
-                    String::new(),
-                    "channel.present",
-                    format!("required channel is missing (the file has {have:?})"),
-                );
+    let text: Vec<bool> = rec.data.iter().map(|d| matches!(d.samples, Samples::Text(_))).collect();
+    let mut check = RecordingCheck::new(contract, &rec.path, &rec.meta, &text);
+    check.push(&rec.data);
+    check.finish()
+}
+
+/// The contract's rules checked over a recording that arrives in chunks (see
+/// [`crate::formats::recording::RecordingStream`]): per channel a little state (sample count,
+/// previous time, the current run of NaN, the first breach of each rule), so memory does not
+/// grow with the flight. [`RecordingCheck::finish`] reports in the order of the contract's
+/// channels and, per channel, of the rules; a channel whose times are broken (not increasing,
+/// off the grid) reports only that.
+pub struct RecordingCheck<'a> {
+    contract: &'a Contract,
+    file: PathBuf,
+    meta: RecordingMeta,
+    /// Per contract channel: its state, or `None` when the file lacks it.
+    channels: Vec<Option<ChannelCheck>>,
+}
+
+/// One channel's checks in progress. Each rule reports its first breach (the range rule
+/// also counts them all).
+struct ChannelCheck {
+    /// Index in the recording's channels.
+    index: usize,
+    /// Violations found before any sample (unit, and rate or kind, which stop the channel).
+    header: Vec<(String, &'static str, String)>,
+    /// Whether the sample rules run (not after a rate or kind violation).
+    active: bool,
+    n: usize,
+    prev_t: f64,
+    first_t: f64,
+    last_t: f64,
+    monotonic: Option<(String, String)>,
+    grid_start: Option<String>,
+    grid: Option<(String, String)>,
+    range_first: Option<(String, f32)>,
+    range_count: usize,
+    /// Current run of NaN: where it started and its length.
+    run: Option<(String, usize)>,
+    gap: Option<(String, usize)>,
+    phase: Option<(String, String)>,
+}
+
+impl<'a> RecordingCheck<'a> {
+    /// Starts checking a recording with `meta`; `text[i]` says whether channel `i` holds text.
+    pub fn new(
+        contract: &'a Contract,
+        file: &Path,
+        meta: &RecordingMeta,
+        text: &[bool],
+    ) -> RecordingCheck<'a> {
+        let channels = contract
+            .channels
+            .iter()
+            .map(|rule| {
+                let i = meta.channels.iter().position(|c| c.name == rule.name)?;
+                let m = &meta.channels[i];
+                let mut c = ChannelCheck {
+                    index: i,
+                    header: Vec::new(),
+                    active: true,
+                    n: 0,
+                    prev_t: f64::NAN,
+                    first_t: f64::NAN,
+                    last_t: f64::NAN,
+                    monotonic: None,
+                    grid_start: None,
+                    grid: None,
+                    range_first: None,
+                    range_count: 0,
+                    run: None,
+                    gap: None,
+                    phase: None,
+                };
+                if m.unit != rule.unit {
+                    c.header.push((
+                        String::new(),
+                        "channel.unit",
+                        format!("unit is {:?}, the contract requires {:?}", m.unit, rule.unit),
+                    ));
+                }
+                if (m.sample_rate_hz - rule.sample_rate_hz).abs() > 1e-9 * rule.sample_rate_hz {
+                    c.header.push((
+                        String::new(),
+                        "channel.sample_rate",
+                        format!(
+                            "declared {} Hz, the contract requires {} Hz",
+                            m.sample_rate_hz, rule.sample_rate_hz
+                        ),
+                    ));
+                    c.active = false; // the grid check would only repeat this
+                } else if text[i] != (rule.kind == ChannelKind::Phase) {
+                    c.header.push((
+                        String::new(),
+                        "channel.kind",
+                        format!(
+                            "a {:?} channel must be {}",
+                            rule.kind,
+                            if text[i] { "numeric" } else { "text" }
+                        ),
+                    ));
+                    c.active = false;
+                }
+                Some(c)
+            })
+            .collect();
+        RecordingCheck { contract, file: file.to_path_buf(), meta: meta.clone(), channels }
+    }
+
+    /// Checks the next chunk (one [`ChannelData`] per recording channel, in file order).
+    pub fn push(&mut self, chunk: &[ChannelData]) {
+        let tol = self.contract.grid_tolerance_s;
+        for (rule, state) in self.contract.channels.iter().zip(&mut self.channels) {
+            let Some(c) = state else { continue };
+            if !c.active {
+                continue;
             }
-            continue;
+            let data = &chunk[c.index];
+            let start_s = self.meta.channels[c.index].start_s;
+            let period = 1.0 / rule.sample_rate_hz;
+            let at = |k: usize| format!("row {} (t = {:.6} s)", data.rows[k], data.times_s[k]);
+            let max_gap = (self.contract.max_gap_s * rule.sample_rate_hz).floor() as usize;
+            let (lo, hi) = rule.valid_range.map_or((f64::NEG_INFINITY, f64::INFINITY), |[a, b]| (a, b));
+            for (k, &t) in data.times_s.iter().enumerate() {
+                let i = c.n + k;
+                if i == 0 {
+                    c.first_t = t;
+                    if (t - start_s).abs() > tol {
+                        c.grid_start = Some(at(k));
+                    }
+                } else if c.monotonic.is_none() && (t <= c.prev_t || t.is_nan()) {
+                    let what = if t == c.prev_t { "duplicated" } else { "goes backwards" };
+                    c.monotonic =
+                        Some((at(k), format!("time {what} (previous sample at t = {:.6} s)", c.prev_t)));
+                }
+                if c.grid.is_none() && (t - (start_s + i as f64 * period)).abs() > tol {
+                    let step = if i > 0 { t - c.prev_t } else { 0.0 };
+                    c.grid = Some((
+                        at(k),
+                        format!(
+                            "sample {i} is off the {} Hz grid (step {:.6} s = {:.3} periods); the data does not \
+                             match the declared rate, or samples are missing (record a dropout as NaN, not as a \
+                             missing row)",
+                            rule.sample_rate_hz,
+                            step,
+                            step / period
+                        ),
+                    ));
+                }
+                c.prev_t = t;
+                c.last_t = t;
+                match &data.samples {
+                    Samples::Numeric(x) => {
+                        // NaN is a dropout (bounded by channel.gap below); ±inf never is.
+                        let v = x[k];
+                        let ok = v.is_finite() && f64::from(v) >= lo && f64::from(v) <= hi;
+                        if !(v.is_nan() || ok) {
+                            c.range_count += 1;
+                            if c.range_first.is_none() {
+                                c.range_first = Some((at(k), v));
+                            }
+                        }
+                        if v.is_nan() {
+                            match &mut c.run {
+                                Some((_, len)) => *len += 1,
+                                None => c.run = Some((at(k), 1)),
+                            }
+                        } else if let Some((where_, len)) = c.run.take()
+                            && len > max_gap
+                            && c.gap.is_none()
+                        {
+                            c.gap = Some((where_, len));
+                        }
+                    }
+                    Samples::Text(p) => {
+                        if c.phase.is_none() && !self.contract.phases.iter().any(|a| *a == p[k]) {
+                            c.phase = Some((at(k), p[k].clone()));
+                        }
+                    }
+                }
+            }
+            c.n += data.times_s.len();
+        }
+    }
+
+    /// The first and last vibration sample times of the first vibration channel, when it has
+    /// samples: `(flight_id, [first, last + one period))`, the span labels must lie in.
+    pub fn vibration_span(&self) -> Option<(String, (f64, f64))> {
+        let (rule, c) = self
+            .contract
+            .channels
+            .iter()
+            .zip(&self.channels)
+            .find(|(r, _)| r.kind == ChannelKind::Vibration)?;
+        let c = c.as_ref().filter(|c| c.n > 0)?;
+        // The last sample covers one period: intervals are half-open, [start, end).
+        Some((self.meta.flight_id.clone(), (c.first_t, c.last_t + 1.0 / rule.sample_rate_hz)))
+    }
+
+    /// Every violation found (empty: valid).
+    pub fn finish(mut self) -> Vec<Violation> {
+        let contract = self.contract;
+        let file = self.file.as_path();
+        let mut out = Vec::new();
+        let mut v = |channel: &str, loc: String, rule: &'static str, detail: String| {
+            let location = if loc.is_empty() {
+                format!("channel {channel}")
+            } else {
+                format!("channel {channel}, {loc}")
+            };
+            out.push(Violation::new(file, location, rule, detail));
         };
-        let meta = &rec.meta.channels[i];
-        let data = &rec.data[i];
-        if meta.unit != rule.unit {
-            v(
-                &rule.name,
-                String::new(),
-                "channel.unit",
-                format!("unit is {:?}, the contract requires {:?}", meta.unit, rule.unit),
-            );
-        }
-        if (meta.sample_rate_hz - rule.sample_rate_hz).abs() > 1e-9 * rule.sample_rate_hz {
-            v(
-                &rule.name,
-                String::new(),
-                "channel.sample_rate",
-                format!(
-                    "declared {} Hz, the contract requires {} Hz",
-                    meta.sample_rate_hz, rule.sample_rate_hz
-                ),
-            );
-            continue; // the grid check would only repeat this
-        }
-        let text = matches!(data.samples, Samples::Text(_));
-        if text != (rule.kind == ChannelKind::Phase) {
-            v(
-                &rule.name,
-                String::new(),
-                "channel.kind",
-                format!("a {:?} channel must be {}", rule.kind, if text { "numeric" } else { "text" }),
-            );
-            continue;
-        }
-        if data.times_s.is_empty() {
-            v(&rule.name, String::new(), "channel.present", "the column has no samples".into());
-            continue;
-        }
-        let at = |k: usize| format!("row {} (t = {:.6} s)", data.rows[k], data.times_s[k]);
-        // Time: strictly increasing, on the declared grid.
-        if let Some(k) = (1..data.times_s.len())
-            .find(|&k| data.times_s[k] <= data.times_s[k - 1] || data.times_s[k].is_nan())
-        {
-            let what = if data.times_s[k] == data.times_s[k - 1] { "duplicated" } else { "goes backwards" };
-            v(
-                &rule.name,
-                at(k),
-                "time.monotonic",
-                format!("time {what} (previous sample at t = {:.6} s)", data.times_s[k - 1]),
-            );
-            continue;
-        }
-        let period = 1.0 / rule.sample_rate_hz;
-        if (data.times_s[0] - meta.start_s).abs() > contract.grid_tolerance_s {
-            v(
-                &rule.name,
-                at(0),
-                "channel.grid",
-                format!("first sample is not at the declared start_s = {} s", meta.start_s),
-            );
-        }
-        if let Some(k) = (0..data.times_s.len()).find(|&k| {
-            (data.times_s[k] - (meta.start_s + k as f64 * period)).abs() > contract.grid_tolerance_s
-        }) {
-            let step = if k > 0 { data.times_s[k] - data.times_s[k - 1] } else { 0.0 };
-            v(
-                &rule.name,
-                at(k),
-                "channel.grid",
-                format!(
-                    "sample {k} is off the {} Hz grid (step {:.6} s = {:.3} periods); the data does not match \
-                     the declared rate, or samples are missing (record a dropout as NaN, not as a missing row)",
-                    rule.sample_rate_hz,
-                    step,
-                    step / period
-                ),
-            );
-            continue;
-        }
-        // Time base.
-        if rule.kind == ChannelKind::Vibration {
-            match vib_start {
-                None => vib_start = Some((meta.start_s, rule.name.as_str())),
-                Some((s, first)) if (s - meta.start_s).abs() > contract.grid_tolerance_s => v(
-                    &rule.name,
-                    String::new(),
-                    "time.base",
-                    format!(
-                        "starts at {} s, vibration channel {first} at {s} s: vibration channels share one timeline",
-                        meta.start_s
-                    ),
-                ),
-                _ => {}
-            }
-        }
-        // Values.
-        match &data.samples {
-            Samples::Numeric(x) => {
-                // NaN is a dropout (bounded by channel.gap below); ±inf never is.
-                let (lo, hi) = rule.valid_range.map_or((f64::NEG_INFINITY, f64::INFINITY), |[a, b]| (a, b));
-                let bad: Vec<usize> = (0..x.len())
-                    .filter(|&k| {
-                        let ok = x[k].is_finite() && f64::from(x[k]) >= lo && f64::from(x[k]) <= hi;
-                        !(x[k].is_nan() || ok)
-                    })
-                    .collect();
-                if let Some(&k) = bad.first() {
-                    let what = if x[k].is_finite() {
-                        format!("outside the valid range [{lo}, {hi}] {}", rule.unit)
-                    } else {
-                        "is not finite (only NaN marks a missing sample)".to_string()
-                    };
+        let mut vib_start: Option<(f64, &str)> = None;
+        let mut vib_span: Option<(f64, f64, f64)> = None;
+        for (rule, state) in contract.channels.iter().zip(&mut self.channels) {
+            let Some(c) = state else {
+                if rule.required {
+                    let have: Vec<_> = self.meta.channels.iter().map(|c| c.name.as_str()).collect();
                     v(
                         &rule.name,
-                        at(k),
-                        "channel.range",
-                        format!("value {} {what} ({} sample(s) in all; wrong unit?)", x[k], bad.len()),
+                        String::new(),
+                        "channel.present",
+                        format!("required channel is missing (the file has {have:?})"),
                     );
                 }
-                let max_gap = (contract.max_gap_s * rule.sample_rate_hz).floor() as usize;
-                let mut k = 0;
-                let mut reported = 0;
-                while k < x.len() && reported < PER_RULE {
-                    if !x[k].is_nan() {
-                        k += 1;
-                        continue;
-                    }
-                    let start = k;
-                    while k < x.len() && x[k].is_nan() {
-                        k += 1;
-                    }
-                    if k - start > max_gap {
-                        v(
-                            &rule.name,
-                            at(start),
-                            "channel.gap",
-                            format!(
-                                "{} consecutive missing (NaN) samples ({:.3} s), the contract allows at most {max_gap} ({} s)",
-                                k - start,
-                                (k - start) as f64 * period,
-                                contract.max_gap_s
-                            ),
-                        );
-                        reported += 1;
-                    }
-                }
+                continue;
+            };
+            for (loc, r, d) in c.header.drain(..) {
+                v(&rule.name, loc, r, d);
             }
-            Samples::Text(p) => {
-                if let Some(k) = (0..p.len()).find(|&k| !contract.phases.iter().any(|a| *a == p[k])) {
-                    v(
-                        &rule.name,
-                        at(k),
-                        "phase.allowed",
-                        format!("phase {:?} is not one of {:?}", p[k], contract.phases),
-                    );
-                }
+            if !c.active {
+                continue;
             }
-        }
-    }
-    // Offsets of the other channels from the vibration timeline, and duration.
-    if let Some((vs, vname)) = vib_start {
-        for rule in contract.channels.iter().filter(|c| c.kind != ChannelKind::Vibration) {
-            if let Some((m, _)) = rec.channel(&rule.name)
-                && (m.start_s - vs).abs() > contract.max_start_offset_s
-            {
+            if c.n == 0 {
+                v(&rule.name, String::new(), "channel.present", "the column has no samples".into());
+                continue;
+            }
+            if let Some((loc, d)) = c.monotonic.take() {
+                v(&rule.name, loc, "time.monotonic", d);
+                continue;
+            }
+            let meta = &self.meta.channels[c.index];
+            if let Some(loc) = c.grid_start.take() {
                 v(
                     &rule.name,
-                    String::new(),
-                    "time.base",
+                    loc,
+                    "channel.grid",
+                    format!("first sample is not at the declared start_s = {} s", meta.start_s),
+                );
+            }
+            if let Some((loc, d)) = c.grid.take() {
+                v(&rule.name, loc, "channel.grid", d);
+                continue;
+            }
+            if rule.kind == ChannelKind::Vibration {
+                match vib_start {
+                    None => {
+                        vib_start = Some((meta.start_s, rule.name.as_str()));
+                        vib_span = Some((c.first_t, c.last_t, meta.sample_rate_hz));
+                    }
+                    Some((s, first)) if (s - meta.start_s).abs() > contract.grid_tolerance_s => v(
+                        &rule.name,
+                        String::new(),
+                        "time.base",
+                        format!(
+                            "starts at {} s, vibration channel {first} at {s} s: vibration channels share one timeline",
+                            meta.start_s
+                        ),
+                    ),
+                    _ => {}
+                }
+            }
+            if let Some((loc, x)) = c.range_first.take() {
+                let (lo, hi) = rule.valid_range.map_or((f64::NEG_INFINITY, f64::INFINITY), |[a, b]| (a, b));
+                let what = if x.is_finite() {
+                    format!("outside the valid range [{lo}, {hi}] {}", rule.unit)
+                } else {
+                    "is not finite (only NaN marks a missing sample)".to_string()
+                };
+                v(
+                    &rule.name,
+                    loc,
+                    "channel.range",
+                    format!("value {x} {what} ({} sample(s) in all; wrong unit?)", c.range_count),
+                );
+            }
+            // A run of NaN at the end of the data ends there.
+            let max_gap = (contract.max_gap_s * rule.sample_rate_hz).floor() as usize;
+            if c.gap.is_none()
+                && let Some((where_, len)) = c.run.take()
+                && len > max_gap
+            {
+                c.gap = Some((where_, len));
+            }
+            if let Some((loc, len)) = c.gap.take() {
+                v(
+                    &rule.name,
+                    loc,
+                    "channel.gap",
                     format!(
-                        "starts at {} s, {:.3} s away from {vname} (at {vs} s); the contract allows {} s",
-                        m.start_s,
-                        (m.start_s - vs).abs(),
-                        contract.max_start_offset_s
+                        "{len} consecutive missing (NaN) samples ({:.3} s), the contract allows at most {max_gap} ({} s)",
+                        len as f64 * (1.0 / rule.sample_rate_hz),
+                        contract.max_gap_s
                     ),
                 );
             }
-        }
-        if let Some((m, times, _)) = rec.numeric(vname) {
-            // n samples cover n periods (the last one lasts until the next would come).
-            let span = times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0) + 1.0 / m.sample_rate_hz;
-            if span < contract.min_duration_s {
-                out.push(Violation::new(
-                    file,
-                    "",
-                    "recording.duration",
-                    format!(
-                        "{span:.3} s of vibration, the contract requires at least {} s",
-                        contract.min_duration_s
-                    ),
-                ));
+            if let Some((loc, p)) = c.phase.take() {
+                v(
+                    &rule.name,
+                    loc,
+                    "phase.allowed",
+                    format!("phase {p:?} is not one of {:?}", contract.phases),
+                );
             }
         }
+        // Offsets of the other channels from the vibration timeline, and duration.
+        if let Some((vs, vname)) = vib_start {
+            for rule in contract.channels.iter().filter(|c| c.kind != ChannelKind::Vibration) {
+                if let Some(m) = self.meta.channels.iter().find(|c| c.name == rule.name)
+                    && (m.start_s - vs).abs() > contract.max_start_offset_s
+                {
+                    v(
+                        &rule.name,
+                        String::new(),
+                        "time.base",
+                        format!(
+                            "starts at {} s, {:.3} s away from {vname} (at {vs} s); the contract allows {} s",
+                            m.start_s,
+                            (m.start_s - vs).abs(),
+                            contract.max_start_offset_s
+                        ),
+                    );
+                }
+            }
+            if let Some((first, last, rate)) = vib_span {
+                // n samples cover n periods (the last one lasts until the next would come).
+                let span = last - first + 1.0 / rate;
+                if span < contract.min_duration_s {
+                    out.push(Violation::new(
+                        file,
+                        "",
+                        "recording.duration",
+                        format!(
+                            "{span:.3} s of vibration, the contract requires at least {} s",
+                            contract.min_duration_s
+                        ),
+                    ));
+                }
+            }
+        }
+        out
     }
-    out
 }
 
 /// Checks label intervals: known fault type, severity in range, `start < end`, a known
