@@ -5,7 +5,7 @@
 //! It refuses a bundle whose magic, format, length, checksum, feature schema, extractor
 //! config, scaler or network is wrong, naming what failed ([`BundleError`]).
 //!
-//! # Layout (little-endian, byte offsets)
+//! # Layout (little-endian, byte offsets; the fixed header's ranges are [`field`])
 //! | offset | field |
 //! |---|---|
 //! | 0 | magic `AVMB` |
@@ -39,7 +39,46 @@ pub const MAGIC: [u8; 4] = *b"AVMB";
 /// The layout version this build reads and writes.
 pub const BUNDLE_FORMAT_VERSION: u16 = 1;
 /// Bytes of the fixed header (before the channel names).
-pub const HEADER_BYTES: usize = 68;
+pub const HEADER_BYTES: usize = field::HEADER_END;
+
+/// The fixed header's fields as byte ranges (as smoltcp's `wire` modules do): [`Detector::parse`]
+/// reads and [`encode`] writes through these, so the layout in the module docs is written
+/// once in code.
+pub mod field {
+    use core::ops::Range;
+
+    /// Magic `AVMB`.
+    pub const MAGIC: Range<usize> = 0..4;
+    /// Format version, `u16`.
+    pub const FORMAT: Range<usize> = 4..6;
+    /// Feature schema version, `u16`.
+    pub const SCHEMA: Range<usize> = 6..8;
+    /// Total length in bytes, checksum included, `u32`.
+    pub const LENGTH: Range<usize> = 8..12;
+    /// The extractor config's integer fields, `u32` each, in [`crate::ExtractorConfig`]'s order:
+    /// `sample_rate_hz, window_len_samples, hop_len_samples, fft_len, order_band_bins,
+    /// max_gap_samples`.
+    pub const CONFIG_U32: [Range<usize>; 6] = [12..16, 16..20, 20..24, 24..28, 28..32, 32..36];
+    /// The extractor config's float fields, `f32` each: `spike_k_sigma, full_scale_g,
+    /// max_shaft_speed_rpm`.
+    pub const CONFIG_F32: [Range<usize>; 3] = [36..40, 40..44, 44..48];
+    /// Channel count, `u16`.
+    pub const N_CHANNELS: Range<usize> = 48..50;
+    /// Feature count, `u16`.
+    pub const N_FEATURES: Range<usize> = 50..52;
+    /// Layer count, `u16`.
+    pub const N_LAYERS: Range<usize> = 52..54;
+    /// Per-phase threshold count, `u16`.
+    pub const N_PHASES: Range<usize> = 54..56;
+    /// Global threshold, `f32`.
+    pub const THRESHOLD: Range<usize> = 56..60;
+    /// Detector version `major, minor, patch`, `u16` each.
+    pub const VERSION: [Range<usize>; 3] = [60..62, 62..64, 64..66];
+    /// Reserved, zero.
+    pub const RESERVED: Range<usize> = 66..68;
+    /// End of the fixed header: the channel names start here.
+    pub const HEADER_END: usize = RESERVED.end;
+}
 /// Bytes of a channel or phase name field.
 pub const NAME_BYTES: usize = 32;
 /// Bytes of one phase-threshold entry.
@@ -237,14 +276,14 @@ impl<'a> Detector<'a> {
         if bytes.len() < HEADER_BYTES + 4 {
             return Err(BundleError::Truncated { needed: HEADER_BYTES + 4, actual: bytes.len() });
         }
-        if bytes[..4] != MAGIC {
+        if bytes[field::MAGIC] != MAGIC {
             return Err(BundleError::BadMagic);
         }
-        let format = u16_at(bytes, 4);
+        let format = u16_at(bytes, field::FORMAT.start);
         if format != BUNDLE_FORMAT_VERSION {
             return Err(BundleError::FormatVersion { found: format, supported: BUNDLE_FORMAT_VERSION });
         }
-        let declared = u32_at(bytes, 8) as usize;
+        let declared = u32_at(bytes, field::LENGTH.start) as usize;
         if declared > bytes.len() {
             return Err(BundleError::Truncated { needed: declared, actual: bytes.len() });
         }
@@ -257,34 +296,36 @@ impl<'a> Detector<'a> {
         if stored != computed {
             return Err(BundleError::Checksum { stored, computed });
         }
-        let schema = u16_at(bytes, 6);
+        let schema = u16_at(bytes, field::SCHEMA.start);
         if schema != FEATURE_SCHEMA_VERSION {
             return Err(BundleError::SchemaVersion { found: schema, expected: FEATURE_SCHEMA_VERSION });
         }
+        let [rate, window, hop, fft, band, gap] = field::CONFIG_U32.map(|r| u32_at(bytes, r.start));
+        let [spike, full_scale, max_rpm] = field::CONFIG_F32.map(|r| f32_at(bytes, r.start));
         let config = ExtractorConfig {
-            sample_rate_hz: u32_at(bytes, 12),
-            window_len_samples: u32_at(bytes, 16),
-            hop_len_samples: u32_at(bytes, 20),
-            fft_len: u32_at(bytes, 24),
-            order_band_bins: u32_at(bytes, 28),
-            max_gap_samples: u32_at(bytes, 32),
-            spike_k_sigma: f32_at(bytes, 36),
-            full_scale_g: f32_at(bytes, 40),
-            max_shaft_speed_rpm: f32_at(bytes, 44),
+            sample_rate_hz: rate,
+            window_len_samples: window,
+            hop_len_samples: hop,
+            fft_len: fft,
+            order_band_bins: band,
+            max_gap_samples: gap,
+            spike_k_sigma: spike,
+            full_scale_g: full_scale,
+            max_shaft_speed_rpm: max_rpm,
         };
         config.validate().map_err(BundleError::Config)?;
-        let (ch, nf) = (u16_at(bytes, 48), u16_at(bytes, 50));
+        let (ch, nf) = (u16_at(bytes, field::N_CHANNELS.start), u16_at(bytes, field::N_FEATURES.start));
         let (channels, features) = (usize::from(ch), usize::from(nf));
         if channels == 0 || features != channels * FEATURES_PER_CHANNEL || features > MAX_LAYER_WIDTH {
             return Err(BundleError::FeatureCount { channels: ch, features: nf });
         }
-        let layers = usize::from(u16_at(bytes, 52));
-        let phases = usize::from(u16_at(bytes, 54));
-        let threshold = f32_at(bytes, 56);
+        let layers = usize::from(u16_at(bytes, field::N_LAYERS.start));
+        let phases = usize::from(u16_at(bytes, field::N_PHASES.start));
+        let threshold = f32_at(bytes, field::THRESHOLD.start);
         if !threshold.is_finite() {
-            return Err(BundleError::BadThreshold { offset: 56 });
+            return Err(BundleError::BadThreshold { offset: field::THRESHOLD.start });
         }
-        let version = [u16_at(bytes, 60), u16_at(bytes, 62), u16_at(bytes, 64)];
+        let version = field::VERSION.map(|r| u16_at(bytes, r.start));
         let names_at = HEADER_BYTES;
         let scaler_at = names_at + channels * NAME_BYTES;
         let network_at = scaler_at + 8 * features;
@@ -560,31 +601,41 @@ pub fn encode(spec: &BundleSpec<'_>, out: &mut [u8]) -> Result<usize, EncodeErro
     let count = |n: usize| u16::try_from(n).map_err(|_| EncodeError::Shape { layer: usize::MAX });
     let total = u32::try_from(len).map_err(|_| EncodeError::Shape { layer: usize::MAX })?;
     let c = &spec.config;
-    let mut at = 0;
-    put(out, &mut at, &MAGIC);
-    put(out, &mut at, &BUNDLE_FORMAT_VERSION.to_le_bytes());
-    put(out, &mut at, &FEATURE_SCHEMA_VERSION.to_le_bytes());
-    put(out, &mut at, &total.to_le_bytes());
-    for v in [
+    let header = &mut out[..HEADER_BYTES];
+    header.fill(0);
+    header[field::MAGIC].copy_from_slice(&MAGIC);
+    header[field::FORMAT].copy_from_slice(&BUNDLE_FORMAT_VERSION.to_le_bytes());
+    header[field::SCHEMA].copy_from_slice(&FEATURE_SCHEMA_VERSION.to_le_bytes());
+    header[field::LENGTH].copy_from_slice(&total.to_le_bytes());
+    let ints = [
         c.sample_rate_hz,
         c.window_len_samples,
         c.hop_len_samples,
         c.fft_len,
         c.order_band_bins,
         c.max_gap_samples,
-    ] {
-        put(out, &mut at, &v.to_le_bytes());
+    ];
+    for (r, v) in field::CONFIG_U32.into_iter().zip(ints) {
+        header[r].copy_from_slice(&v.to_le_bytes());
     }
-    for v in [c.spike_k_sigma, c.full_scale_g, c.max_shaft_speed_rpm] {
-        put(out, &mut at, &v.to_le_bytes());
+    for (r, v) in field::CONFIG_F32.into_iter().zip([c.spike_k_sigma, c.full_scale_g, c.max_shaft_speed_rpm])
+    {
+        header[r].copy_from_slice(&v.to_le_bytes());
     }
-    for n in [spec.channels.len(), features, spec.layers.len(), spec.phase_thresholds.len()] {
-        put(out, &mut at, &count(n)?.to_le_bytes());
+    let counts = [
+        (field::N_CHANNELS, spec.channels.len()),
+        (field::N_FEATURES, features),
+        (field::N_LAYERS, spec.layers.len()),
+        (field::N_PHASES, spec.phase_thresholds.len()),
+    ];
+    for (r, n) in counts {
+        header[r].copy_from_slice(&count(n)?.to_le_bytes());
     }
-    put(out, &mut at, &spec.threshold.to_le_bytes());
-    for v in [spec.version[0], spec.version[1], spec.version[2], 0] {
-        put(out, &mut at, &v.to_le_bytes());
+    header[field::THRESHOLD].copy_from_slice(&spec.threshold.to_le_bytes());
+    for (r, v) in field::VERSION.into_iter().zip(spec.version) {
+        header[r].copy_from_slice(&v.to_le_bytes());
     }
+    let mut at = HEADER_BYTES;
     for name in spec.channels {
         put_name(out, &mut at, name)?;
     }

@@ -176,6 +176,229 @@ impl ExtractorConfig {
     }
 }
 
+/// The extractor's settings as a person configures them: window and hop in seconds, the other
+/// fields as in [`ExtractorConfig`]. They do not depend on the sample rate (a pipeline config's
+/// `features:` section; the data contract gives the rate): [`ExtractorConfig::from_settings`]
+/// converts them at a rate, the one seconds-to-samples conversion of avm.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct FeatureSettings {
+    /// Window length in seconds: a whole number (1..=[`MAX_HOPS_PER_WINDOW`]) of hops, and at
+    /// least `fft_len` samples.
+    pub window_s: f64,
+    /// Hop in seconds: a whole multiple (at least 1) of `fft_len / 2` samples.
+    pub hop_s: f64,
+    /// Welch segment length: a power of two in [`FFT_LEN_RANGE`].
+    pub fft_len: u32,
+    /// Half-width of the order bands in FFT bins, `0..=64`.
+    pub order_band_bins: u32,
+    /// Longest gap repaired by interpolation, samples: `0..=fft_len / 2 - 2`.
+    pub max_gap_samples: u32,
+    /// `k` of the k-sigma spike rule: finite and `> 0`.
+    pub spike_k_sigma: f32,
+    /// Sensor full scale in g: finite and `> 0`.
+    pub full_scale_g: f32,
+    /// Highest plausible shaft speed in rpm: finite and `> 0`.
+    pub max_shaft_speed_rpm: f32,
+}
+
+impl Default for FeatureSettings {
+    /// The project defaults (those of [`ExtractorConfig::default_at`]).
+    fn default() -> FeatureSettings {
+        FeatureSettings {
+            window_s: 10.0,
+            hop_s: 5.0,
+            fft_len: 1024,
+            order_band_bins: 1,
+            max_gap_samples: 8,
+            spike_k_sigma: 3.0,
+            full_scale_g: 1000.0,
+            max_shaft_speed_rpm: 30_000.0,
+        }
+    }
+}
+
+/// Why [`FeatureSettings`] make no valid [`ExtractorConfig`] at a rate. The messages name the
+/// settings' own fields (`hop_s`, ...) with the valid range and, for the durations, the nearest
+/// valid value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// `fft_len` is not a power of two in [`FFT_LEN_RANGE`].
+    FftLen {
+        /// Value found.
+        actual: u32,
+    },
+    /// `hop_s` is not a whole multiple (at least 1) of `fft_len / 2` samples.
+    Hop {
+        /// Value found, s.
+        hop_s: f64,
+        /// `fft_len / 2`, samples.
+        unit_samples: u32,
+        /// The same in seconds.
+        unit_s: f64,
+        /// The rate, Hz.
+        sample_rate_hz: u32,
+        /// The nearest valid hop, s.
+        nearest_s: f64,
+    },
+    /// `window_s` is not a whole number of hops in range, or shorter than `fft_len`.
+    Window {
+        /// Value found, s.
+        window_s: f64,
+        /// Fewest hops allowed (`fft_len` samples at least).
+        min_hops: f64,
+        /// Most hops allowed.
+        max_hops: f64,
+        /// The hop, s.
+        hop_s: f64,
+        /// `fft_len`.
+        fft_len: u32,
+        /// The nearest valid window, s.
+        nearest_s: f64,
+    },
+    /// `max_gap_samples` is above `fft_len / 2 - 2`.
+    MaxGap {
+        /// Value found.
+        actual: u32,
+        /// Largest allowed.
+        max: u32,
+    },
+    /// `order_band_bins` is above 64.
+    OrderBand {
+        /// Value found.
+        actual: u32,
+    },
+    /// A float setting is not finite and positive.
+    NotPositiveFinite {
+        /// The field.
+        field: &'static str,
+        /// Value found.
+        actual: f32,
+    },
+    /// The converted config breaks a constraint of [`ExtractorConfig::validate`].
+    Config(ConfigError),
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            SettingsError::FftLen { actual } => write!(
+                f,
+                "fft_len = {actual} must be a power of two from {} to {}",
+                FFT_LEN_RANGE.start(),
+                FFT_LEN_RANGE.end()
+            ),
+            SettingsError::Hop { hop_s, unit_samples, unit_s, sample_rate_hz, nearest_s } => write!(
+                f,
+                "hop_s = {hop_s} s must be a whole multiple (at least 1) of fft_len / 2 = {unit_samples} samples \
+                 = {unit_s} s at {sample_rate_hz} Hz; nearest valid value: {nearest_s} s"
+            ),
+            SettingsError::Window { window_s, min_hops, max_hops, hop_s, fft_len, nearest_s } => write!(
+                f,
+                "window_s = {window_s} s must be a whole number of hops from {min_hops} to {max_hops} \
+                 (hop_s = {hop_s} s), i.e. {} s to {} s in steps of {hop_s} s, and at least fft_len = {fft_len} \
+                 samples; nearest valid value: {nearest_s} s",
+                min_hops * hop_s,
+                max_hops * hop_s
+            ),
+            SettingsError::MaxGap { actual, max } => {
+                write!(f, "max_gap_samples = {actual} must be from 0 to fft_len / 2 - 2 = {max}")
+            }
+            SettingsError::OrderBand { actual } => {
+                write!(f, "order_band_bins = {actual} must be from 0 to 64")
+            }
+            SettingsError::NotPositiveFinite { field, actual } => {
+                write!(f, "{field} = {actual} must be a finite number > 0")
+            }
+            SettingsError::Config(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for SettingsError {}
+
+impl ExtractorConfig {
+    /// Converts `s` at `sample_rate_hz`: the hop becomes the whole multiple of `fft_len / 2`
+    /// samples it names (within 1e-6 of one), the window the whole number of hops. Every
+    /// constraint is checked in the settings' terms first ([`SettingsError`], with the nearest
+    /// valid value), then [`ExtractorConfig::validate`] runs on the result.
+    pub fn from_settings(sample_rate_hz: u32, s: &FeatureSettings) -> Result<ExtractorConfig, SettingsError> {
+        let fs = f64::from(sample_rate_hz);
+        let fft = s.fft_len;
+        if !fft.is_power_of_two() || !FFT_LEN_RANGE.contains(&fft) {
+            return Err(SettingsError::FftLen { actual: fft });
+        }
+        let half = f64::from(fft / 2);
+        // hop: a whole multiple k >= 1 of fft_len / 2 samples.
+        let unit_s = half / fs;
+        let hop_k = s.hop_s / unit_s;
+        let hop_k_round = libm::round(hop_k);
+        if !(hop_k.is_finite() && hop_k_round >= 1.0 && libm::fabs(hop_k - hop_k_round) <= 1e-6)
+            || hop_k_round * half > f64::from(u32::MAX)
+        {
+            let k = if hop_k.is_finite() { hop_k_round.clamp(1.0, 1e6) } else { 1.0 };
+            return Err(SettingsError::Hop {
+                hop_s: s.hop_s,
+                unit_samples: fft / 2,
+                unit_s,
+                sample_rate_hz,
+                nearest_s: k * unit_s,
+            });
+        }
+        let hop_samples = (hop_k_round * half) as u32;
+        let hop_s = f64::from(hop_samples) / fs;
+        // window: 1..=MAX_HOPS_PER_WINDOW hops, and at least fft_len samples.
+        let max_hops = MAX_HOPS_PER_WINDOW as f64;
+        let min_hops = libm::ceil(f64::from(fft) / f64::from(hop_samples)).max(1.0);
+        let w_k = s.window_s / hop_s;
+        let w_k_round = libm::round(w_k);
+        if !(w_k.is_finite()
+            && libm::fabs(w_k - w_k_round) <= 1e-6
+            && w_k_round >= min_hops
+            && w_k_round <= max_hops)
+        {
+            let k = if w_k.is_finite() { w_k_round.clamp(min_hops, max_hops) } else { min_hops };
+            return Err(SettingsError::Window {
+                window_s: s.window_s,
+                min_hops,
+                max_hops,
+                hop_s,
+                fft_len: fft,
+                nearest_s: k * hop_s,
+            });
+        }
+        if s.max_gap_samples > fft / 2 - 2 {
+            return Err(SettingsError::MaxGap { actual: s.max_gap_samples, max: fft / 2 - 2 });
+        }
+        if s.order_band_bins > 64 {
+            return Err(SettingsError::OrderBand { actual: s.order_band_bins });
+        }
+        for (field, v) in [
+            ("spike_k_sigma", s.spike_k_sigma),
+            ("full_scale_g", s.full_scale_g),
+            ("max_shaft_speed_rpm", s.max_shaft_speed_rpm),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(SettingsError::NotPositiveFinite { field, actual: v });
+            }
+        }
+        let cfg = ExtractorConfig {
+            sample_rate_hz,
+            window_len_samples: (w_k_round as u32) * hop_samples,
+            hop_len_samples: hop_samples,
+            fft_len: fft,
+            order_band_bins: s.order_band_bins,
+            max_gap_samples: s.max_gap_samples,
+            spike_k_sigma: s.spike_k_sigma,
+            full_scale_g: s.full_scale_g,
+            max_shaft_speed_rpm: s.max_shaft_speed_rpm,
+        };
+        cfg.validate().map_err(SettingsError::Config)?;
+        Ok(cfg)
+    }
+}
+
 fn whole_samples(field: &'static str, seconds: f64, rate_hz: u32) -> Result<u32, ConfigError> {
     let samples = seconds * f64::from(rate_hz);
     let rounded = libm::round(samples);

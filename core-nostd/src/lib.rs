@@ -17,7 +17,7 @@ mod spectrum;
 mod defmt_impls;
 
 pub use bundle::{BundleError, Detector, Verdict};
-pub use config::{ConfigError, ExtractorConfig, MAX_HOPS_PER_WINDOW};
+pub use config::{ConfigError, ExtractorConfig, FeatureSettings, MAX_HOPS_PER_WINDOW, SettingsError};
 pub use extractor::{FeatureExtractor, LengthMismatch, NoTap, SampleFate, SampleTap};
 pub use features::{
     ChannelQuality, FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame, FeatureKind, feature_index,

@@ -100,7 +100,7 @@ fn simulated_flights_firmware_host_and_trainer_agree() {
     sim.flights_per_aircraft = 2;
     sim.engine_fault_probability = 0.7;
     sim.sensor_event_probability = 0.7;
-    let split = cfg.split.as_mut().unwrap();
+    let split = &mut cfg.split;
     (split.training, split.validation, split.test) = (0.5, 0.25, 0.25);
     cfg.validate().unwrap();
     avm_trainer::stages::simulate::run(cfg.simulate.as_ref().unwrap(), &cfg.paths.raw()).unwrap();

@@ -8,7 +8,7 @@
 
 use crate::error::UsageError;
 use anyhow::{Context, Result, ensure};
-use avm_core::ExtractorConfig;
+use avm_core::{ExtractorConfig, SettingsError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -34,122 +34,24 @@ fn default_registry() -> PathBuf {
     PathBuf::from("REGISTRY")
 }
 
-/// Feature-extraction parameters: what avm-core's [`ExtractorConfig`] is built from.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FeatureParams {
-    /// Window length, seconds (a whole number of samples and of hops).
-    pub window_s: f64,
-    /// Hop, seconds (a whole multiple of `fft_len / 2` samples).
-    pub hop_s: f64,
-    /// Welch segment length (power of two, 256..=4096).
-    pub fft_len: u32,
-    /// Half-width of the order bands, bins.
-    pub order_band_bins: u32,
-    /// Longest gap repaired by interpolation, samples.
-    pub max_gap_samples: u32,
-    /// k of the k-sigma spike rule.
-    pub spike_k_sigma: f32,
-    /// Sensor full scale, g.
-    pub full_scale_g: f32,
-    /// Highest plausible shaft speed, rpm.
-    pub max_shaft_speed_rpm: f32,
-}
+/// Feature-extraction settings (the `features:` section): avm-core's own type, deserialised
+/// as it is (field names and meanings are the core's, written once).
+pub use avm_core::FeatureSettings;
 
-impl FeatureParams {
-    /// The core's config at `sample_rate_hz` (an integer rate). Every constraint is checked
-    /// here first in the keys of the config (`features.hop_s`, ...) with its valid range and,
-    /// where there is one, the nearest valid value; avm-core's own check runs last.
-    pub fn extractor_config(&self, sample_rate_hz: f64) -> Result<ExtractorConfig, UsageError> {
-        if sample_rate_hz.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&sample_rate_hz) {
-            return Err(UsageError(format!(
-                "the vibration rate {sample_rate_hz} Hz must be a whole number of Hz"
-            )));
-        }
-        let fs = sample_rate_hz;
-        let fft = self.fft_len;
-        if !fft.is_power_of_two() || !avm_core::config::FFT_LEN_RANGE.contains(&fft) {
-            return Err(UsageError(format!(
-                "features.fft_len = {fft} must be a power of two from {} to {}",
-                avm_core::config::FFT_LEN_RANGE.start(),
-                avm_core::config::FFT_LEN_RANGE.end()
-            )));
-        }
-        let half = f64::from(fft / 2);
-        // hop: a whole multiple k >= 1 of fft_len / 2 samples.
-        let hop_unit_s = half / fs;
-        let hop_k = self.hop_s / hop_unit_s;
-        let hop_k_round = libm::round(hop_k);
-        if !(hop_k.is_finite() && hop_k_round >= 1.0 && (hop_k - hop_k_round).abs() <= 1e-6)
-            || hop_k_round * half > f64::from(u32::MAX)
-        {
-            let nearest = if hop_k.is_finite() { hop_k_round.clamp(1.0, 1e6) } else { 1.0 } * hop_unit_s;
-            return Err(UsageError(format!(
-                "features.hop_s = {} s must be a whole multiple (at least 1) of fft_len / 2 = {} samples \
-                 = {hop_unit_s} s at {fs} Hz; nearest valid value: {nearest} s",
-                self.hop_s,
-                fft / 2
-            )));
-        }
-        let hop_samples = (hop_k_round * half) as u32;
-        let hop_s = f64::from(hop_samples) / fs;
-        // window: 1..=MAX_HOPS_PER_WINDOW hops, and at least fft_len samples.
-        let max_hops = avm_core::config::MAX_HOPS_PER_WINDOW as f64;
-        let min_hops = libm::ceil(f64::from(fft) / f64::from(hop_samples)).max(1.0);
-        let w_k = self.window_s / hop_s;
-        let w_k_round = libm::round(w_k);
-        if !(w_k.is_finite()
-            && (w_k - w_k_round).abs() <= 1e-6
-            && w_k_round >= min_hops
-            && w_k_round <= max_hops)
-        {
-            let nearest =
-                if w_k.is_finite() { w_k_round.clamp(min_hops, max_hops) } else { min_hops } * hop_s;
-            return Err(UsageError(format!(
-                "features.window_s = {} s must be a whole number of hops from {min_hops} to {max_hops} \
-                 (hop_s = {hop_s} s), i.e. {} s to {} s in steps of {hop_s} s, and at least fft_len = {fft} \
-                 samples; nearest valid value: {nearest} s",
-                self.window_s,
-                min_hops * hop_s,
-                max_hops * hop_s
-            )));
-        }
-        if self.max_gap_samples > fft / 2 - 2 {
-            return Err(UsageError(format!(
-                "features.max_gap_samples = {} must be from 0 to fft_len / 2 - 2 = {}",
-                self.max_gap_samples,
-                fft / 2 - 2
-            )));
-        }
-        if self.order_band_bins > 64 {
-            return Err(UsageError(format!(
-                "features.order_band_bins = {} must be from 0 to 64",
-                self.order_band_bins
-            )));
-        }
-        for (key, v) in [
-            ("spike_k_sigma", self.spike_k_sigma),
-            ("full_scale_g", self.full_scale_g),
-            ("max_shaft_speed_rpm", self.max_shaft_speed_rpm),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(UsageError(format!("features.{key} = {v} must be a finite number > 0")));
-            }
-        }
-        let cfg = ExtractorConfig {
-            sample_rate_hz: fs as u32,
-            window_len_samples: (w_k_round as u32) * hop_samples,
-            hop_len_samples: hop_samples,
-            fft_len: fft,
-            order_band_bins: self.order_band_bins,
-            max_gap_samples: self.max_gap_samples,
-            spike_k_sigma: self.spike_k_sigma,
-            full_scale_g: self.full_scale_g,
-            max_shaft_speed_rpm: self.max_shaft_speed_rpm,
-        };
-        cfg.validate().map_err(|e| UsageError(format!("features: {e}")))?;
-        Ok(cfg)
+/// The core's config for `features` at `sample_rate_hz` (an integer rate, from the contract).
+/// Every constraint is checked by avm-core ([`ExtractorConfig::from_settings`]) and stated here
+/// in the config's keys (`features.hop_s`, ...) with its valid range and, where there is one,
+/// the nearest valid value.
+pub fn extractor_at(features: &FeatureSettings, sample_rate_hz: f64) -> Result<ExtractorConfig, UsageError> {
+    if sample_rate_hz.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&sample_rate_hz) {
+        return Err(UsageError(format!(
+            "the vibration rate {sample_rate_hz} Hz must be a whole number of Hz"
+        )));
     }
+    ExtractorConfig::from_settings(sample_rate_hz as u32, features).map_err(|e| match e {
+        SettingsError::Config(e) => UsageError(format!("features: {e}")),
+        e => UsageError(format!("features.{e}")),
+    })
 }
 
 /// One range check of a numeric config value, stated in the user's key.
@@ -209,16 +111,13 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub simulate: Option<SimConfig>,
     /// Feature extraction.
-    pub features: FeatureParams,
-    /// Train / validation / test split by flight.
-    #[serde(default)]
-    pub split: Option<SplitConfig>,
-    /// Autoencoder training.
-    #[serde(default)]
-    pub train: Option<TrainConfig>,
-    /// Evaluation.
-    #[serde(default)]
-    pub evaluate: Option<EvalConfig>,
+    pub features: FeatureSettings,
+    /// Train / validation / test split by flight (required).
+    pub split: SplitConfig,
+    /// Autoencoder training (required).
+    pub train: TrainConfig,
+    /// Evaluation (required).
+    pub evaluate: EvalConfig,
     /// Quality gates of `avm run` (the seed's defaults when absent).
     #[serde(default)]
     pub gates: Gates,
@@ -255,8 +154,7 @@ impl PipelineConfig {
         &self,
         contract: &crate::formats::contract::Contract,
     ) -> Result<ExtractorConfig, UsageError> {
-        self.features
-            .extractor_config(contract.vibration_rate_hz())
+        extractor_at(&self.features, contract.vibration_rate_hz())
             .map_err(|e| UsageError(format!("config {}: {}", self.source.display(), e.0)))
     }
 
@@ -292,10 +190,9 @@ impl PipelineConfig {
             in_range("simulate.speed_rate_hz", s.speed_rate_hz, 0.0, s.vibration_rate_hz, true)?;
             in_range("simulate.phase_rate_hz", s.phase_rate_hz, 0.0, s.vibration_rate_hz, true)?;
         }
-        if let Some(s) = &self.split {
-            s.check()?;
-        }
-        if let Some(t) = &self.train {
+        self.split.check()?;
+        {
+            let t = &self.train;
             count_in("train.hidden (number of layers)", t.hidden.len(), 1, MAX_HIDDEN_LAYERS)?;
             for (i, &h) in t.hidden.iter().enumerate() {
                 count_in(&format!("train.hidden[{i}]"), h, 1, MAX_LAYER_WIDTH)?;
@@ -306,7 +203,8 @@ impl PipelineConfig {
             count_in("train.patience", t.patience, 1, MAX_EPOCHS)?;
             count_in("train.keep_epochs", t.keep_epochs, 0, MAX_KEEP_EPOCHS)?;
         }
-        if let Some(e) = &self.evaluate {
+        {
+            let e = &self.evaluate;
             if !(e.target_far > 0.0 && e.target_far < 1.0) {
                 return Err(UsageError(format!(
                     "evaluate.target_far = {} must be a finite number in (0, 1)",
@@ -565,8 +463,8 @@ impl Default for TrackingConfig {
 mod tests {
     use super::*;
 
-    fn params() -> FeatureParams {
-        FeatureParams {
+    fn params() -> FeatureSettings {
+        FeatureSettings {
             window_s: 10.0,
             hop_s: 5.0,
             fft_len: 1024,
@@ -580,22 +478,22 @@ mod tests {
 
     #[test]
     fn builds_core_config() {
-        let c = params().extractor_config(2048.0).unwrap();
+        let c = extractor_at(&params(), 2048.0).unwrap();
         assert_eq!((c.window_len_samples, c.hop_len_samples, c.fft_len), (20_480, 10_240, 1024));
         // 48 kHz with 4096-point segments: hop 0.512 s = 24 576 samples = 12 half-segments.
-        let p = FeatureParams { window_s: 1.024, hop_s: 0.512, fft_len: 4096, ..params() };
-        let c = p.extractor_config(48_000.0).unwrap();
+        let p = FeatureSettings { window_s: 1.024, hop_s: 0.512, fft_len: 4096, ..params() };
+        let c = extractor_at(&p, 48_000.0).unwrap();
         assert_eq!((c.window_len_samples, c.hop_len_samples), (49_152, 24_576));
-        let e = FeatureParams { hop_s: 5.1, ..params() }.extractor_config(2048.0).unwrap_err();
+        let e = extractor_at(&FeatureSettings { hop_s: 5.1, ..params() }, 2048.0).unwrap_err();
         assert!(e.0.contains("features.hop_s = 5.1 s") && e.0.contains("nearest valid value: 5 s"), "{e}");
         for bad in [-10.0, 0.0, 1e9, f64::NAN] {
-            let e = FeatureParams { window_s: bad, ..params() }.extractor_config(2048.0).unwrap_err();
+            let e = extractor_at(&FeatureSettings { window_s: bad, ..params() }, 2048.0).unwrap_err();
             assert!(e.0.contains("features.window_s") && e.0.contains("nearest valid value"), "{e}");
             assert!(!e.0.contains("window_len_samples"), "{e}");
         }
-        let e = FeatureParams { window_s: 12.0, ..params() }.extractor_config(2048.0).unwrap_err();
+        let e = extractor_at(&FeatureSettings { window_s: 12.0, ..params() }, 2048.0).unwrap_err();
         assert!(e.0.contains("nearest valid value: 10 s"), "{e}");
-        let e = params().extractor_config(2048.5).unwrap_err();
+        let e = extractor_at(&params(), 2048.5).unwrap_err();
         assert!(e.0.contains("whole number of Hz"), "{e}");
     }
 

@@ -76,10 +76,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// Lower-case hex sha256 of a file's content.
+/// Lower-case hex sha256 of a file's content, read in 64 KiB blocks (a recording can be
+/// larger than the memory a stage may use).
 pub fn sha256_file(p: &Path) -> Result<String> {
-    let bytes = fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-    Ok(sha256_hex(&bytes))
+    use sha2::Digest;
+    let mut f = File::open(p).with_context(|| format!("reading {}", p.display()))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).with_context(|| format!("reading {}", p.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Writes bytes atomically.

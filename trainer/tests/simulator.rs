@@ -2,7 +2,7 @@
 //! (computed by avm-core through the trainer's sync + extract path, as preprocess does).
 
 use avm_core::FeatureKind;
-use avm_trainer::config::FeatureParams;
+use avm_trainer::config::{FeatureSettings, extractor_at};
 use avm_trainer::formats::contract::Contract;
 use avm_trainer::formats::recording::Samples;
 use avm_trainer::stages::extract::{self, Frame};
@@ -31,8 +31,8 @@ fn contract() -> Contract {
         .unwrap()
 }
 
-fn params() -> FeatureParams {
-    FeatureParams {
+fn params() -> FeatureSettings {
+    FeatureSettings {
         window_s: 10.0,
         hop_s: 5.0,
         fft_len: 1024,
@@ -51,7 +51,7 @@ fn frames(plan: &Plan) -> (Vec<Frame>, avm_trainer::formats::recording::Recordin
     rec.path = "sim.parquet".into();
     assert!(validate::recording(&c, &rec).is_empty(), "{:?}", validate::recording(&c, &rec));
     let s = sync::synchronise(&rec, &c).unwrap();
-    let (f, _) = extract::extract(&s, params().extractor_config(2048.0).unwrap(), false).unwrap();
+    let (f, _) = extract::extract(&s, extractor_at(&params(), 2048.0).unwrap(), false).unwrap();
     (f, rec)
 }
 

@@ -4,7 +4,7 @@
 //! taken whole, in Parquet and CSV, on simulated flights with faults, dropouts and spikes, and
 //! on broken copies whose faults straddle chunk boundaries.
 
-use avm_trainer::config::FeatureParams;
+use avm_trainer::config::{FeatureSettings, extractor_at};
 use avm_trainer::formats::contract::Contract;
 use avm_trainer::formats::recording::{self, ChannelData, Recording, RecordingStream, Samples};
 use avm_trainer::stages::preprocess;
@@ -35,8 +35,8 @@ fn contract() -> Contract {
         .unwrap()
 }
 
-fn params() -> FeatureParams {
-    FeatureParams {
+fn params() -> FeatureSettings {
+    FeatureSettings {
         window_s: 10.0,
         hop_s: 5.0,
         fft_len: 1024,
@@ -144,7 +144,7 @@ fn reading_in_chunks_gives_the_same_recording() {
 #[test]
 fn features_and_labels_do_not_depend_on_the_chunk_size() {
     let c = contract();
-    let xcfg = params().extractor_config(2048.0).unwrap();
+    let xcfg = extractor_at(&params(), 2048.0).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let plans = [
         Plan { engine_fault: Some((EngineFault::BearingDefect, 40.0, 0.6)), sensor: None },

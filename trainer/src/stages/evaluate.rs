@@ -322,8 +322,8 @@ pub fn cross_validate(
             "evaluate.cv_folds = {k}: cross-validation needs at least 3 folds (test, validation, training) or 0 to disable it"
         ))
     );
-    let tcfg = cfg.train.clone().ok_or_else(|| UsageError("config has no `train:` section".into()))?;
-    let seed = cfg.split.as_ref().map_or(0, |s| s.seed);
+    let tcfg = cfg.train.clone();
+    let seed = cfg.split.seed;
     let mut flights: Vec<String> = all.iter().map(|r| r.flight_id.clone()).collect();
     flights.sort();
     flights.dedup();
@@ -385,7 +385,7 @@ pub fn evaluation_dir(cfg: &PipelineConfig) -> PathBuf {
 
 /// Runs the stage.
 pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport> {
-    let ecfg = cfg.evaluate.clone().ok_or_else(|| UsageError("config has no `evaluate:` section".into()))?;
+    let ecfg = cfg.evaluate.clone();
     let ck_path =
         checkpoint.map(Path::to_path_buf).unwrap_or_else(|| train::training_dir(cfg).join(train::BEST));
     let ck = Checkpoint::load(&ck_path).map_err(|e| UsageError(format!("{e:#}: run `avm train` first")))?;

@@ -204,7 +204,7 @@ pub fn labels_dir(cfg: &PipelineConfig) -> PathBuf {
 
 /// Runs the stage.
 pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
-    let split = cfg.split.clone().ok_or_else(|| UsageError("config has no `split:` section".into()))?;
+    let split = cfg.split.clone();
     let Computed { channels, names, rows } = compute(cfg)?;
     let flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
     let faulty: std::collections::HashSet<String> =

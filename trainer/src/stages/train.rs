@@ -273,7 +273,7 @@ pub use crate::layout::{BEST, LAST};
 /// disk full, killed) leaves the previous run's directory as it was, never a mix of two runs.
 /// A resumed run starts from a copy of the checkpoint's directory.
 pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
-    let tcfg = cfg.train.clone().ok_or_else(|| UsageError("config has no `train:` section".into()))?;
+    let tcfg = cfg.train.clone();
     let scaler = ScalerFile::load(&featurize::features_dir(cfg).join(crate::layout::SCALER_JSON))
         .map_err(|e| UsageError(format!("{e:#}: run `avm featurize` first")))?;
     let train = featurize::load_split(cfg, "training")?;
