@@ -12,6 +12,7 @@ mod moments;
 pub mod sanitize;
 pub mod scaler;
 mod spectrum;
+pub mod wire;
 
 #[cfg(feature = "defmt")]
 mod defmt_impls;

@@ -2,13 +2,12 @@
 //! segment embedded in flash (`AVMQ`, 16-bit). Both yield blocks of `[vib_g; CH]` and
 //! `[shaft_speed_rpm; CH]` samples, as a sensor loop's DMA would.
 //!
-//! `AVMI`: `b"AVMI"`, `channels: u16`, `0u16`, `samples: u32`, then per sample and channel
-//! `vib_g: f32`, `rpm: f32` (little-endian).
-//! `AVMQ`: `b"AVMQ"`, `channels: u16`, `0u16`, `samples: u32`, `vib_lsb_g: f32`, then per sample
-//! and channel `vib: i16` (g = vib as f32 * vib_lsb_g), `rpm: u16` (rpm = rpm as f32).
+//! Both formats are [`avm_core::wire`]'s (`AVMI`: f32 samples; `AVMQ`: 16-bit), decoded with
+//! its functions: the host tests write them with the same code.
 
 use crate::CH;
 use crate::host::File;
+use avm_core::wire::{Header, SampleFormat};
 
 /// A fixed-capacity text buffer for messages.
 pub struct Msg {
@@ -39,18 +38,19 @@ impl core::fmt::Write for Msg {
 
 #[cfg_attr(feature = "defmt", allow(dead_code))]
 pub enum Source {
-    Host { file: File, left: usize, total: usize },
-    Embedded { data: &'static [u8], at: usize, left: usize, total: usize, lsb: f32 },
+    Host { file: File, header: Header, left: usize },
+    Embedded { data: &'static [u8], header: Header, at: usize, left: usize },
 }
 
-fn header(h: &[u8], magic: &[u8; 4]) -> Result<usize, &'static str> {
-    if &h[..4] != magic {
-        return Err("input: wrong magic");
-    }
-    if usize::from(u16::from_le_bytes([h[4], h[5]])) != CH {
+fn header(bytes: &[u8], format: SampleFormat) -> Result<Header, &'static str> {
+    let h = Header::parse(bytes, format).map_err(|e| match e {
+        avm_core::wire::WireError::BadMagic => "input: wrong magic",
+        _ => "input: truncated header",
+    })?;
+    if usize::from(h.channels) != CH {
         return Err("input: not 2 channels");
     }
-    Ok(u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize)
+    Ok(h)
 }
 
 #[cfg_attr(feature = "defmt", allow(dead_code))]
@@ -58,23 +58,24 @@ impl Source {
     /// The host's `avm-input.avmi` if there is one, else the embedded segment.
     pub fn open(embedded: &'static [u8]) -> Result<Source, &'static str> {
         if let Some(mut file) = File::open(b"avm-input.avmi\0") {
-            let mut h = [0u8; 12];
+            let mut h = [0u8; SampleFormat::F32.header_bytes()];
             file.read_exact(&mut h)?;
-            let total = header(&h, b"AVMI")?;
-            if file.len()? != 12 + total * CH * 8 {
+            let header = header(&h, SampleFormat::F32)?;
+            if header.check_len(file.len()?).is_err() {
                 return Err("input: avm-input.avmi length does not match its header");
             }
-            return Ok(Source::Host { file, left: total, total });
+            return Ok(Source::Host { file, left: header.samples as usize, header });
         }
-        if embedded.len() < 16 {
-            return Err("input: embedded segment truncated");
-        }
-        let total = header(embedded, b"AVMQ")?;
-        if embedded.len() != 16 + total * CH * 4 {
+        let header = header(embedded, SampleFormat::Q16)?;
+        if header.check_len(embedded.len()).is_err() {
             return Err("input: embedded segment length does not match its header");
         }
-        let lsb = f32::from_le_bytes([embedded[12], embedded[13], embedded[14], embedded[15]]);
-        Ok(Source::Embedded { data: embedded, at: 16, left: total, total, lsb })
+        Ok(Source::Embedded {
+            data: embedded,
+            at: SampleFormat::Q16.header_bytes(),
+            left: header.samples as usize,
+            header,
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -86,7 +87,7 @@ impl Source {
 
     pub fn samples(&self) -> usize {
         match self {
-            Source::Host { total, .. } | Source::Embedded { total, .. } => *total,
+            Source::Host { header, .. } | Source::Embedded { header, .. } => header.samples as usize,
         }
     }
 
@@ -97,30 +98,29 @@ impl Source {
         rpm: &mut [[f32; CH]],
     ) -> Result<usize, &'static str> {
         match self {
-            Source::Host { file, left, .. } => {
+            Source::Host { file, header, left } => {
                 let n = (*left).min(vib.len()).min(crate::BLOCK);
+                let size = header.sample_bytes();
                 let mut raw = [0u8; 8 * CH * crate::BLOCK];
-                file.read_exact(&mut raw[..8 * CH * n])?;
+                file.read_exact(&mut raw[..size * n])?;
                 for i in 0..n {
                     for c in 0..CH {
-                        let at = 8 * (i * CH + c);
-                        vib[i][c] = f32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
-                        rpm[i][c] = f32::from_le_bytes([raw[at + 4], raw[at + 5], raw[at + 6], raw[at + 7]]);
+                        (vib[i][c], rpm[i][c]) = header.decode(&raw[i * size..(i + 1) * size], c);
                     }
                 }
                 *left -= n;
                 Ok(n)
             }
-            Source::Embedded { data, at, left, lsb, .. } => {
+            Source::Embedded { data, header, at, left } => {
                 let n = (*left).min(vib.len());
+                let size = header.sample_bytes();
                 for i in 0..n {
+                    let sample = &data[*at + i * size..*at + (i + 1) * size];
                     for c in 0..CH {
-                        let p = *at + 4 * (i * CH + c);
-                        vib[i][c] = f32::from(i16::from_le_bytes([data[p], data[p + 1]])) * *lsb;
-                        rpm[i][c] = f32::from(u16::from_le_bytes([data[p + 2], data[p + 3]]));
+                        (vib[i][c], rpm[i][c]) = header.decode(sample, c);
                     }
                 }
-                *at += 4 * n * CH;
+                *at += size * n;
                 *left -= n;
                 Ok(n)
             }

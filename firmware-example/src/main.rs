@@ -89,23 +89,14 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
     #[cfg(not(feature = "defmt"))]
     {
         let mut line = input::Msg::new();
-        let _ = core::fmt::write(
-            &mut line,
-            format_args!(
-                "W {} v{} r{} a{} s{:08x} f",
-                v.window_index,
-                u8::from(v.valid),
-                u8::from(frame.roc_valid),
-                u8::from(v.alarm),
-                v.score.to_bits()
-            ),
-        );
-        for (i, x) in frame.as_slice().iter().enumerate() {
-            let _ = core::fmt::write(
-                &mut line,
-                format_args!("{}{:08x}", if i == 0 { "" } else { "," }, x.to_bits()),
-            );
-        }
+        let w = avm_core::wire::WindowLine {
+            window_index: v.window_index,
+            valid: v.valid,
+            roc_valid: frame.roc_valid,
+            alarm: v.alarm,
+            score_bits: v.score.to_bits(),
+        };
+        let _ = w.write(&mut line, frame.as_slice());
         cortex_m_semihosting::hprintln!("{}", line.as_str());
     }
     #[cfg(feature = "defmt")]

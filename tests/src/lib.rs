@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use avm_core::Detector;
+use avm_core::wire::{Header, SampleFormat, WindowLine};
 use avm_trainer::formats::contract::Contract;
 use avm_trainer::stages::extract;
 use avm_trainer::stages::sync::Synced;
@@ -37,16 +38,23 @@ impl Samples {
         })
     }
 
-    /// `AVMI`: the host-file input format (see firmware-example/src/input.rs).
+    /// `AVMI`: the host-file input format ([`avm_core::wire`], the firmware's own codec).
     pub fn to_avmi(&self) -> Vec<u8> {
-        let mut out = b"AVMI".to_vec();
-        out.extend_from_slice(&(CH as u16).to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&(self.vib.len() as u32).to_le_bytes());
-        for (v, r) in self.vib.iter().zip(&self.rpm) {
+        self.encode(Header {
+            format: SampleFormat::F32,
+            channels: CH as u16,
+            samples: self.vib.len() as u32,
+            vib_lsb_g: 0.0,
+        })
+    }
+
+    fn encode(&self, h: Header) -> Vec<u8> {
+        let mut out = vec![0u8; h.file_bytes()];
+        let at = h.encode(&mut out);
+        for (i, (v, r)) in self.vib.iter().zip(&self.rpm).enumerate() {
+            let sample = &mut out[at + i * h.sample_bytes()..at + (i + 1) * h.sample_bytes()];
             for c in 0..CH {
-                out.extend_from_slice(&v[c].to_le_bytes());
-                out.extend_from_slice(&r[c].to_le_bytes());
+                h.encode_sample(v[c], r[c], sample, c);
             }
         }
         out
@@ -55,47 +63,36 @@ impl Samples {
     /// `AVMQ`: the embedded 16-bit format, and the samples it decodes to (what the firmware
     /// sees). Vibration is quantised with `lsb_g` per count, speed to whole rpm.
     pub fn to_avmq(&self, lsb_g: f32) -> (Vec<u8>, Samples) {
-        let mut out = b"AVMQ".to_vec();
-        out.extend_from_slice(&(CH as u16).to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&(self.vib.len() as u32).to_le_bytes());
-        out.extend_from_slice(&lsb_g.to_le_bytes());
-        let mut decoded = Samples { vib: Vec::new(), rpm: Vec::new() };
-        for (v, r) in self.vib.iter().zip(&self.rpm) {
-            let mut dv = [0.0; CH];
-            let mut dr = [0.0; CH];
-            for c in 0..CH {
-                let q = if v[c].is_finite() {
-                    (v[c] / lsb_g).round().clamp(-32767.0, 32767.0) as i16
-                } else {
-                    i16::MIN
-                };
-                let s = if r[c].is_finite() { r[c].round().clamp(0.0, 65535.0) as u16 } else { 0 };
-                out.extend_from_slice(&q.to_le_bytes());
-                out.extend_from_slice(&s.to_le_bytes());
-                dv[c] = f32::from(q) * lsb_g;
-                dr[c] = f32::from(s);
-            }
-            decoded.vib.push(dv);
-            decoded.rpm.push(dr);
-        }
-        (out, decoded)
+        let h = Header {
+            format: SampleFormat::Q16,
+            channels: CH as u16,
+            samples: self.vib.len() as u32,
+            vib_lsb_g: lsb_g,
+        };
+        let bytes = self.encode(h);
+        let decoded = Samples::decode(&bytes, SampleFormat::Q16).expect("just encoded");
+        (bytes, decoded)
     }
 
-    /// Decodes an `AVMQ` segment exactly as the firmware does.
+    /// Decodes an `AVMQ` segment with the firmware's codec.
     pub fn from_avmq(b: &[u8]) -> Result<Samples> {
-        ensure!(b.len() >= 16 && &b[..4] == b"AVMQ", "not an AVMQ segment");
-        let n = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
-        let lsb = f32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        ensure!(b.len() == 16 + n * CH * 4, "AVMQ length does not match its header");
-        let mut s = Samples { vib: Vec::with_capacity(n), rpm: Vec::with_capacity(n) };
-        for i in 0..n {
+        Samples::decode(b, SampleFormat::Q16)
+    }
+
+    fn decode(b: &[u8], format: SampleFormat) -> Result<Samples> {
+        let h = Header::parse(b, format).map_err(|e| anyhow::anyhow!("not an {format:?} file: {e}"))?;
+        ensure!(usize::from(h.channels) == CH, "{} channels; the firmware example has {CH}", h.channels);
+        h.check_len(b.len()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let size = h.sample_bytes();
+        let mut s = Samples {
+            vib: Vec::with_capacity(h.samples as usize),
+            rpm: Vec::with_capacity(h.samples as usize),
+        };
+        for sample in b[format.header_bytes()..].chunks_exact(size) {
             let mut v = [0.0; CH];
             let mut r = [0.0; CH];
             for c in 0..CH {
-                let p = 16 + 4 * (i * CH + c);
-                v[c] = f32::from(i16::from_le_bytes([b[p], b[p + 1]])) * lsb;
-                r[c] = f32::from(u16::from_le_bytes([b[p + 2], b[p + 3]]));
+                (v[c], r[c]) = h.decode(sample, c);
             }
             s.vib.push(v);
             s.rpm.push(r);
@@ -159,27 +156,19 @@ pub fn host_reference(samples: &Samples, bundle: &[u8]) -> Result<Vec<WindowBits
         .collect()
 }
 
-/// Parses the firmware's `W` lines.
+/// Parses the firmware's `W` lines ([`avm_core::wire::WindowLine`], the firmware's own writer).
 pub fn parse_windows(stdout: &str) -> Result<Vec<WindowBits>> {
     let mut out = Vec::new();
+    let mut features = [0u32; avm_core::model::MAX_LAYER_WIDTH];
     for line in stdout.lines().filter(|l| l.starts_with("W ")) {
-        let p: Vec<&str> = line.split(' ').collect();
-        ensure!(p.len() == 7, "malformed firmware line {line:?}");
-        let flag = |s: &str, k: char| -> Result<bool> {
-            Ok(s.strip_prefix(k).with_context(|| format!("{line:?}"))? == "1")
-        };
+        let (w, n) = WindowLine::parse(line, &mut features).map_err(|e| anyhow::anyhow!("{e}: {line:?}"))?;
         out.push(WindowBits {
-            index: p[1].parse()?,
-            valid: flag(p[2], 'v')?,
-            roc_valid: flag(p[3], 'r')?,
-            alarm: flag(p[4], 'a')?,
-            score: u32::from_str_radix(p[5].strip_prefix('s').context("score")?, 16)?,
-            features: p[6]
-                .strip_prefix('f')
-                .context("features")?
-                .split(',')
-                .map(|h| u32::from_str_radix(h, 16))
-                .collect::<Result<_, _>>()?,
+            index: w.window_index,
+            valid: w.valid,
+            roc_valid: w.roc_valid,
+            alarm: w.alarm,
+            score: w.score_bits,
+            features: features[..n].to_vec(),
         });
     }
     Ok(out)
