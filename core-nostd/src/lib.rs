@@ -17,7 +17,7 @@ pub mod wire;
 #[cfg(feature = "defmt")]
 mod defmt_impls;
 
-pub use bundle::{BundleError, Detector, Verdict};
+pub use bundle::{AssessError, BundleError, Detector, Verdict};
 pub use config::{ConfigError, ExtractorConfig, FeatureSettings, MAX_HOPS_PER_WINDOW, SettingsError};
 pub use extractor::{FeatureExtractor, LengthMismatch, NoTap, SampleFate, SampleTap};
 pub use features::{

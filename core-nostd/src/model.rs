@@ -200,13 +200,41 @@ pub struct LayerSpec<'s> {
     pub b: &'s [f32],
 }
 
-/// Bytes the encoded `layers` take; `Err(i)` names the first layer whose `w` or `b` has the
-/// wrong length or whose width does not fit a `u16`.
-pub fn encoded_layers_len(layers: &[LayerSpec<'_>]) -> Result<usize, usize> {
+/// Why layers could not be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerEncodeError {
+    /// Layer `0`'s `w` or `b` has the wrong length, or a width does not fit a `u16`.
+    Shape(usize),
+    /// The output buffer is smaller than the encoded layers.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+}
+
+impl fmt::Display for LayerEncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LayerEncodeError::Shape(i) => {
+                write!(f, "layer {i}: w or b has the wrong length, or a width over 65 535")
+            }
+            LayerEncodeError::BufferTooSmall { needed, actual } => {
+                write!(f, "the layers need {needed} bytes, the buffer has {actual}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for LayerEncodeError {}
+
+/// Bytes the encoded `layers` take.
+pub fn encoded_layers_len(layers: &[LayerSpec<'_>]) -> Result<usize, LayerEncodeError> {
     let mut len = 0;
     for (i, l) in layers.iter().enumerate() {
         if l.w.len() != l.d_in * l.d_out || l.b.len() != l.d_out || l.d_in > 0xFFFF || l.d_out > 0xFFFF {
-            return Err(i);
+            return Err(LayerEncodeError::Shape(i));
         }
         len += layer_bytes(l.d_in, l.d_out);
     }
@@ -214,12 +242,11 @@ pub fn encoded_layers_len(layers: &[LayerSpec<'_>]) -> Result<usize, usize> {
 }
 
 /// Encodes `layers` (see the module docs) at the start of `out`; returns the bytes written.
-/// `Err(i)` names a malformed layer, `Err(usize::MAX)` a too small `out`. Check the result with
-/// [`Network::parse`].
-pub fn encode_layers(layers: &[LayerSpec<'_>], out: &mut [u8]) -> Result<usize, usize> {
+/// Check the result with [`Network::parse`].
+pub fn encode_layers(layers: &[LayerSpec<'_>], out: &mut [u8]) -> Result<usize, LayerEncodeError> {
     let len = encoded_layers_len(layers)?;
     if out.len() < len {
-        return Err(usize::MAX);
+        return Err(LayerEncodeError::BufferTooSmall { needed: len, actual: out.len() });
     }
     let mut at = 0;
     let mut put = |bytes: &[u8]| {

@@ -35,9 +35,9 @@ fn specs(model: &Autoencoder) -> Vec<LayerSpec<'_>> {
 /// The model's layers in avm-core's encoding.
 pub fn network_bytes(model: &Autoencoder) -> Result<Vec<u8>> {
     let specs = specs(model);
-    let len = model::encoded_layers_len(&specs).map_err(|i| anyhow!("layer {i} has inconsistent shapes"))?;
+    let len = model::encoded_layers_len(&specs).map_err(|e| anyhow!("{e}"))?;
     let mut out = vec![0u8; len];
-    model::encode_layers(&specs, &mut out).map_err(|i| anyhow!("encoding layer {i}"))?;
+    model::encode_layers(&specs, &mut out).map_err(|e| anyhow!("encoding the network: {e}"))?;
     Network::parse(&out, specs.len()).map_err(|e| anyhow!("the model is not a valid network: {e}"))?;
     Ok(out)
 }

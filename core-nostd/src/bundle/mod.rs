@@ -1,0 +1,257 @@
+//! The detector bundle (`detector.avmb`): everything the firmware needs to turn samples into
+//! verdicts, in one checksummed byte string it can keep in flash and read in place.
+//!
+//! [`Detector::parse`] checks a `&[u8]` and returns a view over it: no copy, no allocation.
+//! It refuses a bundle whose magic, format, length, checksum, feature schema, extractor
+//! config, scaler or network is wrong, naming what failed ([`BundleError`]).
+//!
+//! # Layout (little-endian, byte offsets; the fixed header's ranges are [`field`])
+//! | offset | field |
+//! |---|---|
+//! | 0 | magic `AVMB` |
+//! | 4 | format version `u16` ([`BUNDLE_FORMAT_VERSION`]) |
+//! | 6 | feature schema version `u16` (must equal [`FEATURE_SCHEMA_VERSION`]) |
+//! | 8 | total length in bytes `u32`, checksum included |
+//! | 12 | extractor config: `sample_rate_hz, window_len_samples, hop_len_samples, fft_len, order_band_bins, max_gap_samples` as `u32`, then `spike_k_sigma, full_scale_g, max_shaft_speed_rpm` as `f32` |
+//! | 48 | `n_channels u16, n_features u16, n_layers u16, n_phase_thresholds u16` |
+//! | 56 | global threshold `f32` |
+//! | 60 | detector version `major, minor, patch u16`, `0u16` |
+//! | 68 | channel names: `n_channels` x [`NAME_BYTES`] (UTF-8, zero-padded) |
+//! | | scaler: `n_features` means, then `n_features` stds (`f32`) |
+//! | | network: `n_layers` layers ([`crate::model`]'s encoding) |
+//! | | phase thresholds: `n_phase_thresholds` x ([`NAME_BYTES`] name, `f32`) |
+//! | end - 4 | CRC-32 (IEEE 802.3, as zlib's `crc32`) of every byte before it |
+//!
+//! # Verdicts
+//! [`Detector::assess`] scales a [`FeatureFrame`] with the bundle's scaler (exactly
+//! [`crate::Scaler::apply`]'s arithmetic), scores it with the network and alarms when the
+//! window is valid and `score > threshold`. An invalid window (unrepaired gaps) is scored but
+//! never alarms: it has no verdict.
+
+mod encode;
+mod error;
+mod parse;
+
+pub use encode::{BundleSpec, encode, encoded_len};
+pub use error::{AssessError, BundleError, EncodeError};
+pub use parse::{Detector, Verdict};
+
+/// The bundle's first four bytes.
+pub const MAGIC: [u8; 4] = *b"AVMB";
+/// The layout version this build reads and writes.
+pub const BUNDLE_FORMAT_VERSION: u16 = 1;
+/// Bytes of the fixed header (before the channel names).
+pub const HEADER_BYTES: usize = field::HEADER_END;
+
+/// The fixed header's fields as byte ranges (as smoltcp's `wire` modules do): [`Detector::parse`]
+/// reads and [`encode`] writes through these, so the layout in the module docs is written
+/// once in code.
+pub mod field {
+    use core::ops::Range;
+
+    /// Magic `AVMB`.
+    pub const MAGIC: Range<usize> = 0..4;
+    /// Format version, `u16`.
+    pub const FORMAT: Range<usize> = 4..6;
+    /// Feature schema version, `u16`.
+    pub const SCHEMA: Range<usize> = 6..8;
+    /// Total length in bytes, checksum included, `u32`.
+    pub const LENGTH: Range<usize> = 8..12;
+    /// The extractor config's integer fields, `u32` each, in [`crate::ExtractorConfig`]'s order:
+    /// `sample_rate_hz, window_len_samples, hop_len_samples, fft_len, order_band_bins,
+    /// max_gap_samples`.
+    pub const CONFIG_U32: [Range<usize>; 6] = [12..16, 16..20, 20..24, 24..28, 28..32, 32..36];
+    /// The extractor config's float fields, `f32` each: `spike_k_sigma, full_scale_g,
+    /// max_shaft_speed_rpm`.
+    pub const CONFIG_F32: [Range<usize>; 3] = [36..40, 40..44, 44..48];
+    /// Channel count, `u16`.
+    pub const N_CHANNELS: Range<usize> = 48..50;
+    /// Feature count, `u16`.
+    pub const N_FEATURES: Range<usize> = 50..52;
+    /// Layer count, `u16`.
+    pub const N_LAYERS: Range<usize> = 52..54;
+    /// Per-phase threshold count, `u16`.
+    pub const N_PHASES: Range<usize> = 54..56;
+    /// Global threshold, `f32`.
+    pub const THRESHOLD: Range<usize> = 56..60;
+    /// Detector version `major, minor, patch`, `u16` each.
+    pub const VERSION: [Range<usize>; 3] = [60..62, 62..64, 64..66];
+    /// Reserved, zero.
+    pub const RESERVED: Range<usize> = 66..68;
+    /// End of the fixed header: the channel names start here.
+    pub const HEADER_END: usize = RESERVED.end;
+}
+/// Bytes of a channel or phase name field.
+pub const NAME_BYTES: usize = 32;
+/// Bytes of one phase-threshold entry.
+pub const PHASE_ENTRY_BYTES: usize = NAME_BYTES + 4;
+
+/// CRC-32 (IEEE 802.3, reflected, init and final xor `0xFFFF_FFFF`: zlib's `crc32`), from the
+/// `crc` crate; [`CRC32`]`.digest()` hashes a stream in pieces.
+pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// CRC-32 of `bytes` ([`CRC32`]).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    CRC32.checksum(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ExtractorConfig;
+    use crate::features::{FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame};
+
+    #[test]
+    fn crc32_matches_zlib() {
+        // zlib.crc32(b"123456789") == 0xCBF43926, the standard check value.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn short_and_foreign_bytes_are_refused() {
+        assert_eq!(
+            Detector::parse(&[0u8; 10]),
+            Err(BundleError::Truncated { needed: HEADER_BYTES + 4, actual: 10 })
+        );
+        assert_eq!(Detector::parse(&[0u8; 100]), Err(BundleError::BadMagic));
+        let msg = std::format!("{}", BundleError::Checksum { stored: 1, computed: 2 });
+        assert!(msg.contains("corrupted"), "{msg}");
+    }
+
+    extern crate std;
+    use crate::model::{Activation, LayerSpec};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// A 1-channel detector: 11 -> 3 -> 11.
+    fn sample() -> Vec<u8> {
+        let cfg = ExtractorConfig::default_at(2048).unwrap();
+        let mean: Vec<f32> = (0..11).map(|i| i as f32 * 0.5).collect();
+        let mut std: Vec<f32> = (0..11).map(|i| 1.0 + i as f32 * 0.25).collect();
+        std[3] = 0.0;
+        let w1: Vec<f32> = (0..33).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1).collect();
+        let w2: Vec<f32> = (0..33).map(|i| ((i * 5 % 13) as f32 - 6.0) * 0.05).collect();
+        let layers = [
+            LayerSpec { d_in: 11, d_out: 3, activation: Activation::Relu, w: &w1, b: &[0.1, -0.2, 0.3] },
+            LayerSpec { d_in: 3, d_out: 11, activation: Activation::Linear, w: &w2, b: &[0.01; 11] },
+        ];
+        let spec = BundleSpec {
+            config: cfg,
+            channels: &["vib_fan"],
+            mean: &mean,
+            std: &std,
+            layers: &layers,
+            threshold: 0.75,
+            phase_thresholds: &[("cruise", 0.5), ("take_off", 1.5)],
+            version: [1, 2, 3],
+        };
+        let n = encoded_len(&spec).unwrap();
+        let mut out = vec![0u8; n + 7];
+        assert_eq!(encode(&spec, &mut out).unwrap(), n);
+        assert_eq!(
+            encode(&spec, &mut out[..n - 1]),
+            Err(EncodeError::BufferTooSmall { needed: n, actual: n - 1 })
+        );
+        out.truncate(n);
+        out
+    }
+
+    fn reseal(b: &mut [u8]) {
+        let body = b.len() - 4;
+        let crc = crc32(&b[..body]);
+        b[body..].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn round_trip() {
+        let b = sample();
+        let d = Detector::parse(&b).unwrap();
+        assert_eq!(d.config(), ExtractorConfig::default_at(2048).unwrap());
+        assert_eq!((d.channels(), d.features(), d.threshold(), d.version()), (1, 11, 0.75, [1, 2, 3]));
+        assert_eq!(d.channel_name(0), Some("vib_fan"));
+        assert_eq!(d.channel_name(1), None);
+        assert_eq!(d.phase_count(), 2);
+        assert_eq!(d.phase_threshold_at(1), Some(("take_off", 1.5)));
+        assert_eq!(d.threshold_for_phase("cruise"), 0.5);
+        assert_eq!(d.threshold_for_phase("taxi"), 0.75);
+        assert_eq!(d.network().parameters(), 33 + 3 + 33 + 11);
+        assert_eq!(d.checksum(), crc32(&b[..b.len() - 4]));
+        // Scaling is exactly the Scaler's.
+        let x: Vec<f32> = (0..11).map(|i| (i as f32).sin() * 3.0).collect();
+        let mean: Vec<f32> = (0..11).map(|i| i as f32 * 0.5).collect();
+        let mut std: Vec<f32> = (0..11).map(|i| 1.0 + i as f32 * 0.25).collect();
+        std[3] = 0.0;
+        let mut z = x.clone();
+        crate::Scaler::new(&mean, &std).unwrap().apply(&mut z).unwrap();
+        let mut z2 = vec![0.0; 11];
+        d.scale(&x, &mut z2).unwrap();
+        assert_eq!(z, z2);
+        assert_eq!(d.score(&x).unwrap().to_bits(), d.network().score(&z).unwrap().to_bits());
+    }
+
+    #[test]
+    fn assess_alarms_only_on_valid_windows_above_threshold() {
+        let b = sample();
+        let d = Detector::parse(&b).unwrap();
+        let mut frame = FeatureFrame::<1> {
+            window_index: 7,
+            start_sample: 0,
+            features: [[0.0; FEATURES_PER_CHANNEL]],
+            quality: Default::default(),
+            valid: true,
+            roc_valid: true,
+        };
+        frame.features[0][0] = 40.0;
+        let v = d.assess(&frame).unwrap();
+        assert!(v.score > 0.75 && v.alarm && v.valid && v.window_index == 7, "{v:?}");
+        assert!(!d.assess_with(&frame, v.score).unwrap().alarm, "score > threshold, not >=");
+        frame.valid = false;
+        assert!(!d.assess(&frame).unwrap().alarm);
+        let two = FeatureFrame::<2> {
+            window_index: 0,
+            start_sample: 0,
+            features: [[0.0; FEATURES_PER_CHANNEL]; 2],
+            quality: Default::default(),
+            valid: true,
+            roc_valid: true,
+        };
+        assert_eq!(d.assess(&two), Err(AssessError::Channels { expected: 1, actual: 2 }));
+    }
+
+    #[test]
+    fn corruption_is_refused_with_the_reason() {
+        let good = sample();
+        // Any flipped bit in the body is a checksum error.
+        for at in [0usize, 5, 13, 60, 100, good.len() / 2, good.len() - 5] {
+            let mut b = good.clone();
+            b[at] ^= 0x10;
+            let e = Detector::parse(&b).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BundleError::Checksum { .. } | BundleError::BadMagic | BundleError::FormatVersion { .. }
+                ),
+                "byte {at}: {e:?}"
+            );
+        }
+        let mut b = good.clone();
+        b[6..8].copy_from_slice(&(FEATURE_SCHEMA_VERSION + 1).to_le_bytes());
+        reseal(&mut b);
+        assert_eq!(
+            Detector::parse(&b),
+            Err(BundleError::SchemaVersion {
+                found: FEATURE_SCHEMA_VERSION + 1,
+                expected: FEATURE_SCHEMA_VERSION
+            })
+        );
+        let mut b = good.clone();
+        b[24..28].copy_from_slice(&1000u32.to_le_bytes());
+        reseal(&mut b);
+        assert!(matches!(Detector::parse(&b), Err(BundleError::Config(_))));
+        assert!(matches!(Detector::parse(&good[..good.len() - 1]), Err(BundleError::Truncated { .. })));
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(matches!(Detector::parse(&longer), Err(BundleError::Length { .. })));
+    }
+}

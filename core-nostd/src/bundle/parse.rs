@@ -1,0 +1,275 @@
+//! [`Detector::parse`]: checks a bundle and returns a view over it, and the view's verdicts.
+
+use super::{
+    AssessError, BUNDLE_FORMAT_VERSION, BundleError, HEADER_BYTES, MAGIC, NAME_BYTES, PHASE_ENTRY_BYTES,
+    crc32, field,
+};
+use crate::config::ExtractorConfig;
+use crate::features::{FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame};
+use crate::model::{MAX_LAYER_WIDTH, ModelError, Network, f32_at, u16_at, u32_at};
+use crate::scaler::scale_value;
+
+/// A zero-padded UTF-8 name field.
+pub(super) fn name_at(bytes: &[u8], at: usize) -> Result<&str, BundleError> {
+    let field = &bytes[at..at + NAME_BYTES];
+    let len = field.iter().position(|&b| b == 0).unwrap_or(NAME_BYTES);
+    if field[len..].iter().any(|&b| b != 0) {
+        return Err(BundleError::BadName { offset: at });
+    }
+    core::str::from_utf8(&field[..len]).map_err(|_| BundleError::BadName { offset: at })
+}
+
+/// A verdict on one window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Verdict {
+    /// The frame's window index.
+    pub window_index: u32,
+    /// Reconstruction MSE of the scaled features.
+    pub score: f32,
+    /// The threshold it was compared with.
+    pub threshold: f32,
+    /// The window had no unrepaired gap: the verdict counts.
+    pub valid: bool,
+    /// `valid && score > threshold`.
+    pub alarm: bool,
+}
+
+/// A checked view of a detector bundle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detector<'a> {
+    bytes: &'a [u8],
+    config: ExtractorConfig,
+    channels: usize,
+    features: usize,
+    threshold: f32,
+    version: [u16; 3],
+    names_at: usize,
+    scaler_at: usize,
+    network: Network<'a>,
+    phases_at: usize,
+    phases: usize,
+}
+
+impl<'a> Detector<'a> {
+    /// Checks `bytes` (see the module docs) and returns a view over it.
+    pub fn parse(bytes: &'a [u8]) -> Result<Detector<'a>, BundleError> {
+        if bytes.len() < HEADER_BYTES + 4 {
+            return Err(BundleError::Truncated { needed: HEADER_BYTES + 4, actual: bytes.len() });
+        }
+        if bytes[field::MAGIC] != MAGIC {
+            return Err(BundleError::BadMagic);
+        }
+        let format = u16_at(bytes, field::FORMAT.start);
+        if format != BUNDLE_FORMAT_VERSION {
+            return Err(BundleError::FormatVersion { found: format, supported: BUNDLE_FORMAT_VERSION });
+        }
+        let declared = u32_at(bytes, field::LENGTH.start) as usize;
+        if declared > bytes.len() {
+            return Err(BundleError::Truncated { needed: declared, actual: bytes.len() });
+        }
+        if declared != bytes.len() {
+            return Err(BundleError::Length { declared, actual: bytes.len() });
+        }
+        let body = bytes.len() - 4;
+        let stored = u32_at(bytes, body);
+        let computed = crc32(&bytes[..body]);
+        if stored != computed {
+            return Err(BundleError::Checksum { stored, computed });
+        }
+        let schema = u16_at(bytes, field::SCHEMA.start);
+        if schema != FEATURE_SCHEMA_VERSION {
+            return Err(BundleError::SchemaVersion { found: schema, expected: FEATURE_SCHEMA_VERSION });
+        }
+        let [rate, window, hop, fft, band, gap] = field::CONFIG_U32.map(|r| u32_at(bytes, r.start));
+        let [spike, full_scale, max_rpm] = field::CONFIG_F32.map(|r| f32_at(bytes, r.start));
+        let config = ExtractorConfig {
+            sample_rate_hz: rate,
+            window_len_samples: window,
+            hop_len_samples: hop,
+            fft_len: fft,
+            order_band_bins: band,
+            max_gap_samples: gap,
+            spike_k_sigma: spike,
+            full_scale_g: full_scale,
+            max_shaft_speed_rpm: max_rpm,
+        };
+        config.validate().map_err(BundleError::Config)?;
+        let (ch, nf) = (u16_at(bytes, field::N_CHANNELS.start), u16_at(bytes, field::N_FEATURES.start));
+        let (channels, features) = (usize::from(ch), usize::from(nf));
+        if channels == 0 || features != channels * FEATURES_PER_CHANNEL || features > MAX_LAYER_WIDTH {
+            return Err(BundleError::FeatureCount { channels: ch, features: nf });
+        }
+        let layers = usize::from(u16_at(bytes, field::N_LAYERS.start));
+        let phases = usize::from(u16_at(bytes, field::N_PHASES.start));
+        let threshold = f32_at(bytes, field::THRESHOLD.start);
+        if !threshold.is_finite() {
+            return Err(BundleError::BadThreshold { offset: field::THRESHOLD.start });
+        }
+        let version = field::VERSION.map(|r| u16_at(bytes, r.start));
+        let names_at = HEADER_BYTES;
+        let scaler_at = names_at + channels * NAME_BYTES;
+        let network_at = scaler_at + 8 * features;
+        if network_at > body {
+            return Err(BundleError::Truncated { needed: network_at + 4, actual: bytes.len() });
+        }
+        for c in 0..channels {
+            name_at(bytes, names_at + c * NAME_BYTES)?;
+        }
+        for i in 0..features {
+            let m = f32_at(bytes, scaler_at + 4 * i);
+            let s = f32_at(bytes, scaler_at + 4 * (features + i));
+            if !(m.is_finite() && s.is_finite() && s >= 0.0) {
+                return Err(BundleError::BadScaler { index: i });
+            }
+        }
+        let (network, rest) = Network::parse(&bytes[network_at..body], layers).map_err(BundleError::Model)?;
+        if network.inputs() != features {
+            return Err(BundleError::NetworkInputs { network: network.inputs(), features });
+        }
+        let phases_at = body - rest.len();
+        let needed = phases * PHASE_ENTRY_BYTES;
+        if rest.len() < needed {
+            return Err(BundleError::Truncated {
+                needed: bytes.len() - rest.len() + needed,
+                actual: bytes.len(),
+            });
+        }
+        if rest.len() > needed {
+            return Err(BundleError::TrailingBytes { count: rest.len() - needed });
+        }
+        for p in 0..phases {
+            let at = phases_at + p * PHASE_ENTRY_BYTES;
+            name_at(bytes, at)?;
+            if !f32_at(bytes, at + NAME_BYTES).is_finite() {
+                return Err(BundleError::BadThreshold { offset: at + NAME_BYTES });
+            }
+        }
+        Ok(Detector {
+            bytes,
+            config,
+            channels,
+            features,
+            threshold,
+            version,
+            names_at,
+            scaler_at,
+            network,
+            phases_at,
+            phases,
+        })
+    }
+
+    /// The extractor config the model was trained with: build the firmware's
+    /// [`crate::FeatureExtractor`] from it.
+    pub fn config(&self) -> ExtractorConfig {
+        self.config
+    }
+
+    /// Vibration channels, in feature order.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Name of channel `i`.
+    pub fn channel_name(&self, i: usize) -> Option<&'a str> {
+        (i < self.channels).then(|| name_at(self.bytes, self.names_at + i * NAME_BYTES).unwrap_or(""))
+    }
+
+    /// Features per window (`channels * FEATURES_PER_CHANNEL`).
+    pub fn features(&self) -> usize {
+        self.features
+    }
+
+    /// The global alarm threshold.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// The detector's version (`major, minor, patch`).
+    pub fn version(&self) -> [u16; 3] {
+        self.version
+    }
+
+    /// The bundle's CRC-32.
+    pub fn checksum(&self) -> u32 {
+        u32_at(self.bytes, self.bytes.len() - 4)
+    }
+
+    /// The bundle's size in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network<'a> {
+        self.network
+    }
+
+    /// Number of per-phase thresholds.
+    pub fn phase_count(&self) -> usize {
+        self.phases
+    }
+
+    /// Per-phase threshold `i`: `(phase name, threshold)`.
+    pub fn phase_threshold_at(&self, i: usize) -> Option<(&'a str, f32)> {
+        let at = self.phases_at + i * PHASE_ENTRY_BYTES;
+        (i < self.phases)
+            .then(|| (name_at(self.bytes, at).unwrap_or(""), f32_at(self.bytes, at + NAME_BYTES)))
+    }
+
+    /// The threshold for flight phase `phase`: its own if calibrated, else the global one.
+    pub fn threshold_for_phase(&self, phase: &str) -> f32 {
+        (0..self.phases)
+            .filter_map(|i| self.phase_threshold_at(i))
+            .find(|(p, _)| *p == phase)
+            .map_or(self.threshold, |(_, t)| t)
+    }
+
+    /// z-scores `features` into `out` (both of length [`Detector::features`]).
+    pub fn scale(&self, features: &[f32], out: &mut [f32]) -> Result<(), ModelError> {
+        if features.len() != self.features || out.len() != self.features {
+            return Err(ModelError::InputLength {
+                expected: self.features,
+                actual: if features.len() != self.features { features.len() } else { out.len() },
+            });
+        }
+        for (i, (o, &x)) in out.iter_mut().zip(features).enumerate() {
+            let m = f32_at(self.bytes, self.scaler_at + 4 * i);
+            let s = f32_at(self.bytes, self.scaler_at + 4 * (self.features + i));
+            *o = scale_value(x, m, s);
+        }
+        Ok(())
+    }
+
+    /// The anomaly score of an unscaled feature vector.
+    pub fn score(&self, features: &[f32]) -> Result<f32, ModelError> {
+        let mut z = [0.0f32; MAX_LAYER_WIDTH];
+        let z = &mut z[..self.features];
+        self.scale(features, z)?;
+        self.network.score(z)
+    }
+
+    /// Scores a frame and compares with the global threshold.
+    pub fn assess<const CH: usize>(&self, frame: &FeatureFrame<CH>) -> Result<Verdict, AssessError> {
+        self.assess_with(frame, self.threshold)
+    }
+
+    /// Scores a frame and compares with `threshold` (a phase's, say).
+    pub fn assess_with<const CH: usize>(
+        &self,
+        frame: &FeatureFrame<CH>,
+        threshold: f32,
+    ) -> Result<Verdict, AssessError> {
+        if CH != self.channels {
+            return Err(AssessError::Channels { expected: self.channels, actual: CH });
+        }
+        let score = self.score(frame.as_slice()).map_err(AssessError::Model)?;
+        Ok(Verdict {
+            window_index: frame.window_index,
+            score,
+            threshold,
+            valid: frame.valid,
+            alarm: frame.valid && score > threshold,
+        })
+    }
+}

@@ -1,0 +1,428 @@
+//! One channel's per-sample pipeline: sanitiser → moments and Welch segments → hop blocks →
+//! the channel's part of a window; with the speed bookkeeping (sample-and-hold, sums per
+//! half-segment and block) and the scratch the channels share.
+
+use super::block::{BLOCK_SLOTS, BlockSummary, CHUNK, ChannelWindow, EnergySum};
+use super::tap::{SampleFate, SampleTap};
+use crate::config::ExtractorConfig;
+use crate::features::{ChannelQuality, FEATURES_PER_CHANNEL, FeatureKind};
+use crate::moments::{BlockAccumulator, CHUNK_LEN, Moments};
+use crate::sanitize::{Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, Tag, interpolate};
+use crate::spectrum;
+
+/// The pipeline of one channel: sanitiser → moments + Welch → hop blocks → windows.
+///
+/// Positions are kept as wrapping counters rather than derived from a sample index with `%`:
+/// 64-bit division is a library call on the Cortex-M4 and would dominate the per-sample cost.
+#[derive(Clone, Debug)]
+pub(super) struct Channel<const FFT_MAX: usize> {
+    pub(super) gap: GapFiller,
+    pub(super) clip: SpikeClipper,
+    pub(super) speed: SpeedHold,
+    /// Input samples seen (speed runs at input time; the vibration output may lag).
+    pub(super) n_in: u64,
+    /// Position of the input within its hop block and half-segment.
+    pub(super) in_pos_block: u32,
+    pub(super) in_pos_half: u32,
+    /// Parity of the input's hop block; half-segment number modulo 4.
+    pub(super) in_block_parity: u8,
+    pub(super) in_half_slot: u8,
+    /// Sum of the speed over the half-segment being filled, and completed half-segment sums.
+    pub(super) speed_sum: f32,
+    pub(super) speed_halves: [f32; 4],
+    /// Implausible speed samples per hop block, by parity (input is at most one block ahead).
+    pub(super) speed_held: [u32; 2],
+    /// Speed sums per hop block (by parity) and of the block being filled, from the
+    /// half-segment sums (f32 over 128..2048 samples, then f64).
+    pub(super) speed_block: [f64; 2],
+    pub(super) speed_block_partial: f64,
+    /// Position of the sanitised output within its hop block and half-segment, and in `ring`.
+    pub(super) out_pos_block: u32,
+    pub(super) out_pos_half: u32,
+    pub(super) out_half_slot: u8,
+    pub(super) out_block_parity: u8,
+    pub(super) ring_pos: u32,
+    pub(super) ring_full: bool,
+    /// The last `fft_len` sanitised samples; the oldest at `ring_pos`.
+    pub(super) ring: [f32; FFT_MAX],
+    /// Sanitised samples waiting to be accumulated as one chunk, and their counts. Every
+    /// boundary (half-segment, hop, window) is a multiple of the chunk length, so a chunk never
+    /// straddles one.
+    pub(super) stage: [f32; CHUNK],
+    pub(super) stage_len: u32,
+    pub(super) stage_quality: ChannelQuality,
+    pub(super) acc: BlockAccumulator,
+    pub(super) block_quality: ChannelQuality,
+    pub(super) last_block_mean: Option<f32>,
+    /// Summaries by block, `cur_slot` is the block being filled (slots wrap at hops + 1).
+    pub(super) blocks: [BlockSummary; BLOCK_SLOTS],
+    pub(super) cur_slot: u8,
+    pub(super) blocks_closed: u32,
+    pub(super) bounds: Bounds,
+    pub(super) ready: Option<ChannelWindow>,
+}
+
+impl<const FFT_MAX: usize> Channel<FFT_MAX> {
+    /// A channel before its first sample.
+    pub(super) const FRESH: Self = Channel {
+        gap: GapFiller::new(),
+        clip: SpikeClipper::new(),
+        speed: SpeedHold::new(),
+        n_in: 0,
+        in_pos_block: 0,
+        in_pos_half: 0,
+        in_block_parity: 0,
+        in_half_slot: 0,
+        speed_sum: 0.0,
+        speed_halves: [0.0; 4],
+        speed_held: [0; 2],
+        speed_block: [0.0; 2],
+        speed_block_partial: 0.0,
+        out_pos_block: 0,
+        out_pos_half: 0,
+        out_half_slot: 0,
+        out_block_parity: 0,
+        ring_pos: 0,
+        ring_full: false,
+        ring: [0.0; FFT_MAX],
+        stage: [0.0; CHUNK],
+        stage_len: 0,
+        stage_quality: ChannelQuality::ZERO,
+        acc: BlockAccumulator::new(),
+        block_quality: ChannelQuality::ZERO,
+        last_block_mean: None,
+        blocks: [BlockSummary::ZERO; BLOCK_SLOTS],
+        cur_slot: 0,
+        blocks_closed: 0,
+        bounds: Bounds::NONE,
+        ready: None,
+    };
+}
+
+/// What a channel's pipeline needs besides its own state.
+pub(super) struct Ctx<'a, T, const FFT_MAX: usize> {
+    pub(super) sh: &'a mut Shared<FFT_MAX>,
+    pub(super) tap: &'a mut T,
+    pub(super) channel: usize,
+}
+
+/// Scratch shared by the channels: the Hann window and the FFT buffer.
+#[derive(Clone, Debug)]
+pub(super) struct Shared<const FFT_MAX: usize> {
+    pub(super) cfg: ExtractorConfig,
+    /// `cfg.hops_per_window()`, computed once (a division).
+    pub(super) hops: u32,
+    pub(super) hann: [f32; FFT_MAX],
+    pub(super) fft: [f32; FFT_MAX],
+}
+
+impl<const FFT_MAX: usize> Shared<FFT_MAX> {
+    pub(super) const UNCONFIGURED: Self = Shared {
+        cfg: ExtractorConfig {
+            sample_rate_hz: 0,
+            window_len_samples: 0,
+            hop_len_samples: 0,
+            fft_len: 0,
+            order_band_bins: 0,
+            max_gap_samples: 0,
+            spike_k_sigma: 0.0,
+            full_scale_g: 0.0,
+            max_shaft_speed_rpm: 0.0,
+        },
+        hops: 0,
+        hann: [0.0; FFT_MAX],
+        fft: [0.0; FFT_MAX],
+    };
+}
+
+impl<const FFT_MAX: usize> Channel<FFT_MAX> {
+    /// Pushes the samples of channel `c` of a run of instants.
+    ///
+    /// The loop-carried state (counters, speed sum, sanitiser state) lives in locals for the
+    /// whole run and is written back at the end, so the per-sample path runs in registers;
+    /// the rare events (end of chunk, half-segment, block) go through `self`.
+    #[inline(always)]
+    pub(super) fn push_run<const CH: usize, T: SampleTap>(
+        &mut self,
+        cx: &mut Ctx<'_, T, FFT_MAX>,
+        vib: &[[f32; CH]],
+        rpm: &[[f32; CH]],
+    ) {
+        let cfg = cx.sh.cfg;
+        let c = cx.channel;
+        let half = cfg.fft_len / 2;
+        let mut speed = self.speed;
+        let mut speed_sum = self.speed_sum;
+        let mut in_pos_block = self.in_pos_block;
+        let mut in_pos_half = self.in_pos_half;
+        let mut parity = usize::from(self.in_block_parity);
+        let mut held_now = self.speed_held[parity];
+        let mut half_slot = usize::from(self.in_half_slot);
+        let mut gap = self.gap;
+        let mut clip = self.clip;
+        let mut stage_len = self.stage_len;
+        for (v, r) in vib.iter().zip(rpm) {
+            // Speed first: it is indexed by input time, never behind the vibration output.
+            let (rpm, held) = speed.push(r[c], cfg.max_shaft_speed_rpm);
+            if held {
+                held_now += 1;
+            }
+            speed_sum += rpm;
+            // A block ends on a half-segment boundary: fold the half into the block first.
+            in_pos_half += 1;
+            if in_pos_half == half {
+                in_pos_half = 0;
+                self.speed_halves[half_slot] = speed_sum;
+                self.speed_block_partial += f64::from(speed_sum);
+                speed_sum = 0.0;
+                half_slot = (half_slot + 1) % 4;
+            }
+            in_pos_block += 1;
+            if in_pos_block == cfg.hop_len_samples {
+                in_pos_block = 0;
+                self.speed_held[parity] = held_now;
+                self.speed_block[parity] = core::mem::take(&mut self.speed_block_partial);
+                parity ^= 1;
+                held_now = 0;
+            }
+            let step = gap.push(v[c], cfg.max_gap_samples, cfg.full_scale_g);
+            self.release(cx, &mut clip, &mut stage_len, step);
+        }
+        self.n_in += vib.len() as u64;
+        self.speed = speed;
+        self.speed_sum = speed_sum;
+        self.in_pos_block = in_pos_block;
+        self.in_pos_half = in_pos_half;
+        self.speed_held[parity] = held_now;
+        self.in_block_parity = parity as u8;
+        self.in_half_slot = half_slot as u8;
+        self.gap = gap;
+        self.clip = clip;
+        self.stage_len = stage_len;
+    }
+
+    /// Passes what the gap filler released through the clipper into the chunk stage.
+    #[inline(always)]
+    pub(super) fn release<T: SampleTap>(
+        &mut self,
+        cx: &mut Ctx<'_, T, FFT_MAX>,
+        clip: &mut SpikeClipper,
+        stage_len: &mut u32,
+        step: GapStep,
+    ) {
+        match step {
+            GapStep::Hold => {}
+            GapStep::Good(v) => self.clip_stage(cx, clip, stage_len, v, Tag::Good),
+            GapStep::Fill { from, to, count } => {
+                for i in 1..=count {
+                    self.clip_stage(cx, clip, stage_len, interpolate(from, to, i, count), Tag::Filled);
+                }
+                self.clip_stage(cx, clip, stage_len, to, Tag::Good);
+            }
+            GapStep::Unrepaired { value, count } => {
+                for _ in 0..count {
+                    self.clip_stage(cx, clip, stage_len, value, Tag::Unrepaired);
+                }
+            }
+        }
+    }
+
+    pub(super) fn finish<T: SampleTap>(&mut self, cx: &mut Ctx<'_, T, FFT_MAX>) {
+        let mut clip = self.clip;
+        let mut stage_len = self.stage_len;
+        let step = self.gap.finish();
+        self.release(cx, &mut clip, &mut stage_len, step);
+        if let Some(c) = clip.finish() {
+            self.stage_sample(cx, &mut stage_len, c);
+        }
+        self.clip = clip;
+        self.stage_len = stage_len;
+        // A partial chunk left now cannot complete a window (windows end on chunk boundaries).
+    }
+
+    #[inline(always)]
+    pub(super) fn clip_stage<T: SampleTap>(
+        &mut self,
+        cx: &mut Ctx<'_, T, FFT_MAX>,
+        clip: &mut SpikeClipper,
+        stage_len: &mut u32,
+        v: f32,
+        tag: Tag,
+    ) {
+        if let Some(c) = clip.push(v, tag, self.bounds) {
+            self.stage_sample(cx, stage_len, c);
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn stage_sample<T: SampleTap>(
+        &mut self,
+        cx: &mut Ctx<'_, T, FFT_MAX>,
+        stage_len: &mut u32,
+        c: Clipped,
+    ) {
+        // *stage_len < CHUNK always holds here: it is reset as soon as it reaches CHUNK.
+        if let Some(slot) = self.stage.get_mut(*stage_len as usize) {
+            *slot = c.value;
+        }
+        let fate = match c.tag {
+            Tag::Good => {
+                if c.clipped {
+                    self.stage_quality.clipped += 1;
+                    SampleFate::Clipped
+                } else {
+                    SampleFate::Good
+                }
+            }
+            Tag::Filled => {
+                self.stage_quality.gap_filled += 1;
+                SampleFate::Filled
+            }
+            Tag::Unrepaired => {
+                self.stage_quality.unrepaired += 1;
+                SampleFate::Unrepaired
+            }
+        };
+        cx.tap.sample(cx.channel, c.value, fate);
+        *stage_len += 1;
+        if *stage_len == CHUNK_LEN {
+            *stage_len = 0;
+            self.accumulate(cx.sh);
+        }
+    }
+
+    /// Accumulates the staged chunk.
+    #[inline(never)]
+    pub(super) fn accumulate(&mut self, sh: &mut Shared<FFT_MAX>) {
+        let cfg = sh.cfg;
+        let hops = sh.hops as usize;
+        let slots = hops + 1;
+        if self.out_pos_block == 0 {
+            self.acc.reset(self.last_block_mean);
+            self.block_quality = ChannelQuality::default();
+            self.blocks[usize::from(self.cur_slot)] = BlockSummary::default();
+        }
+        self.acc.push_chunk(&self.stage);
+        self.block_quality.add(&core::mem::take(&mut self.stage_quality));
+        let pos = self.ring_pos as usize;
+        if let Some(dst) = self.ring.get_mut(pos..pos + CHUNK) {
+            dst.copy_from_slice(&self.stage);
+        }
+        self.ring_pos += CHUNK_LEN;
+        if self.ring_pos == cfg.fft_len {
+            self.ring_pos = 0;
+            self.ring_full = true;
+        }
+        self.out_pos_block += CHUNK_LEN;
+        self.out_pos_half += CHUNK_LEN;
+
+        if self.out_pos_half == cfg.fft_len / 2 {
+            self.out_pos_half = 0;
+            let h1 = usize::from(self.out_half_slot);
+            self.out_half_slot = (self.out_half_slot + 1) % 4;
+            if self.ring_full {
+                self.segment(sh, h1, slots);
+            }
+        }
+
+        if self.out_pos_block == cfg.hop_len_samples {
+            self.out_pos_block = 0;
+            let moments = self.acc.finish();
+            self.last_block_mean = Some(moments.mean as f32);
+            let mut quality = self.block_quality;
+            quality.speed_held = self.speed_held[usize::from(self.out_block_parity)];
+            let speed_sum = self.speed_block[usize::from(self.out_block_parity)];
+            self.out_block_parity ^= 1;
+            let slot = &mut self.blocks[usize::from(self.cur_slot)];
+            slot.moments = moments;
+            slot.peak_abs = self.acc.peak_abs;
+            slot.quality = quality;
+            slot.speed_sum = speed_sum;
+            self.blocks_closed += 1;
+            if self.blocks_closed as usize >= hops {
+                // Blocks of the window: the `hops` most recent, oldest first.
+                let first_slot = (usize::from(self.cur_slot) + 2) % slots;
+                self.close_window(&cfg, hops, first_slot, self.blocks_closed - hops as u32);
+            }
+            self.cur_slot = ((usize::from(self.cur_slot) + 1) % slots) as u8;
+        }
+    }
+
+    /// The Welch segment that ends with the sample just accumulated (`h1`: slot of its second
+    /// half in `speed_halves`).
+    pub(super) fn segment(&mut self, sh: &mut Shared<FFT_MAX>, h1: usize, slots: usize) {
+        let cfg = sh.cfg;
+        let len = cfg.fft_len as usize;
+        let speed_sum = self.speed_halves[(h1 + 3) % 4] + self.speed_halves[h1];
+        let speed_rpm = speed_sum / cfg.fft_len as f32;
+        // Oldest sample first: ring[ring_pos..] then ring[..ring_pos].
+        let start = self.ring_pos as usize;
+        let (older, newer) = self.ring[..len].split_at(start);
+        let buf = &mut sh.fft[..len];
+        let (head, tail) = buf.split_at_mut(len - start);
+        let (w_head, w_tail) = sh.hann[..len].split_at(len - start);
+        for ((d, x), w) in head.iter_mut().zip(newer).zip(w_head) {
+            *d = x * w;
+        }
+        for ((d, x), w) in tail.iter_mut().zip(older).zip(w_tail) {
+            *d = x * w;
+        }
+        let Some(spec) = spectrum::rfft(buf) else { return };
+        let k1 = spectrum::order_bin(speed_rpm, 1, cfg.fft_len, cfg.sample_rate_hz);
+        let k2 = spectrum::order_bin(speed_rpm, 2, cfg.fft_len, cfg.sample_rate_hz);
+        let e = spectrum::segment_energy(spec, k1, k2, cfg.order_band_bins);
+        // The segment ends `out_pos_block` (1..=hop) samples into the current block.
+        if self.out_pos_block >= cfg.fft_len {
+            self.blocks[usize::from(self.cur_slot)].interior.add(&e);
+        } else {
+            // Started in the previous block (hop >= fft_len / 2 keeps it within one block back).
+            let prev = (usize::from(self.cur_slot) + slots - 1) % slots;
+            self.blocks[prev].straddle.add(&e);
+        }
+    }
+
+    pub(super) fn close_window(
+        &mut self,
+        cfg: &ExtractorConfig,
+        hops: usize,
+        first_slot: usize,
+        window_index: u32,
+    ) {
+        let mut m = Moments::default();
+        let mut peak = 0.0f32;
+        let mut quality = ChannelQuality::default();
+        let mut energy = EnergySum::default();
+        let mut speed_sum = 0.0f64;
+        for j in 0..hops {
+            let blk = &self.blocks[(first_slot + j) % (hops + 1)];
+            m = m.merge(&blk.moments);
+            peak = peak.max(blk.peak_abs);
+            quality.add(&blk.quality);
+            speed_sum += blk.speed_sum;
+            energy.add_sum(&blk.interior);
+            if j + 1 < hops {
+                energy.add_sum(&blk.straddle);
+            }
+        }
+        let var = m.variance();
+        let std = libm::sqrt(var);
+        let rms = libm::sqrt(m.mean * m.mean + var);
+        let crest = if rms > 0.0 { f64::from(peak) / rms } else { 0.0 };
+        let kurt = if m.m2 > 0.0 { m.n * m.m4 / (m.m2 * m.m2) } else { 0.0 };
+        let ratio = |e: f64| if energy.total > 0.0 { (e / energy.total).clamp(0.0, 1.0) } else { 0.0 };
+        let mut f = [0.0f32; FEATURES_PER_CHANNEL];
+        f[FeatureKind::MeanG.index()] = m.mean as f32;
+        f[FeatureKind::StdG.index()] = std as f32;
+        f[FeatureKind::RmsG.index()] = rms as f32;
+        f[FeatureKind::PeakG.index()] = peak;
+        f[FeatureKind::CrestFactor.index()] = crest as f32;
+        f[FeatureKind::Kurtosis.index()] = kurt as f32;
+        f[FeatureKind::Order1Ratio.index()] = ratio(energy.order1) as f32;
+        f[FeatureKind::Order2Ratio.index()] = ratio(energy.order2) as f32;
+        f[FeatureKind::ShaftSpeedRpm.index()] = (speed_sum / f64::from(cfg.window_len_samples)) as f32;
+        if quality.unrepaired == 0 {
+            self.bounds = Bounds::from_window(m.mean as f32, std as f32, cfg.spike_k_sigma);
+        }
+        self.ready = Some(ChannelWindow { window_index, features: f, quality });
+    }
+}
