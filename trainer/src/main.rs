@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use avm_trainer::config::PipelineConfig;
 use avm_trainer::error::{self, ContractViolations, UsageError};
 use avm_trainer::lock::DirLock;
-use avm_trainer::model::metrics::names;
 use avm_trainer::stages::{import, preprocess, simulate, validate};
 
 use clap::{Parser, Subcommand};
@@ -223,20 +222,7 @@ fn run(cli: Cli) -> Result<()> {
             let out = out.unwrap_or_else(|| cfg.paths.raw());
             let _l = lock("simulate", &[parent_of(&out)])?;
             let s = simulate::run(&sim, &out)?;
-            outln!(
-                "simulated {} recordings ({:.2} h of vibration) into {}: {} with an engine fault, {} with a sensor event",
-                s.recordings,
-                s.hours,
-                out.display(),
-                s.with_engine_fault,
-                s.with_sensor_event
-            );
-            for (t, subtle, gross) in &s.engine_faults {
-                outln!("  engine fault {t:<16} {subtle} subtle, {gross} gross");
-            }
-            for (t, n) in &s.sensor_events {
-                outln!("  sensor event {t:<16} {n}");
-            }
+            outln!("{s}\n-> {}", out.display());
         }
         Command::Import { manifest, out, fs_hz, records, split_s, force } => {
             let _l = lock("import", &[parent_of(&out)])?;
@@ -250,16 +236,9 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = load(&config)?;
             let _l = lock("preprocess", &[&cfg.paths.data])?;
             let m = preprocess::run_with(&cfg, preprocess::Options { interim })?;
-            let windows: usize = m.recordings.iter().map(|r| r.windows).sum();
-            let valid: usize = m.recordings.iter().map(|r| r.valid_windows).sum();
-            let anomalous: usize = m.recordings.iter().map(|r| r.anomalous_windows).sum();
-            outln!(
-                "preprocessed {} recordings: {windows} windows ({valid} valid, {anomalous} with an engine fault), {} features each -> {}{}",
-                m.recordings.len(),
-                m.feature_names.len(),
-                cfg.paths.processed().display(),
-                if interim { format!(" and {}", cfg.paths.interim().display()) } else { String::new() }
-            );
+            let interim =
+                if interim { format!(" and {}", cfg.paths.interim().display()) } else { String::new() };
+            outln!("{m} -> {}{interim}", cfg.paths.processed().display());
         }
         Command::Train { config, checkpoint, resume, stop_after_epochs, out } => {
             let cfg = load(&config)?;
@@ -288,34 +267,7 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = load(&config)?;
             let _l = lock("evaluate", &[&cfg.paths.data, &model_dir(&cfg)])?;
             let r = avm_trainer::stages::evaluate::run(&cfg, checkpoint.as_deref())?;
-            outln!(
-                "test: AUC {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, FAR {:.3} ({:.2} false alarms per flight hour) at threshold {:.5} (target FAR {})",
-                r.auc,
-                r.test.precision,
-                r.test.recall,
-                r.test.f1,
-                r.test.far,
-                r.test.false_alarms_per_flight_hour,
-                r.threshold,
-                r.target_far
-            );
-            if let Some(p) = &r.test_per_phase_thresholds {
-                outln!(
-                    "  with per-phase thresholds: precision {:.3}, recall {:.3}, FAR {:.3}",
-                    p.precision,
-                    p.recall,
-                    p.far
-                );
-            }
-            for (t, g) in &r.by_fault_type {
-                outln!("  recall {t:<16} {:.3} ({} windows)", g.recall.unwrap_or(f64::NAN), g.faulty);
-            }
-            if let Some(cv) = &r.cross_validation {
-                for (m, (mean, sd)) in cv {
-                    outln!("  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", r.cv_folds);
-                }
-            }
-            outln!("-> {}", avm_trainer::stages::evaluate::evaluation_dir(&cfg).display());
+            outln!("{r}\n-> {}", avm_trainer::stages::evaluate::evaluation_dir(&cfg).display());
         }
         Command::Export { config, checkpoint, version, force } => {
             let cfg = load(&config)?;
@@ -328,7 +280,7 @@ fn run(cli: Cli) -> Result<()> {
                 force,
             )?;
             outln!("registered {} {} (candidate) -> {}", e.detector, e.version, e.path.display());
-            print_metrics(&e);
+            out!("{e}");
         }
         Command::Run { config, version, force } => {
             let cfg = load(&config)?;
@@ -337,7 +289,7 @@ fn run(cli: Cli) -> Result<()> {
             match avm_trainer::stages::pipeline::run(&cfg, &config, &opts)? {
                 avm_trainer::stages::pipeline::RunOutcome::Registered(e) => {
                     outln!("registered {} {} -> {}", e.detector, e.version, e.path.display());
-                    print_metrics(&e);
+                    out!("{e}");
                 }
                 avm_trainer::stages::pipeline::RunOutcome::Unchanged(e) => {
                     outln!(
@@ -346,7 +298,7 @@ fn run(cli: Cli) -> Result<()> {
                         e.version,
                         e.path.display()
                     );
-                    print_metrics(&e);
+                    out!("{e}");
                 }
             }
         }
@@ -354,33 +306,7 @@ fn run(cli: Cli) -> Result<()> {
             let _l = lock("registry", &[&registry])?;
             let mut reg = avm_trainer::release::registry::Registry::open(&registry)?;
             match action {
-                RegistryAction::List => {
-                    outln!(
-                        "{:<20} {:>9} {:<10} {:<20} {:>6} {:>6} {:>6} {:>6}",
-                        "detector",
-                        "version",
-                        "status",
-                        "created",
-                        "auc",
-                        "prec",
-                        "recall",
-                        "far"
-                    );
-                    for e in &reg.entries {
-                        let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
-                        outln!(
-                            "{:<20} {:>9} {:<10} {:<20} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
-                            e.detector,
-                            e.version,
-                            format!("{:?}", e.status).to_lowercase(),
-                            e.created_at,
-                            m(names::TEST_AUC),
-                            m(names::TEST_PRECISION),
-                            m(names::TEST_RECALL),
-                            m(names::TEST_FAR)
-                        );
-                    }
-                }
+                RegistryAction::List => outln!("{reg}"),
                 RegistryAction::Show { detector, version } => {
                     let e = reg.get(&detector, &version).ok_or_else(|| {
                         UsageError(format!("no version {version} of {detector} in {}", registry.display()))
@@ -404,19 +330,7 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = load(&config)?;
             let _l = lock("featurize", &[&cfg.paths.data])?;
             let m = avm_trainer::stages::featurize::run(&cfg)?;
-            for (i, name) in avm_trainer::stages::featurize::SPLITS.iter().enumerate() {
-                outln!(
-                    "{name:>10}: {:>3} flights, {:>5} windows ({} with an engine fault)",
-                    m.flights[i].len(),
-                    m.windows[i],
-                    m.anomalous[i]
-                );
-            }
-            outln!(
-                "{} features per window -> {}",
-                m.feature_names.len(),
-                avm_trainer::stages::featurize::features_dir(&cfg).display()
-            );
+            outln!("{m} -> {}", avm_trainer::stages::featurize::features_dir(&cfg).display());
         }
     }
     Ok(())
@@ -425,19 +339,6 @@ fn run(cli: Cli) -> Result<()> {
 /// The directory an output directory lives in (its lock is there).
 fn parent_of(p: &std::path::Path) -> &std::path::Path {
     p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
-}
-
-fn print_metrics(e: &avm_trainer::release::registry::Entry) {
-    let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
-    outln!(
-        "test AUC {:.3}, precision {:.3}, recall {:.3}, FAR {:.3}; ONNX Runtime p99 latency {:.3} ms",
-        m(names::TEST_AUC),
-        m(names::TEST_PRECISION),
-        m(names::TEST_RECALL),
-        m(names::TEST_FAR),
-        m(names::EXPORT_LATENCY_P99_MS)
-    );
-    out!("{}", avm_trainer::stages::pipeline::gate_table(&e.gates));
 }
 
 fn main() -> ExitCode {

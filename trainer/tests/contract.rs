@@ -29,20 +29,21 @@ labels:
   severity_range: [0, 1]
 "#;
 
-const CONFIG: &str = r#"
-name: test
-paths: {data: DATA}
-contract: contract.yaml
-features:
-  window_s: 4.0
-  hop_s: 2.0
-  fft_len: 256
-  order_band_bins: 1
-  max_gap_samples: 8
-  spike_k_sigma: 3.0
-  full_scale_g: 50.0
-  max_shaft_speed_rpm: 20000.0
-"#;
+mod common;
+
+/// The small test config with this file's contract (`contract.yaml` beside it), short windows
+/// and no simulator (the tests write the recordings).
+fn config(edit: impl FnOnce(&mut avm_trainer::config::PipelineConfig)) -> String {
+    let mut c = common::small_config();
+    c.name = "test".into();
+    c.contract = "contract.yaml".into();
+    c.simulate = None;
+    c.features.window_s = 4.0;
+    c.features.hop_s = 2.0;
+    c.features.fft_len = 256;
+    edit(&mut c);
+    serde_saphyr::to_string(&c).unwrap()
+}
 
 struct Workspace {
     dir: tempfile::TempDir,
@@ -52,7 +53,7 @@ impl Workspace {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("contract.yaml"), CONTRACT).unwrap();
-        std::fs::write(dir.path().join("config.yaml"), CONFIG).unwrap();
+        std::fs::write(dir.path().join("config.yaml"), config(|_| {})).unwrap();
         std::fs::create_dir_all(dir.path().join("DATA/raw/recordings")).unwrap();
         // Every data set has a label file; a header alone: every recording healthy.
         std::fs::write(
@@ -396,7 +397,7 @@ fn a_failed_run_keeps_the_previous_outputs() {
 #[test]
 fn bad_config_is_a_usage_error() {
     let ws = Workspace::new();
-    std::fs::write(ws.dir.path().join("config.yaml"), CONFIG.replace("hop_s: 2.0", "hop_s: 1.9")).unwrap();
+    std::fs::write(ws.dir.path().join("config.yaml"), config(|c| c.features.hop_s = 1.9)).unwrap();
     with_good_neighbour(&ws);
     let (code, err) = ws.preprocess();
     assert_eq!(code, 2, "{err}");

@@ -3,20 +3,18 @@
 //! consistency, the Python consumers (onnx checker, ONNX Runtime vs avm-core, pickle, PyYAML)
 //! and a missing ONNX Runtime library.
 
-use avm_trainer::config::PipelineConfig;
+use avm_trainer::config::{Gates, PipelineConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
 
-fn setup(dir: &Path, gates: Option<&str>) {
-    common::write_small_config(dir, |mut text| {
+fn setup(dir: &Path, gates: Option<Gates>) {
+    common::write_small_config(dir, |c| {
         if let Some(g) = gates {
-            let start = text.find("gates:").unwrap();
-            text.replace_range(start.., g);
+            c.gates = g;
         }
-        text
     });
 }
 
@@ -175,13 +173,13 @@ fn run_export_registry_end_to_end() {
     assert_eq!(files(&vdir), art, "a forced re-export of the same model gives the same files");
 
     // Gates that cannot pass: exit 4, the table, no new version, nothing staged.
-    setup(&a, Some("gates: {max_latency_p99_ms: 0.0001}\n"));
+    setup(&a, Some(Gates { max_latency_p99_ms: 0.0001, ..Gates::default() }));
     let out = avm_raw(&a, &[&["run"][..], &c, &["--version", "1.1.0"]].concat(), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("latency") && err.contains("FAIL") && err.contains("0.0001"), "{err}");
     // A gate outside its range is a configuration error, said in the key as written.
-    setup(&a, Some("gates: {min_auc: 1.01}\n"));
+    setup(&a, Some(Gates { min_auc: 1.01, ..Gates::default() }));
     let out = avm_raw(&a, &[&["run"][..], &c, &["--version", "1.1.0"]].concat(), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");

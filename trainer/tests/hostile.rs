@@ -66,7 +66,7 @@ fn config_values_outside_their_range_are_refused_before_anything_runs() {
             "simulate: aircraft x engines_per_aircraft x flights_per_aircraft",
         ),
     ] {
-        common::write_small_config(d.path(), |t| {
+        common::write_small_config_text(d.path(), |t| {
             assert!(t.contains(from), "{from}");
             t.replace(from, to)
         });
@@ -98,7 +98,7 @@ fn edit_json(p: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 fn checkpoints_are_checked_completely_and_runs_are_published_whole() {
     let d = tempfile::tempdir().unwrap();
     let d = d.path();
-    common::write_small_config(d, |t| t);
+    common::write_small_config(d, |_| {});
     for s in ["simulate", "preprocess", "featurize"] {
         ok(d, &refs(&with(s, &[])));
     }
@@ -109,12 +109,11 @@ fn checkpoints_are_checked_completely_and_runs_are_published_whole() {
     assert_eq!(std::fs::read(d.join("DATA/features/training/features.parquet")).unwrap(), features);
     std::fs::rename(d.join("raw-away"), d.join("DATA/raw")).unwrap();
     // A window table made with other feature settings is stale: a usage error, not a violation.
-    let cfg = std::fs::read_to_string(d.join("c.yaml")).unwrap();
-    std::fs::write(d.join("c.yaml"), cfg.replace("spike_k_sigma: 3.0", "spike_k_sigma: 4.0")).unwrap();
+    common::write_small_config(d, |c| c.features.spike_k_sigma = 4.0);
     let (code, err) = fails(d, &refs(&with("featurize", &[])));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("other feature settings") && err.contains("rerun `avm preprocess`"), "{err}");
-    std::fs::write(d.join("c.yaml"), cfg).unwrap();
+    common::write_small_config(d, |_| {});
 
     // A run of 8 epochs keeps best, last and the 3 most recent epoch files.
     ok(d, &refs(&with("train", &["--out", "run"])));

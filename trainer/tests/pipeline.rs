@@ -22,8 +22,9 @@ fn weights(path: &Path) -> serde_json::Value {
 fn stages_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    common::write_small_config(d, |t| {
-        t.replace("max_epochs: 8", "max_epochs: 6").replace("cv_folds: 0", "cv_folds: 3")
+    common::write_small_config(d, |c| {
+        c.train.max_epochs = 6;
+        c.evaluate.cv_folds = 3;
     });
     let c = ["--config", "c.yaml"];
     avm(d, &[&["simulate"][..], &c].concat());

@@ -107,7 +107,7 @@ fn start_server(dir: &Path) -> (Server, String) {
 fn tensorboard_and_mlflow_read_what_avm_logged() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    common::write_small_config(d, |t| t);
+    common::write_small_config(d, |_| {});
     let c = ["--config", "c.yaml"];
     for stage in ["simulate", "preprocess", "featurize"] {
         avm(d, &[&[stage][..], &c].concat(), &[]);

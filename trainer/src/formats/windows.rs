@@ -272,6 +272,22 @@ pub struct RecordingSummary {
     pub anomalous_windows: usize,
 }
 
+impl std::fmt::Display for ProcessedManifest {
+    /// Recordings, windows (valid, with an engine fault) and features.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sum = |g: fn(&RecordingSummary) -> usize| self.recordings.iter().map(g).sum::<usize>();
+        write!(
+            f,
+            "preprocessed {} recordings: {} windows ({} valid, {} with an engine fault), {} features each",
+            self.recordings.len(),
+            sum(|r| r.windows),
+            sum(|r| r.valid_windows),
+            sum(|r| r.anomalous_windows),
+            self.feature_names.len()
+        )
+    }
+}
+
 /// The processed manifest (`DATA/processed/manifest.json`, also in the window table's
 /// metadata): what the window table was computed from and with.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

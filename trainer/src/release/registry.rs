@@ -42,20 +42,7 @@ pub enum Status {
     Retired,
 }
 
-/// One quality gate's outcome.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct GateResult {
-    /// Gate name (`auc`, `precision`, ...).
-    pub gate: String,
-    /// Measured value.
-    pub value: f64,
-    /// `>=` or `<=`.
-    pub op: String,
-    /// Limit.
-    pub limit: f64,
-    /// Passed.
-    pub passed: bool,
-}
+pub use crate::release::gates::GateResult;
 
 /// One registered version.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -82,6 +69,52 @@ pub struct Entry {
     pub metrics: BTreeMap<String, f64>,
     /// Gate outcomes.
     pub gates: Vec<GateResult>,
+}
+
+impl std::fmt::Display for Entry {
+    /// The headline test metrics, the ONNX Runtime latency and the gate table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::model::metrics::names;
+        let m = |k: &str| self.metrics.get(k).copied().unwrap_or(f64::NAN);
+        writeln!(
+            f,
+            "test AUC {:.3}, precision {:.3}, recall {:.3}, FAR {:.3}; ONNX Runtime p99 latency {:.3} ms",
+            m(names::TEST_AUC),
+            m(names::TEST_PRECISION),
+            m(names::TEST_RECALL),
+            m(names::TEST_FAR),
+            m(names::EXPORT_LATENCY_P99_MS)
+        )?;
+        write!(f, "{}", crate::release::gates::table(&self.gates))
+    }
+}
+
+impl std::fmt::Display for Registry {
+    /// `avm registry list`: one line per version with its status and headline metrics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::model::metrics::names;
+        write!(
+            f,
+            "{:<20} {:>9} {:<10} {:<20} {:>6} {:>6} {:>6} {:>6}",
+            "detector", "version", "status", "created", "auc", "prec", "recall", "far"
+        )?;
+        for e in &self.entries {
+            let m = |k: &str| e.metrics.get(k).copied().unwrap_or(f64::NAN);
+            write!(
+                f,
+                "\n{:<20} {:>9} {:<10} {:<20} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
+                e.detector,
+                e.version,
+                format!("{:?}", e.status).to_lowercase(),
+                e.created_at,
+                m(names::TEST_AUC),
+                m(names::TEST_PRECISION),
+                m(names::TEST_RECALL),
+                m(names::TEST_FAR)
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The index.

@@ -110,6 +110,41 @@ impl EvalReport {
     }
 }
 
+impl std::fmt::Display for EvalReport {
+    /// The test metrics at the global threshold, per-phase thresholds, recall per fault type
+    /// and the cross-validation means.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.test;
+        write!(
+            f,
+            "test: AUC {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, FAR {:.3} ({:.2} false alarms per flight hour) \
+             at threshold {:.5} (target FAR {})",
+            self.auc,
+            t.precision,
+            t.recall,
+            t.f1,
+            t.far,
+            t.false_alarms_per_flight_hour,
+            self.threshold,
+            self.target_far
+        )?;
+        if let Some(p) = &self.test_per_phase_thresholds {
+            write!(
+                f,
+                "\n  with per-phase thresholds: precision {:.3}, recall {:.3}, FAR {:.3}",
+                p.precision, p.recall, p.far
+            )?;
+        }
+        for (t, g) in &self.by_fault_type {
+            write!(f, "\n  recall {t:<16} {:.3} ({} windows)", g.recall.unwrap_or(f64::NAN), g.faulty)?;
+        }
+        for (m, (mean, sd)) in self.cross_validation.iter().flatten() {
+            write!(f, "\n  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", self.cv_folds)?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything `metrics.json` holds.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct EvalReport {

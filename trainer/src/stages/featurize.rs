@@ -18,9 +18,10 @@
 //! unscaled features), `DATA/labels/{training,validation,test}/labels.parquet`,
 //! `DATA/features/scaler.json`, `DATA/features/manifest.json`.
 
-use crate::config::PipelineConfig;
 pub use crate::config::SplitConfig;
+use crate::config::{Paths, PipelineConfig};
 use crate::error::UsageError;
+use crate::formats::contract::Contract;
 use crate::formats::scaler::ScalerFile;
 use crate::formats::windows::{self, ProcessedManifest, Window};
 use crate::layout;
@@ -99,8 +100,8 @@ fn cut(flights: &[String], cfg: &SplitConfig) -> Result<[Vec<String>; 3], UsageE
 
 /// Reads the window table and its manifest; the manifest must describe the extractor this
 /// config asks for (a stale table is a usage error: rerun `avm preprocess`).
-fn read_windows(cfg: &PipelineConfig, xcfg: &ExtractorConfig) -> Result<(ProcessedManifest, Vec<Window>)> {
-    let dir = cfg.paths.processed();
+fn read_windows(data: &Paths, xcfg: &ExtractorConfig) -> Result<(ProcessedManifest, Vec<Window>)> {
+    let dir = data.processed();
     let mpath = dir.join(layout::MANIFEST);
     let stale =
         |what: &str| UsageError(format!("{} was made with {what}: rerun `avm preprocess`", mpath.display()));
@@ -130,14 +131,20 @@ pub struct Computed {
 pub fn compute(cfg: &PipelineConfig) -> Result<Computed> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
-    let (manifest, rows) = read_windows(cfg, &xcfg)?;
+    read_computed(&cfg.paths, &contract, &xcfg)
+}
+
+/// [`compute`] given only what it uses: the data tree, the contract (its vibration channels)
+/// and the extractor config the table must have been made with.
+pub fn read_computed(data: &Paths, contract: &Contract, xcfg: &ExtractorConfig) -> Result<Computed> {
+    let (manifest, rows) = read_windows(data, xcfg)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
     let names = windows::feature_names(&channels)?;
     ensure!(
         names == manifest.feature_names,
         UsageError(format!(
             "{} holds features of channels {:?}, the contract has {channels:?}: rerun `avm preprocess`",
-            cfg.paths.processed().display(),
+            data.processed().display(),
             manifest.channels
         ))
     );
@@ -177,6 +184,22 @@ pub fn fit_scaler(names: &[String], rows: &[Window]) -> Result<ScalerFile> {
     Ok(s)
 }
 
+impl std::fmt::Display for FeaturesManifest {
+    /// Per split: flights, windows and engine-fault windows; then the feature count.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in SPLITS.iter().enumerate() {
+            writeln!(
+                f,
+                "{name:>10}: {:>3} flights, {:>5} windows ({} with an engine fault)",
+                self.flights[i].len(),
+                self.windows[i],
+                self.anomalous[i]
+            )?;
+        }
+        write!(f, "{} features per window", self.feature_names.len())
+    }
+}
+
 /// What featurize wrote (`DATA/features/manifest.json`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct FeaturesManifest {
@@ -204,12 +227,24 @@ pub fn labels_dir(cfg: &PipelineConfig) -> PathBuf {
 
 /// Runs the stage.
 pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
-    let split = cfg.split.clone();
-    let Computed { channels, names, rows } = compute(cfg)?;
+    let contract = cfg.load_contract()?;
+    let xcfg = cfg.extractor_config(&contract)?;
+    featurize(&cfg.paths, &contract, &xcfg, &cfg.split)
+}
+
+/// The stage proper, given only what it uses: the data tree, the contract and extractor config
+/// the window table must match, and the split.
+pub fn featurize(
+    data: &Paths,
+    contract: &Contract,
+    xcfg: &ExtractorConfig,
+    split: &SplitConfig,
+) -> Result<FeaturesManifest> {
+    let Computed { channels, names, rows } = read_computed(data, contract, xcfg)?;
     let flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
     let faulty: std::collections::HashSet<String> =
         rows.iter().filter(|r| r.label == 1).map(|r| r.flight_id.clone()).collect();
-    let parts = split_flights_stratified(&flights, &faulty, &split)?;
+    let parts = split_flights_stratified(&flights, &faulty, split)?;
     let split_of: HashMap<&str, usize> =
         parts.iter().enumerate().flat_map(|(i, p)| p.iter().map(move |f| (f.as_str(), i))).collect();
     let mut by_split: [Vec<&Window>; 3] = [Vec::new(), Vec::new(), Vec::new()];
@@ -218,8 +253,8 @@ pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
     }
     let train_rows: Vec<Window> = by_split[0].iter().map(|r| (*r).clone()).collect();
     let scaler = fit_scaler(&names, &train_rows)?;
-    let labels_root = labels_dir(cfg);
-    let manifest = crate::io::replace_dir_atomic(&features_dir(cfg), |fdir| {
+    let labels_root = data.labels();
+    let manifest = crate::io::replace_dir_atomic(&data.features(), |fdir| {
         crate::io::replace_dir_atomic(&labels_root, |ldir| {
             let mut sha = Vec::new();
             for (i, name) in SPLITS.iter().enumerate() {

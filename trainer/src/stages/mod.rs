@@ -1,5 +1,10 @@
-//! One module per `avm` subcommand, in pipeline order. Each takes the config sections it needs
-//! and returns a report.
+//! One module per `avm` subcommand, in pipeline order; each returns a report (Display).
+//!
+//! Each stage's `run` takes the loaded [`crate::config::PipelineConfig`], resolves what it needs
+//! (the contract, the extractor config at the contract's rate) and calls the stage proper,
+//! which takes only that: [`preprocess::preprocess`], [`featurize::featurize`],
+//! [`validate::validate`], [`simulate::run`], [`import::run`]. Train, evaluate and export take
+//! the whole config because it is what they log to TensorBoard and MLflow with each run.
 
 pub mod evaluate;
 pub mod export;

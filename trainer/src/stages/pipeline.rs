@@ -15,56 +15,16 @@ pub use crate::config::Gates;
 use crate::config::PipelineConfig;
 use crate::error::{GateFailure, UsageError};
 use crate::model::metrics::names;
-use crate::release::registry::{self, Entry, GateResult, Registry, Status};
+use crate::release::gates;
+use crate::release::registry::{self, Entry, Registry, Status};
 use crate::stages::evaluate::{self, EvalReport};
-use crate::stages::export::{self, Latency, Staged, Version};
+use crate::stages::export::{self, Staged, Version};
 use crate::stages::{featurize, preprocess, simulate, train};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Checks the gates.
-pub fn check_gates(g: &Gates, r: &EvalReport, latency: &Latency) -> Vec<GateResult> {
-    let ge = |gate: &str, value: f64, limit: f64| GateResult {
-        gate: gate.into(),
-        value,
-        op: ">=".into(),
-        limit,
-        passed: value >= limit,
-    };
-    let le = |gate: &str, value: f64, limit: f64| GateResult {
-        gate: gate.into(),
-        value,
-        op: "<=".into(),
-        limit,
-        passed: value <= limit,
-    };
-    vec![
-        ge(names::TEST_AUC, r.auc, g.min_auc),
-        ge(names::TEST_PRECISION, r.test.precision, g.min_precision),
-        ge(names::TEST_RECALL, r.test.recall, g.min_recall),
-        le(names::TEST_FAR, r.test.far, g.max_far),
-        le(names::EXPORT_LATENCY_P99_MS, latency.p99_ms, g.max_latency_p99_ms),
-    ]
-}
-
-/// The gate table as text.
-pub fn gate_table(results: &[GateResult]) -> String {
-    let mut s = format!("{:<22} {:>10}    {:>10}  {}\n", "gate", "value", "limit", "result");
-    for g in results {
-        s += &format!(
-            "{:<22} {:>10.4} {:>2} {:>10.4}  {}\n",
-            g.gate,
-            g.value,
-            g.op,
-            g.limit,
-            if g.passed { "pass" } else { "FAIL" }
-        );
-    }
-    s
-}
 
 fn headline(r: &EvalReport, s: &Staged) -> BTreeMap<String, f64> {
     let mut m = r.headline();
@@ -102,10 +62,11 @@ pub fn export_version(
             return Err(e);
         }
     };
-    let gates = check_gates(&cfg.gates, &staged.report, &staged.latency);
+    let metrics = headline(&staged.report, &staged);
+    let gates = gates::check(&cfg.gates, &metrics);
     if gates.iter().any(|g| !g.passed) {
         let _ = std::fs::remove_dir_all(&staging);
-        bail!(GateFailure(gate_table(&gates)));
+        bail!(GateFailure(gates::table(&gates)));
     }
     let entry = Entry {
         detector: cfg.name.clone(),
@@ -117,7 +78,7 @@ pub fn export_version(
         checkpoint_sha256: staged.checkpoint_sha256.clone(),
         training_data_sha256: staged.training_data_sha256.clone(),
         artifacts: staged.artifacts.clone(),
-        metrics: headline(&staged.report, &staged),
+        metrics,
         gates,
     };
     reg.commit(entry.clone(), force)?;
@@ -356,17 +317,6 @@ fn section<T: Serialize>(v: &T) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gate_table_marks_failures() {
-        let r = vec![
-            GateResult { gate: "auc".into(), value: 0.95, op: ">=".into(), limit: 0.9, passed: true },
-            GateResult { gate: "far".into(), value: 0.07, op: "<=".into(), limit: 0.05, passed: false },
-        ];
-        let t = gate_table(&r);
-        assert!(t.contains("auc") && t.contains("pass") && t.contains("FAIL"), "{t}");
-        assert_eq!(t.lines().count(), 3);
-    }
 
     #[test]
     fn hash_tree_sees_changes() {

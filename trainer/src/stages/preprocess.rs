@@ -16,7 +16,7 @@
 //! *sensor* (data-quality) interval overlapping the window, which does not make it anomalous.
 //! `phase` is the phase held by most of the window's samples.
 
-use crate::config::PipelineConfig;
+use crate::config::{Paths, PipelineConfig};
 use crate::error::{ContractViolations, UsageError};
 use crate::formats::contract::{Contract, FaultCategory};
 use crate::formats::labels::LabelInterval;
@@ -329,8 +329,19 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
 pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
-    let paths = validate::list_recordings(&cfg.paths.raw_recordings())?;
-    let labels_path = cfg.paths.raw_labels();
+    preprocess(&cfg.paths, &contract, xcfg, opts)
+}
+
+/// The stage proper, given only what it uses: the data tree, the contract and the extractor
+/// config (already converted at the contract's rate).
+pub fn preprocess(
+    data: &Paths,
+    contract: &Contract,
+    xcfg: ExtractorConfig,
+    opts: Options,
+) -> Result<ProcessedManifest> {
+    let paths = validate::list_recordings(&data.raw_recordings())?;
+    let labels_path = data.raw_labels();
     let labels = validate::read_labels(&labels_path)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
     let feature_names = windows::feature_names(&channels)?;
@@ -341,7 +352,7 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
     // written.
     let pb = progress(paths.len(), "preprocess");
     let one = |path: &PathBuf, interim_dir: Option<&Path>| -> Result<Processed> {
-        let p = process(path, &contract, xcfg, &labels, interim_dir, recording::CHUNK_ROWS)?;
+        let p = process(path, contract, xcfg, &labels, interim_dir, recording::CHUNK_ROWS)?;
         pb.inc(1);
         Ok(p)
     };
@@ -375,7 +386,7 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
         }
         Ok((summaries, rows))
     };
-    let interim_dir = cfg.paths.interim();
+    let interim_dir = data.interim();
     let (summaries, rows) = if opts.interim {
         crate::io::replace_dir_atomic(&interim_dir, |staging| {
             collect(paths.par_iter().map(|p| one(p, Some(staging))).collect())
@@ -398,7 +409,7 @@ pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest
         recordings: summaries,
     };
     let json = serde_json::to_string_pretty(&manifest)?;
-    crate::io::replace_dir_atomic(&cfg.paths.processed(), |staging| {
+    crate::io::replace_dir_atomic(&data.processed(), |staging| {
         windows::write_table(
             &staging.join(WINDOWS_FILE),
             &rows.iter().collect::<Vec<_>>(),

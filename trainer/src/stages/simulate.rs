@@ -573,6 +573,24 @@ pub struct FleetSummary {
     pub sensor_events: Vec<(String, usize)>,
 }
 
+impl std::fmt::Display for FleetSummary {
+    /// What `avm simulate` reports: counts, hours, and faults and events by type.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "simulated {} recordings ({:.2} h of vibration): {} with an engine fault, {} with a sensor event",
+            self.recordings, self.hours, self.with_engine_fault, self.with_sensor_event
+        )?;
+        for (t, subtle, gross) in &self.engine_faults {
+            write!(f, "\n  engine fault {t:<16} {subtle} subtle, {gross} gross")?;
+        }
+        for (t, n) in &self.sensor_events {
+            write!(f, "\n  sensor event {t:<16} {n}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Simulates the fleet into `out` (`recordings/*.parquet`, `labels.csv`, `fleet.json`),
 /// replacing it atomically.
 pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {

@@ -5,7 +5,7 @@
 //! The rules are listed in [`crate::formats::contract`]; each broken one is a [`Violation`]
 //! naming the file, channel or row, and the rule.
 
-use crate::config::PipelineConfig;
+use crate::config::{Paths, PipelineConfig};
 use crate::error::{ContractViolations, UsageError, Violation};
 use crate::formats::contract::{ChannelKind, Contract};
 use crate::formats::labels::{self, LabelInterval};
@@ -40,12 +40,16 @@ impl std::fmt::Display for Report {
 /// Checks `files` (or, when empty, every raw recording and the label file) against the
 /// contract. Any violation is a [`ContractViolations`] error listing all of them.
 pub fn run(cfg: &PipelineConfig, files: &[PathBuf]) -> Result<Report> {
-    let contract = cfg.load_contract()?;
+    validate(&cfg.paths, &cfg.load_contract()?, files)
+}
+
+/// The stage proper, given only what it uses: the data tree and the contract.
+pub fn validate(data: &Paths, contract: &Contract, files: &[PathBuf]) -> Result<Report> {
     let check_labels = files.is_empty();
-    let files = if files.is_empty() { list_recordings(&cfg.paths.raw_recordings())? } else { files.to_vec() };
-    let recs = load_validated(&files, &contract)?;
+    let files = if files.is_empty() { list_recordings(&data.raw_recordings())? } else { files.to_vec() };
+    let recs = load_validated(&files, contract)?;
     let label_intervals =
-        if check_labels { Some(load_labels(&cfg.paths.raw_labels(), &contract, &recs)?.len()) } else { None };
+        if check_labels { Some(load_labels(&data.raw_labels(), contract, &recs)?.len()) } else { None };
     Ok(Report {
         recordings: recs.len(),
         label_intervals,

@@ -1,5 +1,6 @@
 //! What the end-to-end tests share: a small simulated fleet's pipeline config.
 
+use avm_trainer::config::PipelineConfig;
 use std::path::Path;
 
 /// A small fleet (12 recordings of 2.5 min), a small autoencoder, no cross-validation, gates
@@ -46,9 +47,25 @@ evaluate:
 gates: {min_auc: 0.5, min_precision: 0.0, min_recall: 0.0, max_far: 1.0, max_latency_p99_ms: 1000.0}
 "#;
 
-/// Writes `SMALL_CONFIG` as `<dir>/c.yaml`, with `edit` applied to its text.
+/// `SMALL_CONFIG` as a typed value (the contract path filled in).
 #[allow(dead_code)]
-pub fn write_small_config(dir: &Path, edit: impl FnOnce(String) -> String) {
+pub fn small_config() -> PipelineConfig {
+    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/contracts/engine_vibration.yaml");
+    serde_saphyr::from_str(&SMALL_CONFIG.replace("CONTRACT", &contract.display().to_string())).unwrap()
+}
+
+/// Writes the small config, edited as a typed value, as `<dir>/c.yaml`.
+#[allow(dead_code)]
+pub fn write_small_config(dir: &Path, edit: impl FnOnce(&mut PipelineConfig)) {
+    let mut c = small_config();
+    edit(&mut c);
+    std::fs::write(dir.join("c.yaml"), serde_saphyr::to_string(&c).unwrap()).unwrap();
+}
+
+/// Writes `SMALL_CONFIG` with `edit` applied to its text: for the tests of what a user may
+/// write (values no typed config would hold, the user's own words in the messages).
+#[allow(dead_code)]
+pub fn write_small_config_text(dir: &Path, edit: impl FnOnce(String) -> String) {
     let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/contracts/engine_vibration.yaml");
     let text = SMALL_CONFIG.replace("CONTRACT", &contract.display().to_string());
     std::fs::write(dir.join("c.yaml"), edit(text)).unwrap();
