@@ -373,7 +373,7 @@ pub fn preprocess(
         ));
         if violations.is_empty() {
             let spans = done.iter().filter_map(|p| p.span.clone()).collect();
-            violations.extend(validate::labels(&labels_path, &contract, &labels, &spans));
+            violations.extend(validate::labels(&labels_path, contract, &labels, &spans));
         }
         if !violations.is_empty() {
             return Err(ContractViolations(violations).into());
