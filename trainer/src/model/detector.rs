@@ -92,83 +92,34 @@ pub fn bundle(model: &Autoencoder, scaler: &ScalerFile, parts: &BundleParts<'_>)
     Ok(out)
 }
 
-/// A minimal pickle (protocol 2) writer for plain dicts of numbers, strings and lists, so the
-/// seed's Python consumers can `pickle.load` the scaler without any avm code.
-pub mod pickle {
-    /// A value to pickle.
-    #[derive(Clone, Debug, PartialEq)]
-    pub enum Value {
-        /// `int` (fits an i32).
-        Int(i32),
-        /// `float`.
-        Float(f64),
-        /// `str`.
-        Str(String),
-        /// `list`.
-        List(Vec<Value>),
+/// `scaler.pkl`: a plain `dict` (protocol 2) for Python consumers that `pickle.load` the scaler
+/// without any avm code: `{"feature_names", "units", "mean", "scale", "std",
+/// "feature_schema_version", "fitted_on_windows"}` (`scale` is what divides: std, or 1 where std
+/// is 0, as scikit-learn's `StandardScaler.scale_`). Written by the `serde-pickle` crate.
+pub fn scaler_pickle(s: &ScalerFile) -> Result<Vec<u8>> {
+    #[derive(serde::Serialize)]
+    struct ScalerPickle<'a> {
+        feature_names: &'a [String],
+        units: &'a [String],
+        mean: Vec<f64>,
+        scale: Vec<f64>,
+        std: Vec<f64>,
+        feature_schema_version: u16,
+        fitted_on_windows: u64,
     }
-
-    fn put(out: &mut Vec<u8>, v: &Value) {
-        match v {
-            Value::Int(i) => {
-                out.push(b'J');
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            Value::Float(f) => {
-                out.push(b'G');
-                out.extend_from_slice(&f.to_be_bytes());
-            }
-            Value::Str(s) => {
-                out.push(b'X');
-                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                out.extend_from_slice(s.as_bytes());
-            }
-            Value::List(items) => {
-                out.push(b']');
-                if !items.is_empty() {
-                    out.push(b'(');
-                    for i in items {
-                        put(out, i);
-                    }
-                    out.push(b'e');
-                }
-            }
-        }
-    }
-
-    /// Pickles a `dict` with string keys, in the given order.
-    pub fn dict(entries: &[(&str, Value)]) -> Vec<u8> {
-        let mut out = vec![0x80, 2, b'}'];
-        if !entries.is_empty() {
-            out.push(b'(');
-            for (k, v) in entries {
-                put(&mut out, &Value::Str((*k).to_string()));
-                put(&mut out, v);
-            }
-            out.push(b'u');
-        }
-        out.push(b'.');
-        out
-    }
-}
-
-/// `scaler.pkl`: `{"feature_names", "units", "mean", "scale", "std", "feature_schema_version",
-/// "fitted_on_windows"}` (`scale` is what divides: std, or 1 where std is 0, as scikit-learn's
-/// `StandardScaler.scale_`).
-pub fn scaler_pickle(s: &ScalerFile) -> Vec<u8> {
-    use pickle::Value;
-    let floats = |v: &[f32]| Value::List(v.iter().map(|x| Value::Float(f64::from(*x))).collect());
-    let strs = |v: &[String]| Value::List(v.iter().map(|x| Value::Str(x.clone())).collect());
+    let floats = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
     let scale: Vec<f32> = s.std.iter().map(|&x| if x == 0.0 { 1.0 } else { x }).collect();
-    pickle::dict(&[
-        ("feature_names", strs(&s.feature_names)),
-        ("units", strs(&s.units)),
-        ("mean", floats(&s.mean)),
-        ("scale", floats(&scale)),
-        ("std", floats(&s.std)),
-        ("feature_schema_version", Value::Int(i32::from(s.feature_schema_version))),
-        ("fitted_on_windows", Value::Int(i32::try_from(s.fitted_on_windows).unwrap_or(i32::MAX))),
-    ])
+    let p = ScalerPickle {
+        feature_names: &s.feature_names,
+        units: &s.units,
+        mean: floats(&s.mean),
+        scale: floats(&scale),
+        std: floats(&s.std),
+        feature_schema_version: s.feature_schema_version,
+        fitted_on_windows: s.fitted_on_windows,
+    };
+    serde_pickle::to_vec(&p, serde_pickle::SerOptions::new().proto_v2())
+        .map_err(|e| anyhow!("scaler.pkl: {e}"))
 }
 
 #[cfg(test)]
@@ -220,15 +171,35 @@ mod tests {
     }
 
     #[test]
-    fn pickle_layout() {
-        use pickle::Value;
-        let p = pickle::dict(&[("a", Value::List(vec![Value::Float(1.5), Value::Int(-2)]))]);
-        let mut want = vec![0x80, 2, b'}', b'(', b'X', 1, 0, 0, 0, b'a', b']', b'('];
-        want.push(b'G');
-        want.extend_from_slice(&1.5f64.to_be_bytes());
-        want.push(b'J');
-        want.extend_from_slice(&(-2i32).to_le_bytes());
-        want.extend_from_slice(b"eu.");
-        assert_eq!(p, want);
+    fn scaler_pickle_is_a_plain_dict() {
+        let s = ScalerFile {
+            feature_schema_version: 2,
+            feature_names: vec!["a.rms_g".into(), "a.peak_g".into()],
+            units: vec!["g".into(), "g".into()],
+            mean: vec![1.5, -2.0],
+            std: vec![0.5, 0.0],
+            fitted_on_windows: 7,
+        };
+        let bytes = scaler_pickle(&s).unwrap();
+        assert_eq!(&bytes[..2], &[0x80, 2], "protocol 2");
+        let v: std::collections::BTreeMap<String, serde_pickle::Value> =
+            serde_pickle::from_slice(&bytes, serde_pickle::DeOptions::new()).unwrap();
+        let keys: Vec<&str> = v.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["feature_names", "feature_schema_version", "fitted_on_windows", "mean", "scale", "std", "units"]
+        );
+        let floats = |k: &str| match &v[k] {
+            serde_pickle::Value::List(l) => l
+                .iter()
+                .map(|x| match x {
+                    serde_pickle::Value::F64(f) => *f,
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<f64>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(floats("scale"), [0.5, 1.0]);
+        assert_eq!(floats("mean"), [1.5, -2.0]);
     }
 }

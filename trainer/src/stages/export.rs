@@ -299,7 +299,7 @@ pub fn stage(
     )?;
     write(layout::BUNDLE, &bundle)?;
     write(layout::SCALER_JSON, serde_json::to_string_pretty(&scaler)?.as_bytes())?;
-    write(layout::SCALER_PKL, &detector::scaler_pickle(&scaler))?;
+    write(layout::SCALER_PKL, &detector::scaler_pickle(&scaler)?)?;
     write(layout::METRICS_JSON, &metrics_bytes)?;
     for p in PLOTS {
         let src = eval_dir.join(p);
