@@ -170,7 +170,7 @@ impl Recording {
 
 /// CRC-32 (IEEE) of a recording's content: per channel in metadata order, every sample time
 /// (f64, little-endian) then every value (f32 little-endian bits, or UTF-8 text followed by a
-/// NUL byte). Computed with avm-core's CRC ([`avm_core::bundle::CRC32`]).
+/// NUL byte). Computed with avm-core's CRC-32 definition ([`avm_core::bundle::CRC32`]).
 pub fn content_crc32(data: &[ChannelData]) -> u32 {
     let mut crc = ContentCrc::new(data.len());
     for (c, d) in data.iter().enumerate() {
@@ -179,57 +179,63 @@ pub fn content_crc32(data: &[ChannelData]) -> u32 {
     crc.finish()
 }
 
+/// avm-core's CRC-32 ([`avm_core::bundle::CRC32`]: the `crc` crate's `CRC_32_ISO_HDLC`, the one
+/// definition) with the crate's slice-by-16 tables: the same checksum, several times faster on
+/// the host, where a recording's CRC is a third of preprocessing (the firmware keeps the small
+/// table).
+static CONTENT_CRC: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
+
 /// [`content_crc32`] over a recording that arrives in chunks: per channel, one running CRC of
 /// its times and one of its values, joined in the defined order at the end with
 /// [`crc32_combine`].
 struct ContentCrc {
-    /// Per channel: (CRC, byte count) of the times, then of the values.
-    parts: Vec<[(u32, u64); 2]>,
+    /// Per channel: the running CRC and byte count of the times, then of the values.
+    parts: Vec<[(crc::Digest<'static, u32, crc::Table<16>>, u64); 2]>,
 }
 
 impl ContentCrc {
     fn new(channels: usize) -> ContentCrc {
-        ContentCrc { parts: vec![[(0, 0); 2]; channels] }
+        ContentCrc {
+            parts: (0..channels).map(|_| [(CONTENT_CRC.digest(), 0), (CONTENT_CRC.digest(), 0)]).collect(),
+        }
     }
 
     /// Adds one chunk of channel `c`. The bytes go to the CRC in blocks of 4 KiB, not one call
     /// per value.
     fn push(&mut self, c: usize, d: &ChannelData) {
         let mut buf = [0u8; 4096];
-        let core = avm_core::bundle::CRC32;
-        let mut times = core.digest();
+        let [times, values] = &mut self.parts[c];
         for chunk in d.times_s.chunks(buf.len() / 8) {
             for (b, t) in buf.chunks_exact_mut(8).zip(chunk) {
                 b.copy_from_slice(&t.to_le_bytes());
             }
-            times.update(&buf[..chunk.len() * 8]);
+            times.0.update(&buf[..chunk.len() * 8]);
         }
-        let mut values = core.digest();
-        let mut value_bytes = 0u64;
+        times.1 += 8 * d.times_s.len() as u64;
         match &d.samples {
             Samples::Numeric(v) => {
                 for chunk in v.chunks(buf.len() / 4) {
                     for (b, x) in buf.chunks_exact_mut(4).zip(chunk) {
                         b.copy_from_slice(&x.to_le_bytes());
                     }
-                    values.update(&buf[..chunk.len() * 4]);
+                    values.0.update(&buf[..chunk.len() * 4]);
                 }
-                value_bytes = 4 * v.len() as u64;
+                values.1 += 4 * v.len() as u64;
             }
             Samples::Text(v) => v.iter().for_each(|x| {
-                values.update(x.as_bytes());
-                values.update(&[0]);
-                value_bytes += x.len() as u64 + 1;
+                values.0.update(x.as_bytes());
+                values.0.update(&[0]);
+                values.1 += x.len() as u64 + 1;
             }),
         }
-        let [t, v] = &mut self.parts[c];
-        let tb = 8 * d.times_s.len() as u64;
-        *t = (crc32_combine(t.0, times.finalize(), tb), t.1 + tb);
-        *v = (crc32_combine(v.0, values.finalize(), value_bytes), v.1 + value_bytes);
     }
 
     fn finish(self) -> u32 {
-        self.parts.iter().flatten().fold(0, |acc, &(crc, len)| crc32_combine(acc, crc, len))
+        self.parts
+            .into_iter()
+            .flatten()
+            .fold(0, |acc, (digest, len)| crc32_combine(acc, digest.finalize(), len))
     }
 }
 

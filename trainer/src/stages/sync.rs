@@ -154,6 +154,8 @@ pub struct Synchroniser {
     phase: Option<(usize, Hold<u8>)>,
     /// Next timeline index to emit.
     next: usize,
+    /// The held speeds of one timeline sample (reused: no allocation per sample).
+    scratch: Vec<f32>,
 }
 
 impl Synchroniser {
@@ -202,6 +204,7 @@ impl Synchroniser {
             speed_idx,
             phase,
             next: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -263,9 +266,14 @@ impl Synchroniser {
         if t0.is_nan() {
             return b;
         }
+        for v in b.vib.iter_mut().chain(&mut b.speed) {
+            v.reserve(ready);
+        }
+        b.phase.reserve(ready);
+        let mut speeds = std::mem::take(&mut self.scratch);
         'samples: for _ in 0..ready {
             let t = t0 + self.next as f64 / fs;
-            let mut speeds = Vec::with_capacity(self.speeds.len());
+            speeds.clear();
             for h in &mut self.speeds {
                 match h.at(t, ended) {
                     Some(v) => speeds.push(v),
@@ -283,12 +291,13 @@ impl Synchroniser {
             for (q, v) in self.vib_queue.iter_mut().zip(&mut b.vib) {
                 v.push(q.pop_front().unwrap_or(f32::NAN));
             }
-            for (v, out) in speeds.into_iter().zip(&mut b.speed) {
+            for (&v, out) in speeds.iter().zip(&mut b.speed) {
                 out.push(v);
             }
             b.phase.push(phase);
             self.next += 1;
         }
+        self.scratch = speeds;
         b
     }
 
