@@ -13,8 +13,19 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The exit codes, in every `--help` (the error module defines them; `error::Kind` picks one).
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 other failure (I/O, internal); 2 usage or configuration error \
+(a bad command line, config, checkpoint or stale intermediate); 3 data-contract violation (a recording or \
+label file breaks a rule; every broken rule is listed); 4 quality gate failed (nothing was exported or \
+registered).";
+
 #[derive(Parser)]
-#[command(name = "avm", version, about = "Airborne vibration monitoring: data, features, detector")]
+#[command(
+    name = "avm",
+    version,
+    about = "Airborne vibration monitoring: data, features, detector",
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

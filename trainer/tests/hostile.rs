@@ -38,6 +38,23 @@ fn refs(v: &[String]) -> Vec<&str> {
 }
 
 #[test]
+fn help_lists_the_exit_codes_the_errors_use() {
+    let d = tempfile::tempdir().unwrap();
+    let help = ok(d.path(), &["--help"]);
+    for (code, what) in [
+        (avm_trainer::error::EXIT_OTHER, "other failure"),
+        (avm_trainer::error::EXIT_USAGE, "usage or configuration error"),
+        (avm_trainer::error::EXIT_CONTRACT, "data-contract violation"),
+        (avm_trainer::error::EXIT_GATE, "quality gate failed"),
+    ] {
+        assert!(help.contains(&format!("{code} {what}")), "{code} {what:?} not in {help}");
+    }
+    // And a usage error exits with the code the help promises.
+    let (code, _) = fails(d.path(), &["preprocess", "--config", "missing.yaml"]);
+    assert_eq!(code, i32::from(avm_trainer::error::EXIT_USAGE));
+}
+
+#[test]
 fn config_values_outside_their_range_are_refused_before_anything_runs() {
     let d = tempfile::tempdir().unwrap();
     for (from, to, needle) in [
