@@ -10,6 +10,8 @@ use avm_trainer::stages::simulate::{self, EngineFault, Plan, SensorEvent, SimCon
 use avm_trainer::stages::{sync, validate};
 use std::path::Path;
 
+mod common;
+
 fn cfg() -> SimConfig {
     SimConfig {
         seed: 7,
@@ -31,17 +33,9 @@ fn contract() -> Contract {
         .unwrap()
 }
 
+/// The small test config's feature settings.
 fn params() -> FeatureSettings {
-    FeatureSettings {
-        window_s: 10.0,
-        hop_s: 5.0,
-        fft_len: 1024,
-        order_band_bins: 1,
-        max_gap_samples: 8,
-        spike_k_sigma: 3.0,
-        full_scale_g: 50.0,
-        max_shaft_speed_rpm: 20_000.0,
-    }
+    common::small_config().features
 }
 
 fn frames(plan: &Plan) -> (Vec<Frame>, avm_trainer::formats::recording::Recording) {

@@ -14,19 +14,19 @@ use std::path::Path;
 
 const CHUNKS: [usize; 3] = [1_000, 4_097, 65_536];
 
+mod common;
+
+/// One 90-second flight of the small test fleet, no random faults (the tests choose them).
 fn sim_cfg() -> SimConfig {
     SimConfig {
-        seed: 11,
         aircraft: 1,
         engines_per_aircraft: 1,
         flights_per_aircraft: 1,
         flight_duration_s: [90.0, 90.0],
-        vibration_rate_hz: 2048.0,
-        speed_rate_hz: 16.0,
-        phase_rate_hz: 1.0,
         engine_fault_probability: 0.0,
         sensor_event_probability: 0.0,
         subtle_fraction: 0.0,
+        ..common::small_config().simulate.unwrap()
     }
 }
 
@@ -35,17 +35,9 @@ fn contract() -> Contract {
         .unwrap()
 }
 
+/// The small test config's feature settings.
 fn params() -> FeatureSettings {
-    FeatureSettings {
-        window_s: 10.0,
-        hop_s: 5.0,
-        fft_len: 1024,
-        order_band_bins: 1,
-        max_gap_samples: 8,
-        spike_k_sigma: 3.0,
-        full_scale_g: 50.0,
-        max_shaft_speed_rpm: 20_000.0,
-    }
+    common::small_config().features
 }
 
 fn simulated(plan: &Plan) -> simulate::Simulated {
@@ -72,7 +64,7 @@ fn rows_in(rec: &Recording, range: std::ops::Range<u32>) -> Vec<ChannelData> {
 
 /// The contract's verdict on `rec` fed in chunks of `chunk` rows.
 fn violations_chunked(c: &Contract, rec: &Recording, chunk: u32) -> Vec<String> {
-    let text: Vec<bool> = rec.data.iter().map(|d| matches!(d.samples, Samples::Text(_))).collect();
+    let text = rec.text_channels();
     let mut check = RecordingCheck::new(c, &rec.path, &rec.meta, &text);
     let rows = rec.data.iter().flat_map(|d| d.rows.last().copied()).max().unwrap_or(0) + 1;
     let mut r0 = 0;

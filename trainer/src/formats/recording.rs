@@ -116,6 +116,12 @@ pub struct ChannelData {
 }
 
 impl ChannelData {
+    /// No samples yet, of text (`text`) or numbers.
+    pub fn empty(text: bool) -> ChannelData {
+        let samples = if text { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) };
+        ChannelData { times_s: Vec::new(), samples, rows: Vec::new() }
+    }
+
     /// Appends the samples of a later chunk of the same channel (same kind of samples).
     pub fn append(&mut self, mut later: ChannelData) {
         self.times_s.append(&mut later.times_s);
@@ -140,6 +146,11 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Per channel: true for a text channel (what [`RecordingStream::text_channels`] says of a file).
+    pub fn text_channels(&self) -> Vec<bool> {
+        self.data.iter().map(|d| matches!(d.samples, Samples::Text(_))).collect()
+    }
+
     /// Index of the channel called `name`.
     pub fn channel_index(&self, name: &str) -> Option<usize> {
         self.meta.channels.iter().position(|c| c.name == name)
@@ -330,15 +341,7 @@ fn with_crc(rec: &Recording) -> RecordingMeta {
 /// `.meta.json`): a [`RecordingStream`] collected.
 pub fn read(path: &Path) -> Result<Recording, ContractViolations> {
     let mut stream = RecordingStream::open(path)?;
-    let mut data: Vec<ChannelData> = stream
-        .text_channels()
-        .iter()
-        .map(|&text| ChannelData {
-            times_s: Vec::new(),
-            samples: if text { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
-            rows: Vec::new(),
-        })
-        .collect();
+    let mut data: Vec<ChannelData> = stream.text_channels().iter().map(|&t| ChannelData::empty(t)).collect();
     while let Some(chunk) = stream.next_chunk()? {
         for (d, c) in data.iter_mut().zip(chunk) {
             d.append(c);
@@ -589,11 +592,7 @@ fn parquet_chunk(
     let mut out = Vec::with_capacity(cols.len());
     for ((cm, &ci), &is_text) in meta.channels.iter().zip(cols).zip(text) {
         let arr = batch.column(ci);
-        let mut d = ChannelData {
-            times_s: Vec::new(),
-            samples: if is_text { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
-            rows: Vec::new(),
-        };
+        let mut d = ChannelData::empty(is_text);
         match &mut d.samples {
             Samples::Numeric(v) => {
                 let a = cast_f32(arr).ok_or_else(|| {
@@ -877,14 +876,7 @@ fn csv_chunk<R: std::io::Read>(
     row0: u32,
     chunk_rows: usize,
 ) -> Result<Option<(Vec<ChannelData>, u32)>, ContractViolations> {
-    let mut data: Vec<ChannelData> = text
-        .iter()
-        .map(|&t| ChannelData {
-            times_s: Vec::new(),
-            samples: if t { Samples::Text(Vec::new()) } else { Samples::Numeric(Vec::new()) },
-            rows: Vec::new(),
-        })
-        .collect();
+    let mut data: Vec<ChannelData> = text.iter().map(|&t| ChannelData::empty(t)).collect();
     let mut n = 0u32;
     let mut cells = csv::StringRecord::new();
     while (n as usize) < chunk_rows {

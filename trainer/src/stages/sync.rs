@@ -339,7 +339,7 @@ impl Synchroniser {
 /// Synchronises `rec` (already validated against `contract`): a [`Synchroniser`] fed the whole
 /// recording as one chunk.
 pub fn synchronise(rec: &Recording, contract: &Contract) -> Result<Synced, ContractViolations> {
-    let text: Vec<bool> = rec.data.iter().map(|d| matches!(d.samples, Samples::Text(_))).collect();
+    let text = rec.text_channels();
     let mut sync = Synchroniser::new(contract, &rec.meta, &text, &rec.path);
     let first = sync.push(&rec.data);
     let (mut s, last) = sync.finish()?;

@@ -217,7 +217,7 @@ pub fn labels(
 /// Every violation of `contract` by `rec` (empty: valid): a [`RecordingCheck`] fed the whole
 /// recording as one chunk.
 pub fn recording(contract: &Contract, rec: &Recording) -> Vec<Violation> {
-    let text: Vec<bool> = rec.data.iter().map(|d| matches!(d.samples, Samples::Text(_))).collect();
+    let text = rec.text_channels();
     let mut check = RecordingCheck::new(contract, &rec.path, &rec.meta, &text);
     check.push(&rec.data);
     check.finish()
@@ -574,7 +574,7 @@ impl<'a> RecordingCheck<'a> {
 
 /// Checks label intervals: known fault type, severity in range, `start < end`, a known
 /// flight, and the interval inside that flight's vibration span.
-pub fn interval_rules(
+fn interval_rules(
     contract: &Contract,
     file: &Path,
     labels: &[LabelInterval],
