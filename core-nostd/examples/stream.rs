@@ -5,10 +5,10 @@
 //! Two accelerometers at 2048 Hz (fan and core casing), each referenced to its shaft (N1, N2).
 //! The run: 20 s at idle, a 10 s spool-up to take-off power, then cruise; a fan imbalance grows
 //! from 60 s on (the fan 1P amplitude triples), and the fan channel has sensor glitches: a
-//! 5-sample dropout (repaired), a single-sample spike (clipped) and a 40-sample dropout (the
+//! 5-sample dropout (repaired), a single-sample glitch (replaced) and a 40-sample dropout (the
 //! windows it touches are invalid). Deterministic: no RNG crate, a fixed xorshift.
 
-use avm_core::{ExtractorConfig, FeatureExtractor, FeatureKind};
+use avm_core::{ExtractorConfig, Feature, FeatureExtractor, TimeKind};
 use core::f32::consts::PI;
 
 const RATE_HZ: u32 = 2048;
@@ -30,6 +30,13 @@ fn n1_rpm(t: f32) -> f32 {
 
 fn main() {
     let cfg = ExtractorConfig::default_at(RATE_HZ).expect("defaults are valid at 2048 Hz");
+    let at = |f: Feature| cfg.features.index_of(f).expect("in the default set");
+    let (rms, one_p, two_p, kurt) = (
+        at(Feature::Time(TimeKind::RmsG)),
+        at(Feature::Order(1)), // default orders: 0.5, 1, 2, 3
+        at(Feature::Order(2)),
+        at(Feature::Time(TimeKind::Kurtosis)),
+    );
     let mut fx = FeatureExtractor::<2, 1024>::new(cfg).expect("valid config");
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut noise = move || {
@@ -41,7 +48,7 @@ fn main() {
     let (mut phase1, mut phase2) = (0.0f32, 0.0f32);
     println!(
         "{:>5} {:>6} {:>5} | {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} | fan: filled/clipped/unrepaired",
-        "t_s", "valid", "roc", "fan_rms", "fan_1P", "fan_2P", "fan_kurt", "core_rms", "core_1P"
+        "t_s", "valid", "roc", "fan_rms", "fan_1P_dB", "fan_2P_dB", "fan_kurt", "core_rms", "core_1P_dB"
     );
     let dt = 1.0 / RATE_HZ as f32;
     let print = |f: avm_core::FeatureFrame<2>| {
@@ -49,16 +56,16 @@ fn main() {
         let g = |c, k| f.get(c, k).unwrap_or(f32::NAN);
         let q = f.quality[0];
         println!(
-            "{:>5.0} {:>6} {:>5} | {:>8.4} {:>8.4} {:>8.4} {:>8.3} | {:>8.4} {:>8.4} | {}/{}/{}",
+            "{:>5.0} {:>6} {:>5} | {:>8.4} {:>8.2} {:>8.2} {:>8.3} | {:>8.4} {:>8.2} | {}/{}/{}",
             t,
             f.valid,
             f.roc_valid,
-            g(0, FeatureKind::RmsG),
-            g(0, FeatureKind::Order1Ratio),
-            g(0, FeatureKind::Order2Ratio),
-            g(0, FeatureKind::Kurtosis),
-            g(1, FeatureKind::RmsG),
-            g(1, FeatureKind::Order1Ratio),
+            g(0, rms),
+            g(0, one_p),
+            g(0, two_p),
+            g(0, kurt),
+            g(1, rms),
+            g(1, one_p),
             q.gap_filled,
             q.clipped,
             q.unrepaired,

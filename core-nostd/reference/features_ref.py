@@ -12,28 +12,36 @@ test `core-nostd/tests/golden.rs` compares against at stated tolerances.
 Golden case layout, `core-nostd/tests/golden/<case>/`:
     vib.f32    little-endian float32, n_samples x channels, row-major (NaN/Inf kept as is)
     rpm.f32    same shape: the shaft speed each channel is referenced to
-    expected.json   config, and per window: index, start, valid, roc_valid, per channel
-                    the 10 features (schema order) and the sanitiser counts
+    expected.json   config (with the feature set), the feature names of one channel, and per
+                    window: index, start, valid, roc_valid, per channel the features (in the
+                    set's order) and the sanitiser counts
 
-Feature definitions (window x of n samples after sanitising, shaft speed r in rpm):
-    mean_g        mean(x)
-    std_g         sqrt(mean((x - mean)^2))                 population, ddof = 0
-    rms_g         sqrt(mean(x^2))
-    peak_g        max(|x|)
-    crest_factor  peak / rms                               0 if rms == 0
-    kurtosis      m4 / m2^2  (scipy.stats.kurtosis(fisher=False, bias=True)); 0 if m2 == 0
-    order1_ratio  Welch: segments of N = fft_len samples every N/2 within the window,
-                  periodic Hann window, P[k] = |rfft|^2 with P[1..N/2-1] doubled,
-                  k1 = floor(mean(r over the segment)/60 * N/fs + 0.5), band = k1-b..k1+b
-                  clipped to 1..N/2 (empty if k1 == 0 or k1 > N/2);
-                  ratio = sum over segments of band energy / sum over segments of sum(P[1..N/2])
-    order2_ratio  the same with k2 = floor(2 * mean(r)/60 * N/fs + 0.5)
-    rms_roc_g_per_s, order1_ratio_roc_per_s
-                  (value - value of the previous window) / hop_s; 0 for the first window and
-                  after an invalid window (a window is invalid if any channel has an
-                  unrepaired sample)
-    shaft_speed_rpm
-                  mean(r) over the window (schema v2)
+Feature definitions, schema v3 (window x of n samples after sanitising, shaft speed r in rpm):
+  time    mean_g = mean(x); std_g = np.std(x) (ddof 0); rms_g = sqrt(mean(x^2));
+          peak_g = max|x|; p2p_g = max(x) - min(x); crest_factor = peak/rms (0 if rms == 0);
+          kurtosis = scipy.stats.kurtosis(fisher=False, bias=True); skewness =
+          scipy.stats.skew(bias=True) (both 0 if std == 0)
+  rates   rms_roc_g_per_s, kurtosis_roc_per_s = (value - previous window's) / hop_s; 0 for
+          the first window and after an invalid window
+  Welch   segments of N = fft_len samples every N/2 inside the window, periodic Hann w,
+          P[k] = |rfft|^2 with P[1..N/2-1] doubled; DC never counted; S segments;
+          energy of a bin set B: E = sum_seg sum_{k in B} P[k] / (S * N * sum(w^2))  [g^2]
+          (checked against scipy.signal.welch(scaling="density") * fs/N)
+  bands   B = {k >= 1 : lo <= k fs/N < hi} (last band: k fs/N <= hi)
+  orders  k_p = floor(p * f * N/fs + 0.5), f = mean(r over the segment)/60,
+          b = max(order_band_bins, floor(half_width * f * N/fs + 0.5)),
+          B = k_p-b..k_p+b clipped to 1..N/2, empty if k_p == 0 or k_p > N/2
+          band/order value: 10 log10(E + 1e-12) (scale db) or E / E_total (scale fraction)
+  shape   centroid_hz = sum_seg sum_k k P / sum_seg sum_k P * fs/N (0 without AC energy);
+          flatness = mean over segments of exp(mean(ln(P + e))) / (mean(P) + e) over
+          k = 1..N/2, e = 1e-8 mean(P) + 1e-30
+  speed   shaft_speed_rpm = mean(r) over the window
+Spike policies (bounds from the most recent valid window ending before the sample):
+  off       nothing clipped
+  isolated  B = mean +- 2 dev (dev = max|x - mean|), J = dev, replaced by the neighbours' mean
+  k_sigma   B = mean +- k std, J = k std, clipped to the nearer bound
+  a good sample is a spike when it is outside B, both raw neighbours are inside B and
+  |x - (x[-1] + x[+1]) / 2| > J
 """
 
 import argparse
@@ -49,12 +57,49 @@ import scipy.stats
 HERE = pathlib.Path(__file__).resolve().parent
 GOLDEN = HERE.parent / "tests" / "golden"
 
+ALL_FAMILIES = ["time", "rates", "bands", "orders", "shape", "speed"]
 SMALL = dict(sample_rate_hz=1024, window_len_samples=2048, hop_len_samples=1024, fft_len=256,
-             order_band_bins=1, max_gap_samples=4, spike_k_sigma=3.0, full_scale_g=100.0,
-             max_shaft_speed_rpm=20000.0)
+             order_band_bins=1, max_gap_samples=4, spike_policy="k_sigma", spike_k_sigma=3.0,
+             full_scale_g=100.0, max_shaft_speed_rpm=20000.0,
+             families=ALL_FAMILIES, scale="db",
+             band_edges_hz=[4.0, 16.0, 26.0, 38.0, 58.0, 70.0, 128.0, 400.0, 512.0],
+             orders=[0.5, 1.0, 2.0, 3.5], order_half_width=0.05)
 DEFAULT = dict(sample_rate_hz=2048, window_len_samples=20480, hop_len_samples=10240, fft_len=1024,
-               order_band_bins=1, max_gap_samples=8, spike_k_sigma=3.0, full_scale_g=1000.0,
-               max_shaft_speed_rpm=30000.0)
+               order_band_bins=1, max_gap_samples=8, spike_policy="isolated", spike_k_sigma=3.0,
+               full_scale_g=1000.0, max_shaft_speed_rpm=30000.0,
+               families=ALL_FAMILIES, scale="db",
+               band_edges_hz=[8.0, 16.0, 32.0, 64.0, 90.0, 98.0, 128.0, 256.0, 512.0, 800.0],
+               orders=[0.5, 1.0, 2.0, 3.0], order_half_width=0.05)
+
+TIME = ["mean_g", "std_g", "rms_g", "peak_g", "p2p_g", "crest_factor", "kurtosis", "skewness"]
+RATES = ["rms_roc_g_per_s", "kurtosis_roc_per_s"]
+SHAPE = ["centroid_hz", "flatness"]
+
+
+def order_suffix(p):
+    milli = int(math.floor(p * 1000 + 0.5))
+    whole, frac = divmod(milli, 1000)
+    return f"{whole}" + (f"p{frac:03d}".rstrip("0") if frac else "")
+
+
+def feature_names(cfg):
+    """One channel's feature names (without the channel prefix), in schema order."""
+    fam = set(cfg["families"])
+    scale = "db" if cfg["scale"] == "db" else "frac"
+    names = []
+    if "time" in fam:
+        names += TIME
+    if "rates" in fam:
+        names += RATES
+    if "bands" in fam:
+        names += [f"band{i:02d}_{scale}" for i in range(len(cfg["band_edges_hz"]) - 1)]
+    if "orders" in fam:
+        names += [f"order{order_suffix(p)}_{scale}" for p in cfg["orders"]]
+    if "shape" in fam:
+        names += SHAPE
+    if "speed" in fam:
+        names += ["shaft_speed_rpm"]
+    return names
 
 GOOD, FILLED, UNREPAIRED = 0, 1, 2
 
@@ -107,40 +152,59 @@ def hold_speed(r, cfg):
     return out, held
 
 
-def order_ratios(x, r, cfg):
-    """Welch order ratios of one window (x, r: the window's sanitised samples and speeds)."""
+def welch_features(x, r, cfg):
+    """Band, order and shape values of one window (x, r: its sanitised samples and speeds)."""
     n_fft = cfg["fft_len"]
     fs = cfg["sample_rate_hz"]
-    b = cfg["order_band_bins"]
     half = n_fft // 2
     w = scipy.signal.get_window("hann", n_fft)  # periodic
-    e1 = e2 = tot = 0.0
-    for s in range(0, len(x) - n_fft + 1, half):
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / fs)
+    edges = cfg["band_edges_hz"]
+    band_masks = []
+    for i in range(len(edges) - 1):
+        last = i == len(edges) - 2
+        m = (freqs >= edges[i]) & ((freqs <= edges[i + 1]) if last else (freqs < edges[i + 1]))
+        m[0] = False
+        band_masks.append(m)
+    e_bands = np.zeros(len(band_masks))
+    e_orders = np.zeros(len(cfg["orders"]))
+    tot = weighted = 0.0
+    flat = []
+    starts = range(0, len(x) - n_fft + 1, half)
+    for s in starts:
         spec = np.fft.rfft(x[s:s + n_fft] * w)
         p = np.abs(spec) ** 2
         p[1:half] *= 2.0
-        speed = np.mean(r[s:s + n_fft])
-
-        def band(order):
-            k = math.floor(order * speed / 60.0 * n_fft / fs + 0.5)
+        f_shaft = np.mean(r[s:s + n_fft]) / 60.0
+        for i, m in enumerate(band_masks):
+            e_bands[i] += p[m].sum()
+        for i, order in enumerate(cfg["orders"]):
+            k = math.floor(order * f_shaft * n_fft / fs + 0.5)
             if k == 0 or k > half:
-                return 0.0
-            return p[max(k - b, 1):min(k + b, half) + 1].sum()
+                continue
+            b = max(cfg["order_band_bins"], math.floor(cfg["order_half_width"] * f_shaft * n_fft / fs + 0.5))
+            e_orders[i] += p[max(k - b, 1):min(k + b, half) + 1].sum()
+        ac = p[1:]
+        tot += ac.sum()
+        weighted += (np.arange(1, half + 1) * ac).sum()
+        mean = ac.mean()
+        e = 1e-8 * mean + 1e-30
+        flat.append(math.exp(np.mean(np.log(ac + e))) / (mean + e))
+    norm = len(starts) * n_fft * np.sum(w * w)
+    # The energy convention against scipy: E of a band = sum of the density PSD * fs / N.
+    _, pxx = scipy.signal.welch(x, fs=fs, window="hann", nperseg=n_fft, noverlap=half,
+                                detrend=False, scaling="density")
+    for i, m in enumerate(band_masks):
+        ref = pxx[m].sum() * fs / n_fft
+        assert abs(ref - e_bands[i] / norm) <= 1e-9 * (ref + pxx[1:].sum() * fs / n_fft), (ref, e_bands[i] / norm)
 
-        e1 += band(1)
-        e2 += band(2)
-        tot += p[1:].sum()
-    if tot <= 0.0:
-        return 0.0, 0.0
-    # Cross-check the Welch convention against scipy when the speed is constant.
-    if np.all(r == r[0]) and len(x) >= n_fft:
-        f, pxx = scipy.signal.welch(x, fs=fs, window="hann", nperseg=n_fft, noverlap=half,
-                                    detrend=False, scaling="spectrum")
-        k = math.floor(r[0] / 60.0 * n_fft / fs + 0.5)
-        if 0 < k <= half:
-            ratio = pxx[max(k - b, 1):min(k + b, half) + 1].sum() / pxx[1:].sum()
-            assert abs(ratio - e1 / tot) < 1e-9, (ratio, e1 / tot)
-    return min(max(e1 / tot, 0.0), 1.0), min(max(e2 / tot, 0.0), 1.0)
+    def value(e):
+        if cfg["scale"] == "db":
+            return 10.0 * math.log10(e / norm + 1e-12)
+        return min(max(e / tot, 0.0), 1.0) if tot > 0 else 0.0
+
+    centroid = weighted / tot * fs / n_fft if tot > 0 else 0.0
+    return [value(e) for e in e_bands], [value(e) for e in e_orders], [centroid, float(np.mean(flat))]
 
 
 def moments(x):
@@ -148,9 +212,26 @@ def moments(x):
     std = float(np.std(x, ddof=0))
     rms = float(np.sqrt(np.mean(x * x)))
     peak = float(np.max(np.abs(x)))
+    p2p = float(np.ptp(x))
     crest = peak / rms if rms > 0 else 0.0
     kurt = float(scipy.stats.kurtosis(x, fisher=False, bias=True)) if std > 0 else 0.0
-    return mean, std, rms, peak, crest, kurt
+    skew = float(scipy.stats.skew(x, bias=True)) if std > 0 else 0.0
+    return dict(mean_g=mean, std_g=std, rms_g=rms, peak_g=peak, p2p_g=p2p, crest_factor=crest,
+                kurtosis=kurt, skewness=skew)
+
+
+def spike_bounds(cfg, t):
+    """(lo, hi, jump, replace) after a valid window with time-domain values t, or None."""
+    policy = cfg["spike_policy"]
+    mean = t["mean_g"]
+    if policy == "off":
+        return None
+    if policy == "k_sigma":
+        j = cfg["spike_k_sigma"] * t["std_g"]
+        return (mean - j, mean + j, j, False)
+    assert policy == "isolated", policy
+    dev = max(t["max"] - mean, mean - t["min"])
+    return (mean - 2 * dev, mean + 2 * dev, dev, True)
 
 
 def extract(vib, rpm, cfg):
@@ -158,14 +239,14 @@ def extract(vib, rpm, cfg):
     n, chans = vib.shape
     win, hop = cfg["window_len_samples"], cfg["hop_len_samples"]
     n_windows = (n - win) // hop + 1 if n >= win else 0
+    names = feature_names(cfg)
+    fam = set(cfg["families"])
     per_channel = []
     for c in range(chans):
         x, tag = fill_gaps(vib[:, c], cfg)
         r, held = hold_speed(rpm[:, c], cfg)
         # Spike rule, window by window: samples after the end of window w are judged against
-        # the bounds of the most recent valid window ending before them. A good sample is
-        # clipped to the nearer bound when it is outside mean +- k*std, both (unclipped)
-        # neighbours are inside, and it is more than k*std from their mean.
+        # the bounds of the most recent valid window ending before them.
         clipped = np.zeros(n, dtype=bool)
         y = x.copy()
         bounds = None
@@ -175,50 +256,72 @@ def extract(vib, rpm, cfg):
         for w in range(n_windows + 1):
             hi_n = ends[w] + 1 if w < n_windows else n
             if bounds is not None:
-                lo, hi, jump = bounds
+                lo, hi, jump, replace = bounds
                 for m in range(max(lo_n, 1), min(hi_n, n - 1)):
                     if tag[m] != GOOD:
                         continue
                     out = lambda v: v < lo or v > hi  # noqa: E731
                     isolated = not out(x[m - 1]) and not out(x[m + 1])
                     if out(x[m]) and isolated and abs(x[m] - (x[m - 1] + x[m + 1]) / 2) > jump:
-                        y[m] = hi if x[m] > hi else lo
+                        if replace:
+                            # The f32 arithmetic of the core: 0.5 * (a + b), rounded to f32.
+                            y[m] = float(np.float32(0.5) * (np.float32(x[m - 1]) + np.float32(x[m + 1])))
+                        else:
+                            y[m] = hi if x[m] > hi else lo
                         clipped[m] = True
             lo_n = hi_n
             if w == n_windows:
                 break
             s = w * hop
             xs, rs = y[s:s + win], r[s:s + win]
-            mean, std, rms, peak, crest, kurt = moments(xs)
-            o1, o2 = order_ratios(xs, rs, cfg)
+            t = moments(xs)
+            bands, orders, shape = welch_features(xs, rs, cfg)
             q = dict(gap_filled=int(np.sum(tag[s:s + win] == FILLED)),
                      clipped=int(np.sum(clipped[s:s + win])),
                      unrepaired=int(np.sum(tag[s:s + win] == UNREPAIRED)),
                      speed_held=int(np.sum(held[s:s + win])))
             if q["unrepaired"] == 0:
-                k = cfg["spike_k_sigma"]
-                bounds = (mean - k * std, mean + k * std, k * std)
-            feats.append(([mean, std, rms, peak, crest, kurt, o1, o2, 0.0, 0.0, float(np.mean(rs))], q))
+                t2 = dict(t, max=float(np.max(xs)), min=float(np.min(xs)))
+                b = spike_bounds(cfg, t2)
+                # f32 bounds, as the core keeps them.
+                bounds = None if b is None else (float(np.float32(b[0])), float(np.float32(b[1])),
+                                                 float(np.float32(b[2])), b[3])
+            f = []
+            if "time" in fam:
+                f += [t[k] for k in TIME]
+            if "rates" in fam:
+                f += [0.0, 0.0]
+            if "bands" in fam:
+                f += bands
+            if "orders" in fam:
+                f += orders
+            if "shape" in fam:
+                f += shape
+            if "speed" in fam:
+                f += [float(np.mean(rs))]
+            assert len(f) == len(names)
+            feats.append((f, q, t["rms_g"], t["kurtosis"]))
         per_channel.append(feats)
 
     frames = []
     prev = None
     per_s = cfg["sample_rate_hz"] / hop
+    rate_at = names.index("rms_roc_g_per_s") if "rates" in fam else None
     for w in range(n_windows):
         chs = [per_channel[c][w] for c in range(chans)]
-        valid = all(q["unrepaired"] == 0 for _, q in chs)
+        valid = all(q["unrepaired"] == 0 for _, q, _, _ in chs)
         roc_valid = prev is not None and prev["valid"]
         out = []
-        for c, (f, q) in enumerate(chs):
+        for c, (f, q, rms, kurt) in enumerate(chs):
             f = list(f)
-            if roc_valid:
-                f[8] = (f[2] - prev["channels"][c]["features"][2]) * per_s
-                f[9] = (f[6] - prev["channels"][c]["features"][6]) * per_s
+            if roc_valid and rate_at is not None:
+                f[rate_at] = (rms - prev["base"][c][0]) * per_s
+                f[rate_at + 1] = (kurt - prev["base"][c][1]) * per_s
             out.append(dict(features=f, quality=q))
         frame = dict(window_index=w, start_sample=w * hop, valid=valid, roc_valid=roc_valid,
                      channels=out)
         frames.append(frame)
-        prev = frame
+        prev = dict(valid=valid, base=[(rms, kurt) for _, _, rms, kurt in chs])
     return frames
 
 
@@ -254,6 +357,27 @@ def cases():
     x[[1500, 2600, 4100, 6000]] += [6.0, -5.0, 7.0, -8.0]  # isolated spikes (first one in warm-up)
     x[[5000, 5001]] += 6.0  # a two-sample excursion: not isolated, kept
     out["spikes"] = (cfg, x[:, None], np.full((n, 1), 1920.0))
+    # The same stream with the policy off.
+    out["spikes_off"] = (dict(cfg, spike_policy="off"), x[:, None], np.full((n, 1), 1920.0))
+    # Two lone glitches (replaced) and a two-sample excursion (kept) for the isolated policy.
+    x = 0.2 * rng.standard_normal(n) + tone(n, fs, 32.0, 0.5)
+    x[[4100, 7000]] += [9.0, -9.0]
+    x[[7900, 7901]] += 9.0
+    out["spikes_isolated"] = (dict(cfg, spike_policy="isolated"), x[:, None], np.full((n, 1), 1920.0))
+
+    # Impacts: a 300 Hz resonance struck 7.3 times per second (a bearing-like fault), on noise.
+    # The isolated-glitch policy must leave every impact alone.
+    t = np.arange(n) / fs
+    x = 0.05 * rng.standard_normal(n)
+    for t0 in np.arange(0.05, n / fs, 1 / 7.3):
+        m = t >= t0
+        x[m] += 1.5 * np.exp(-(t[m] - t0) * 60.0) * np.sin(2 * np.pi * 300.0 * (t[m] - t0))
+    out["impacts"] = (dict(cfg, spike_policy="isolated"), x[:, None], np.full((n, 1), 1920.0))
+
+    # Another layout: bands and speed only, as fractions of the total.
+    x = tone(n, fs, 20.0, 0.5) + tone(n, fs, 200.0, 0.25) + 0.02 * rng.standard_normal(n)
+    sub = dict(cfg, families=["bands", "speed"], scale="fraction")
+    out["bands_fraction"] = (sub, x[:, None], np.full((n, 1), 1200.0))
 
     x = tone(n, fs, 32.0, 0.5) + 0.1 * rng.standard_normal(n)
     x[1000:1003] = np.nan  # short gap
@@ -302,25 +426,48 @@ def compute(name, cfg, vib, rpm):
     vib32, rpm32 = as_f32(vib), as_f32(rpm)
     # The reference sees exactly the f32 samples the Rust code sees.
     frames = extract(vib32.astype(np.float64), rpm32.astype(np.float64), cfg)
-    expected = dict(case=name, config=cfg, channels=vib.shape[1], n_samples=vib.shape[0],
-                    numpy=np.__version__, scipy=scipy.__version__, frames=frames)
+    expected = dict(case=name, config=cfg, feature_names=feature_names(cfg), channels=vib.shape[1],
+                    n_samples=vib.shape[0], numpy=np.__version__, scipy=scipy.__version__, frames=frames)
     return vib32, rpm32, expected
 
 
 def sanity(name, expected):
     """Properties the signals were built to have, so a broken reference cannot go unnoticed."""
     fr = expected["frames"]
+    names = expected["feature_names"]
+    at = names.index
+    db = lambda a: 10 * math.log10(a * a / 2)  # noqa: E731  a sine of amplitude a, dB re 1 g^2
     if name == "tones_1p_2p":
         f = fr[-1]["channels"][0]["features"]
-        total = 0.8 ** 2 + 0.3 ** 2 + 0.05 ** 2 * 2  # noise: mean square 0.0025 over 0..fs/2
-        assert abs(f[6] - 0.8 ** 2 / total) < 0.02, f
-        assert abs(f[7] - 0.3 ** 2 / total) < 0.02, f
+        assert abs(f[at("order1_db")] - db(0.8)) < 0.1, f
+        assert abs(f[at("order2_db")] - db(0.3)) < 0.1, f
+        assert abs(f[at("band02_db")] - db(0.8)) < 0.1, f  # 26-38 Hz holds the 32 Hz tone
+        assert abs(f[at("band04_db")] - db(0.3)) < 0.1, f  # 58-70 Hz holds the 64 Hz tone
+        assert f[at("flatness")] < 0.1, f
+    if name == "white_noise":
+        f = fr[-1]["channels"][0]["features"]
+        assert f[at("flatness")] > 0.4, f  # exp(-gamma) = 0.56 for chi-square(2) bins
+        assert abs(f[at("centroid_hz")] - 256) < 15, f
     if name == "speed_ramp":
-        assert all(w["channels"][0]["features"][6] > 0.8 for w in fr), "1P not tracked"
+        for w in fr:
+            f = w["channels"][0]["features"]
+            assert f[at("order1_db")] > db(0.6) - 1.5, ("1P not tracked", f)
     if name == "gaps":
         assert [w["valid"] for w in fr][3:6] == [True, False, False], [w["valid"] for w in fr]
     if name == "spikes":
         assert sum(w["channels"][0]["quality"]["clipped"] for w in fr) > 0
+    if name == "spikes_isolated":
+        # 4100 is in windows 3 and 4, 7000 in window 5 (windows of 2048 every 1024, 7 windows).
+        assert [w["channels"][0]["quality"]["clipped"] for w in fr] == [0, 0, 0, 1, 1, 1, 1], fr
+    if name in ("spikes_off", "impacts"):
+        assert sum(w["channels"][0]["quality"]["clipped"] for w in fr) == 0
+    if name == "impacts":
+        assert all(w["channels"][0]["features"][at("kurtosis")] > 5 for w in fr)
+    if name == "bands_fraction":
+        f = fr[-1]["channels"][0]["features"]
+        assert names == [f"band{i:02d}_frac" for i in range(8)] + ["shaft_speed_rpm"], names
+        assert abs(f[at("band01_frac")] - 0.8) < 0.01, f  # 20 Hz: 0.125 of 0.15625 g^2
+        assert abs(f[at("band06_frac")] - 0.2) < 0.01, f  # 200 Hz
 
 
 def main():

@@ -1,14 +1,8 @@
 //! `defmt::Format` for the public types. Formatting only: no number depends on this module.
 
 use crate::config::ConfigError;
-use crate::features::{ChannelQuality, FeatureFrame, FeatureKind};
+use crate::features::{ChannelQuality, FeatureFrame};
 use crate::scaler::ScalerError;
-
-impl defmt::Format for FeatureKind {
-    fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=str}", self.suffix())
-    }
-}
 
 impl defmt::Format for ChannelQuality {
     fn format(&self, f: defmt::Formatter<'_>) {
@@ -27,14 +21,16 @@ impl<const CH: usize> defmt::Format for FeatureFrame<CH> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
-            "window {=u32} @{=u64} valid={=bool} roc_valid={=bool} features={=[?]} quality={=[?]}",
+            "window {=u32} @{=u64} valid={=bool} roc_valid={=bool} quality={=[?]}",
             self.window_index,
             self.start_sample,
             self.valid,
             self.roc_valid,
-            self.as_slice(),
             &self.quality[..]
-        )
+        );
+        for c in 0..CH {
+            defmt::write!(f, " ch{=usize}={=[?]}", c, self.channel(c));
+        }
     }
 }
 
@@ -65,6 +61,13 @@ impl defmt::Format for ConfigError {
             ConfigError::NotPositiveFinite { field, actual } => {
                 defmt::write!(f, "{=str} must be finite and > 0, got {=f32}", field, actual)
             }
+            ConfigError::Feature { field, index, actual, rule } => {
+                defmt::write!(f, "{=str}[{=u32}] = {=f32}: {=str}", field, index, actual, rule)
+            }
+            ConfigError::UnknownFamilies { bits } => {
+                defmt::write!(f, "feature families {=u8:b} include some this build cannot compute", bits)
+            }
+            ConfigError::NoFeatures => defmt::write!(f, "the feature set selects no feature"),
         }
     }
 }

@@ -74,12 +74,14 @@ pub(crate) struct BlockAccumulator {
     has_shift: bool,
     sums: [f64; 4],
     n: u32,
-    pub peak_abs: f32,
+    /// Largest and smallest sample pushed since the last reset (±0 before the first chunk).
+    pub max: f32,
+    pub min: f32,
 }
 
 impl BlockAccumulator {
     pub const fn new() -> Self {
-        BlockAccumulator { shift: 0.0, has_shift: false, sums: [0.0; 4], n: 0, peak_abs: 0.0 }
+        BlockAccumulator { shift: 0.0, has_shift: false, sums: [0.0; 4], n: 0, max: f32::NEG_INFINITY, min: f32::INFINITY }
     }
 
     /// Starts a new block shifted by `shift` (`None`: use the block's first sample).
@@ -103,7 +105,8 @@ impl BlockAccumulator {
         let mut s2 = [0.0f32; 4];
         let mut s3 = [0.0f32; 4];
         let mut s4 = [0.0f32; 4];
-        let mut peak = [self.peak_abs; 4];
+        let mut hi = [self.max; 4];
+        let mut lo = [self.min; 4];
         for quad in chunk.chunks_exact(4) {
             for l in 0..4 {
                 let x = quad[l];
@@ -113,8 +116,8 @@ impl BlockAccumulator {
                 s2[l] += d2;
                 s3[l] += d2 * d;
                 s4[l] += d2 * d2;
-                let a = if x < 0.0 { -x } else { x };
-                peak[l] = if a > peak[l] { a } else { peak[l] };
+                hi[l] = if x > hi[l] { x } else { hi[l] };
+                lo[l] = if x < lo[l] { x } else { lo[l] };
             }
         }
         let lanes = |s: [f32; 4]| f64::from((s[0] + s[1]) + (s[2] + s[3]));
@@ -122,9 +125,10 @@ impl BlockAccumulator {
         self.sums[1] += lanes(s2);
         self.sums[2] += lanes(s3);
         self.sums[3] += lanes(s4);
-        let p01 = if peak[1] > peak[0] { peak[1] } else { peak[0] };
-        let p23 = if peak[3] > peak[2] { peak[3] } else { peak[2] };
-        self.peak_abs = if p23 > p01 { p23 } else { p01 };
+        let max2 = |a: f32, b: f32| if b > a { b } else { a };
+        let min2 = |a: f32, b: f32| if b < a { b } else { a };
+        self.max = max2(max2(hi[0], hi[1]), max2(hi[2], hi[3]));
+        self.min = min2(min2(lo[0], lo[1]), min2(lo[2], lo[3]));
         self.n += CHUNK_LEN;
     }
 

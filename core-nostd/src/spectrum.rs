@@ -1,23 +1,174 @@
-//! Order analysis of one Welch segment: Hann window, real FFT (microfft), one-sided power,
-//! energy in the 1P and 2P bands.
+//! Spectral analysis of one Welch segment: Hann window, real FFT (microfft), one-sided power,
+//! then the sums every spectral feature needs (bands, orders, total, centroid, flatness).
 //!
 //! Conventions (the Python reference in `core-nostd/reference/` uses the same):
 //! - periodic Hann window `w[i] = 0.5 - 0.5·cos(2πi/N)` (scipy's `get_window("hann", N)`);
 //! - one-sided power `P[k] = 2·|X[k]|²` for `0 < k < N/2`, `P[N/2] = |X[N/2]|²`; DC is excluded
 //!   from every sum (a window's mean is the `mean_g` feature, not vibration);
-//! - band centre `k_p = round(p · f_shaft · N / fs)` with `f_shaft = rpm / 60` and the mean shaft
-//!   speed over the segment's own samples; the band is `k_p - b ..= k_p + b` clipped to
-//!   `1 ..= N/2`; a band whose centre is 0 (shaft below one bin) or above N/2 (beyond Nyquist)
-//!   holds no energy.
+//! - order band centre `k_p = round(p · f_shaft · N / fs)` with `f_shaft = rpm / 60` and the mean
+//!   shaft speed over the segment's own samples; half-width
+//!   `b = max(order_band_bins, round(half_width_orders · f_shaft · N / fs))`; the band is
+//!   `k_p - b ..= k_p + b` clipped to `1 ..= N/2`; a band whose centre is 0 (shaft below one
+//!   bin) or above N/2 (beyond Nyquist) holds no energy;
+//! - fixed bands: the bins of [`crate::config::band_bins`], computed once per configuration.
+//!
+//! Sums run bin by bin in increasing order, in `f32` per segment (the flatness's log sum in
+//! `f64`): one fixed order of operations on every target.
 
 use microfft::Complex32;
 
-/// Band and total energy of one segment (arbitrary but consistent units: |FFT|², one-sided).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct SegmentEnergy {
-    pub order1: f32,
-    pub order2: f32,
+use crate::config::{ExtractorConfig, band_bins};
+use crate::features::{Families, MAX_BANDS, MAX_ORDERS};
+
+/// The spectral sums of one segment, or of several segments added (arbitrary but consistent
+/// units: |FFT|², one-sided; the window turns them into g²).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SpecSums {
+    pub bands: [f32; MAX_BANDS],
+    pub orders: [f32; MAX_ORDERS],
+    /// `Σ P[k]`, k = 1..=N/2.
     pub total: f32,
+    /// `Σ k·P[k]`, k = 1..=N/2 (the centroid's numerator, in bins).
+    pub weighted: f32,
+    /// Sum of the segments' spectral flatness.
+    pub flatness: f32,
+}
+
+impl SpecSums {
+    pub const ZERO: SpecSums =
+        SpecSums { bands: [0.0; MAX_BANDS], orders: [0.0; MAX_ORDERS], total: 0.0, weighted: 0.0, flatness: 0.0 };
+
+    pub fn add(&mut self, o: &SpecSums, bands: usize, orders: usize) {
+        for (a, b) in self.bands[..bands].iter_mut().zip(&o.bands[..bands]) {
+            *a += *b;
+        }
+        for (a, b) in self.orders[..orders].iter_mut().zip(&o.orders[..orders]) {
+            *a += *b;
+        }
+        self.total += o.total;
+        self.weighted += o.weighted;
+        self.flatness += o.flatness;
+    }
+}
+
+impl Default for SpecSums {
+    fn default() -> Self {
+        SpecSums::ZERO
+    }
+}
+
+/// What the segment analysis needs from the configuration, resolved once at configure time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpectralPlan {
+    pub fft_len: u32,
+    pub sample_rate_hz: u32,
+    pub order_band_bins: u32,
+    /// Band `i` covers bins `band_bins[i].0 ..= band_bins[i].1`.
+    pub band_bins: [(u16, u16); MAX_BANDS],
+    pub bands: usize,
+    pub orders: [f32; MAX_ORDERS],
+    pub order_count: usize,
+    pub order_half_width: f32,
+    pub flatness: bool,
+}
+
+impl SpectralPlan {
+    pub const NONE: SpectralPlan = SpectralPlan {
+        fft_len: 0,
+        sample_rate_hz: 0,
+        order_band_bins: 0,
+        band_bins: [(0, 0); MAX_BANDS],
+        bands: 0,
+        orders: [0.0; MAX_ORDERS],
+        order_count: 0,
+        order_half_width: 0.0,
+        flatness: false,
+    };
+
+    pub fn new(cfg: &ExtractorConfig) -> SpectralPlan {
+        let set = &cfg.features;
+        let mut plan = SpectralPlan {
+            fft_len: cfg.fft_len,
+            sample_rate_hz: cfg.sample_rate_hz,
+            order_band_bins: cfg.order_band_bins,
+            ..SpectralPlan::NONE
+        };
+        let edges = set.bands();
+        plan.bands = edges.len().saturating_sub(1);
+        for (i, w) in edges.windows(2).enumerate() {
+            let (lo, hi) = band_bins(w[0], w[1], i + 2 == edges.len(), cfg.sample_rate_hz, cfg.fft_len);
+            plan.band_bins[i] = (lo as u16, hi as u16);
+        }
+        let orders = set.order_list();
+        plan.order_count = orders.len();
+        plan.orders[..orders.len()].copy_from_slice(orders);
+        plan.order_half_width = set.order_half_width;
+        plan.flatness = set.families.contains(Families::SHAPE);
+        plan
+    }
+
+    /// Bins `lo..=hi` of order `p` at `speed_rpm` (`None`: empty band).
+    pub fn order_bins(&self, p: f32, speed_rpm: f32) -> Option<(usize, usize)> {
+        let bins_per_order = f64::from(speed_rpm) / 60.0 * f64::from(self.fft_len) / f64::from(self.sample_rate_hz);
+        // speed is finite and in [0, max_shaft_speed_rpm] after sanitising; cap to keep casts exact.
+        let cap = f64::from(u32::MAX / 4);
+        let kc = libm::round(f64::from(p) * bins_per_order).clamp(0.0, cap) as u32;
+        let half = self.fft_len / 2;
+        if kc == 0 || kc > half {
+            return None;
+        }
+        let b = (libm::round(f64::from(self.order_half_width) * bins_per_order).clamp(0.0, cap) as u32)
+            .max(self.order_band_bins);
+        let lo = kc.saturating_sub(b).max(1) as usize;
+        let hi = kc.saturating_add(b).min(half) as usize;
+        Some((lo, hi))
+    }
+
+    /// The sums of one transformed segment. `spec` is microfft's output for an `fft_len`-point
+    /// transform (`fft_len / 2` bins, Nyquist packed into `spec[0].im`).
+    pub fn analyse(&self, spec: &[Complex32], speed_rpm: f32) -> SpecSums {
+        let half = spec.len();
+        let nyquist = spec[0].im;
+        let power = |k: usize| -> f32 {
+            if k == half {
+                nyquist * nyquist
+            } else {
+                let c = spec[k];
+                2.0 * (c.re * c.re + c.im * c.im)
+            }
+        };
+        let mut s = SpecSums::ZERO;
+        let mut band = 0usize;
+        for k in 1..=half {
+            let p = power(k);
+            s.total += p;
+            s.weighted += k as f32 * p;
+            while band < self.bands && k > usize::from(self.band_bins[band].1) {
+                band += 1;
+            }
+            if band < self.bands && k >= usize::from(self.band_bins[band].0) {
+                s.bands[band] += p;
+            }
+        }
+        for (e, &p) in s.orders[..self.order_count].iter_mut().zip(&self.orders) {
+            if let Some((lo, hi)) = self.order_bins(p, speed_rpm) {
+                for k in lo..=hi {
+                    *e += power(k);
+                }
+            }
+        }
+        if self.flatness {
+            let mean = f64::from(s.total) / half as f64;
+            let floor = 1e-8 * mean + 1e-30;
+            let mut ln_sum = 0.0f64;
+            for k in 1..=half {
+                ln_sum += f64::from(libm::logf((f64::from(power(k)) + floor) as f32));
+            }
+            let geometric = libm::exp(ln_sum / half as f64);
+            s.flatness = (geometric / (mean + floor)) as f32;
+        }
+        s
+    }
 }
 
 /// Fills `out` with the periodic Hann window of length `out.len()`.
@@ -49,88 +200,61 @@ pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
     dispatch!(256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096)
 }
 
-/// Band centre bin for harmonic `order` of a shaft at `speed_rpm`.
-pub(crate) fn order_bin(speed_rpm: f32, order: u32, fft_len: u32, sample_rate_hz: u32) -> u32 {
-    let k = f64::from(speed_rpm) / 60.0 * f64::from(order) * f64::from(fft_len) / f64::from(sample_rate_hz);
-    // speed is finite and in [0, max_shaft_speed_rpm] after sanitising; cap to keep the cast exact.
-    libm::round(k).clamp(0.0, f64::from(u32::MAX / 2)) as u32
-}
-
-/// Energies of a transformed segment. `spec` is microfft's output for an `fft_len`-point
-/// transform (`fft_len / 2` bins, Nyquist packed into `spec[0].im`).
-pub(crate) fn segment_energy(spec: &[Complex32], k1: u32, k2: u32, band_bins: u32) -> SegmentEnergy {
-    let half = spec.len();
-    let nyquist = spec[0].im;
-    let p_nyq = nyquist * nyquist;
-    let power = |k: usize| -> f32 {
-        if k == half {
-            p_nyq
-        } else {
-            let c = spec[k];
-            2.0 * (c.re * c.re + c.im * c.im)
-        }
-    };
-    // Four interleaved partial sums (bin k to lane k % 4), combined pairwise: a fixed order on
-    // every target that a vectorising compiler can still map to SIMD lanes.
-    // Bin 0 (DC, with Nyquist packed in) is left out: lane 0 starts at 0.
-    let sq = |c: &Complex32| c.re * c.re + c.im * c.im;
-    let mut lanes = [0.0, sq(&spec[1]), sq(&spec[2]), sq(&spec[3])];
-    for quad in spec[4..].chunks_exact(4) {
-        for (l, c) in lanes.iter_mut().zip(quad) {
-            *l += sq(c);
-        }
-    }
-    let total = 2.0 * ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + p_nyq;
-    let band = |kc: u32| -> f32 {
-        if kc == 0 || kc as usize > half {
-            return 0.0;
-        }
-        let lo = kc.saturating_sub(band_bins).max(1) as usize;
-        let hi = (kc as usize + band_bins as usize).min(half);
-        let mut e = 0.0f32;
-        for k in lo..=hi {
-            e += power(k);
-        }
-        e
-    };
-    SegmentEnergy { order1: band(k1), order2: band(k2), total }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn plan(fft_len: u32, fs: u32) -> SpectralPlan {
+        let mut cfg = ExtractorConfig::default_at(2048).unwrap();
+        cfg.fft_len = fft_len;
+        cfg.sample_rate_hz = fs;
+        cfg.features.families = Families::KNOWN;
+        cfg.features.band_count = 2;
+        cfg.features.band_edges_hz[..3].copy_from_slice(&[1.0, 100.0, fs as f32 / 2.0]);
+        cfg.features.order_count = 2;
+        cfg.features.orders[..2].copy_from_slice(&[1.0, 2.0]);
+        cfg.features.order_half_width = 0.0;
+        SpectralPlan::new(&cfg)
+    }
+
     #[test]
     fn nyquist_is_unpacked() {
-        // Alternating ±1: all energy at Nyquist.
+        // Alternating ±1: all energy at Nyquist, in the last band (its upper edge included).
         let mut buf: std::vec::Vec<f32> = (0..256).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
         let spec = rfft(&mut buf).unwrap();
-        let e = segment_energy(spec, 128, 0, 0);
+        let p = plan(256, 256);
+        let e = p.analyse(spec, 128.0 * 60.0);
         assert_eq!(e.total, 256.0 * 256.0);
-        assert_eq!(e.order1, e.total);
+        assert_eq!(e.bands[1], e.total);
+        assert_eq!(e.orders[0], e.total); // order 1 at 128 Hz = bin 128
         // A DC signal has no energy outside DC.
         let mut buf = std::vec![3.0f32; 512];
         let spec = rfft(&mut buf).unwrap();
-        assert_eq!(segment_energy(spec, 1, 2, 1).total, 0.0);
+        assert_eq!(plan(512, 512).analyse(spec, 60.0).total, 0.0);
     }
 
     #[test]
     fn tone_lands_in_its_band() {
         let n = 1024;
         let fs = 2048;
+        let p = plan(n, fs);
         let rpm = 3000.0; // 50 Hz: bin 25
-        assert_eq!(order_bin(rpm, 1, n, fs), 25);
-        assert_eq!(order_bin(rpm, 2, n, fs), 50);
+        assert_eq!(p.order_bins(1.0, rpm), Some((24, 26)));
+        assert_eq!(p.order_bins(2.0, rpm), Some((49, 51)));
+        assert_eq!(p.order_bins(1.0, 0.0), None);
         let mut w = std::vec![0.0f32; n as usize];
         hann_periodic(&mut w);
         let mut buf: std::vec::Vec<f32> = (0..n)
             .map(|i| (2.0 * core::f32::consts::PI * 50.0 * i as f32 / fs as f32).sin() * w[i as usize])
             .collect();
         let spec = rfft(&mut buf).unwrap();
-        let e = segment_energy(spec, 25, 50, 1);
+        let e = p.analyse(spec, rpm);
         // A Hann-windowed bin-centred tone puts all its energy in bins k-1..=k+1.
-        assert!((e.order1 / e.total - 1.0).abs() < 1e-5, "{e:?}");
-        assert!(e.order2 / e.total < 1e-6);
+        assert!((e.orders[0] / e.total - 1.0).abs() < 1e-5, "{e:?}");
+        assert!(e.orders[1] / e.total < 1e-6);
+        assert!((e.bands[0] / e.total - 1.0).abs() < 1e-5);
+        assert!((e.weighted / e.total - 25.0).abs() < 1e-3);
+        assert!(e.flatness < 1e-3, "a tone is not flat: {}", e.flatness);
     }
 
     #[test]

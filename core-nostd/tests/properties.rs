@@ -1,6 +1,9 @@
 //! Property tests: streaming equals batch, no panic on any input, invariants of every frame.
 
-use avm_core::{ExtractorConfig, FeatureExtractor, FeatureFrame, FeatureKind};
+use avm_core::{
+    ExtractorConfig, Families, Feature, FeatureExtractor, FeatureFrame, FeatureSet, FeatureSettings, SpectralScale,
+    SpikePolicy, TimeKind,
+};
 use proptest::prelude::*;
 
 fn small_cfg() -> ExtractorConfig {
@@ -11,9 +14,13 @@ fn small_cfg() -> ExtractorConfig {
         fft_len: 256,
         order_band_bins: 2,
         max_gap_samples: 6,
+        spike_policy: SpikePolicy::KSigma,
         spike_k_sigma: 3.0,
         full_scale_g: 50.0,
         max_shaft_speed_rpm: 20_000.0,
+        features: FeatureSettings { scale: SpectralScale::Fraction, ..FeatureSettings::default() }
+            .feature_set(1024, 256)
+            .unwrap(),
     }
 }
 
@@ -76,7 +83,7 @@ fn batch(cfg: ExtractorConfig, vib: &[[f32; 2]], rpm: &[[f32; 2]]) -> Vec<Featur
 fn bits(frames: &[FeatureFrame<2>]) -> Vec<(u32, bool, bool, Vec<u32>)> {
     frames
         .iter()
-        .map(|f| (f.window_index, f.valid, f.roc_valid, f.as_slice().iter().map(|x| x.to_bits()).collect()))
+        .map(|f| (f.window_index, f.valid, f.roc_valid, f.flat().map(|x| x.to_bits()).collect()))
         .collect()
 }
 
@@ -121,16 +128,21 @@ proptest! {
         let frames = batch(cfg, &vib, &rpm);
         prop_assert_eq!(frames.len(), 5);
         for f in &frames {
-            for x in f.as_slice() {
+            for x in f.flat() {
                 prop_assert!(x.is_finite(), "non-finite feature in {:?}", f);
             }
             for c in 0..2 {
-                for k in [FeatureKind::Order1Ratio, FeatureKind::Order2Ratio] {
-                    let r = f.get(c, k).unwrap();
-                    prop_assert!((0.0..=1.0).contains(&r));
+                let set = &cfg.features;
+                for (k, feature) in set.iter().enumerate() {
+                    let v = f.get(c, k).unwrap();
+                    if matches!(feature, Feature::Band(_) | Feature::Order(_) | Feature::Shape(avm_core::ShapeKind::Flatness)) {
+                        prop_assert!((0.0..=1.0).contains(&v), "{feature:?} = {v}");
+                    }
                 }
-                prop_assert!(f.get(c, FeatureKind::StdG).unwrap() >= 0.0);
-                prop_assert!(f.get(c, FeatureKind::PeakG).unwrap() <= cfg.full_scale_g);
+                let at = |t| set.index_of(Feature::Time(t)).unwrap();
+                prop_assert!(f.get(c, at(TimeKind::StdG)).unwrap() >= 0.0);
+                prop_assert!(f.get(c, at(TimeKind::PeakG)).unwrap() <= cfg.full_scale_g);
+                prop_assert!(f.get(c, at(TimeKind::P2pG)).unwrap() <= 2.0 * cfg.full_scale_g);
                 let q = f.quality[c];
                 prop_assert!(q.gap_filled + q.clipped + q.unrepaired <= cfg.window_len_samples);
                 prop_assert!(q.speed_held <= cfg.window_len_samples);
@@ -147,7 +159,7 @@ proptest! {
         let frames = batch(small_cfg(), &vib, &rpm);
         prop_assert_eq!(frames.len(), 3);
         for f in &frames {
-            prop_assert!(f.as_slice().iter().all(|x| x.is_finite()));
+            prop_assert!(f.flat().all(|x| x.is_finite()));
         }
     }
 
@@ -161,7 +173,21 @@ proptest! {
         band in 0u32..80,
         gap in 0u32..600,
         k in wild_f32(),
+        families in any::<u8>(),
+        policy in 0u8..4,
+        edges in prop::collection::vec(wild_f32(), 0..24),
+        orders in prop::collection::vec(wild_f32(), 0..10),
+        half_width in wild_f32(),
     ) {
+        let mut set = FeatureSet { families: Families(families), order_half_width: half_width, ..FeatureSet::EMPTY };
+        set.band_count = edges.len().saturating_sub(1) as u8;
+        for (d, e) in set.band_edges_hz.iter_mut().zip(&edges) {
+            *d = *e;
+        }
+        set.order_count = orders.len() as u8;
+        for (d, o) in set.orders.iter_mut().zip(&orders) {
+            *d = *o;
+        }
         let fft_len = 1u32 << fft_pow;
         let hop = hop_halves * (fft_len / 2);
         let cfg = ExtractorConfig {
@@ -171,14 +197,19 @@ proptest! {
             fft_len,
             order_band_bins: band,
             max_gap_samples: gap,
+            spike_policy: SpikePolicy::from_code(policy).unwrap_or(SpikePolicy::Off),
             spike_k_sigma: k,
             full_scale_g: 100.0,
             max_shaft_speed_rpm: 10_000.0,
+            features: set,
         };
         if let Ok(mut fx) = FeatureExtractor::<1, 4096>::new(cfg) {
             prop_assert!(cfg.validate().is_ok());
             for i in 0..(cfg.window_len_samples + 1) {
-                fx.push(&[(i as f32 * 0.01).sin()], &[3000.0]);
+                if let Some(f) = fx.push(&[(i as f32 * 0.01).sin()], &[3000.0]) {
+                    prop_assert_eq!(usize::from(f.per_channel), cfg.features.per_channel());
+                    prop_assert!(f.flat().all(|x| x.is_finite()));
+                }
             }
         } else {
             prop_assert!(cfg.validate().is_err() || fft_len > 4096);

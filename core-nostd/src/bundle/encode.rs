@@ -5,7 +5,7 @@ use super::{
     field,
 };
 use crate::config::ExtractorConfig;
-use crate::features::{FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL};
+use crate::features::FEATURE_SCHEMA_VERSION;
 use crate::model;
 
 /// Everything a bundle holds, for [`encode`].
@@ -15,7 +15,7 @@ pub struct BundleSpec<'s> {
     pub config: ExtractorConfig,
     /// Vibration channel names, in feature order (at most [`NAME_BYTES`] bytes each).
     pub channels: &'s [&'s str],
-    /// Scaler means (`channels * FEATURES_PER_CHANNEL`).
+    /// Scaler means (`channels * config.features.per_channel()`).
     pub mean: &'s [f32],
     /// Scaler stds.
     pub std: &'s [f32],
@@ -47,7 +47,7 @@ fn put_name(out: &mut [u8], at: &mut usize, name: &str) -> Result<(), EncodeErro
 
 /// The length of `spec`'s bundle, after checking the scaler and layer shapes.
 pub fn encoded_len(spec: &BundleSpec<'_>) -> Result<usize, EncodeError> {
-    let features = spec.channels.len() * FEATURES_PER_CHANNEL;
+    let features = spec.channels.len() * spec.config.features.per_channel();
     if spec.mean.len() != features || spec.std.len() != features {
         return Err(EncodeError::Counts);
     }
@@ -70,7 +70,7 @@ pub fn encode(spec: &BundleSpec<'_>, out: &mut [u8]) -> Result<usize, EncodeErro
     if out.len() < len {
         return Err(EncodeError::BufferTooSmall { needed: len, actual: out.len() });
     }
-    let features = spec.channels.len() * FEATURES_PER_CHANNEL;
+    let features = spec.channels.len() * spec.config.features.per_channel();
     let count = |n: usize| u16::try_from(n).map_err(|_| EncodeError::Counts);
     let total = u32::try_from(len).map_err(|_| EncodeError::Counts)?;
     let c = &spec.config;
@@ -94,6 +94,19 @@ pub fn encode(spec: &BundleSpec<'_>, out: &mut [u8]) -> Result<usize, EncodeErro
     for (r, v) in field::CONFIG_F32.into_iter().zip([c.spike_k_sigma, c.full_scale_g, c.max_shaft_speed_rpm])
     {
         header[r].copy_from_slice(&v.to_le_bytes());
+    }
+    let set = &c.features;
+    header[field::FAMILIES] = set.families.0;
+    header[field::SCALE] = set.scale as u8;
+    header[field::BAND_COUNT] = set.band_count;
+    header[field::ORDER_COUNT] = set.order_count;
+    header[field::SPIKE_POLICY] = c.spike_policy as u8;
+    header[field::ORDER_HALF_WIDTH].copy_from_slice(&set.order_half_width.to_le_bytes());
+    for (dst, v) in header[field::BAND_EDGES].chunks_exact_mut(4).zip(set.band_edges_hz) {
+        dst.copy_from_slice(&v.to_le_bytes());
+    }
+    for (dst, v) in header[field::ORDERS].chunks_exact_mut(4).zip(set.orders) {
+        dst.copy_from_slice(&v.to_le_bytes());
     }
     let counts = [
         (field::N_CHANNELS, spec.channels.len()),

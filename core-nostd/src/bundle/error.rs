@@ -3,7 +3,6 @@
 
 use super::NAME_BYTES;
 use crate::config::ConfigError;
-use crate::features::FEATURES_PER_CHANNEL;
 use crate::model::{MAX_LAYER_WIDTH, ModelError};
 use core::fmt;
 
@@ -50,12 +49,15 @@ pub enum BundleError {
     },
     /// The extractor config breaks a constraint.
     Config(ConfigError),
-    /// `n_features` is not `n_channels * FEATURES_PER_CHANNEL`, or above the network's limit.
+    /// `n_features` is not `n_channels` times the feature set's features per channel, or above
+    /// the network's limit.
     FeatureCount {
         /// Channels.
         channels: u16,
         /// Features declared.
         features: u16,
+        /// Features per channel of the bundle's feature set.
+        per_channel: u16,
     },
     /// A channel or phase name is not zero-padded UTF-8.
     BadName {
@@ -109,9 +111,9 @@ impl fmt::Display for BundleError {
                 write!(f, "bundle was trained on feature schema v{found}; this avm-core computes v{expected}")
             }
             BundleError::Config(e) => write!(f, "bundle extractor config: {e}"),
-            BundleError::FeatureCount { channels, features } => write!(
+            BundleError::FeatureCount { channels, features, per_channel } => write!(
                 f,
-                "bundle has {features} features for {channels} channels; expected {FEATURES_PER_CHANNEL} per channel, at most {MAX_LAYER_WIDTH}"
+                "bundle has {features} features for {channels} channels; its feature set has {per_channel} per channel, and at most {MAX_LAYER_WIDTH} in all"
             ),
             BundleError::BadName { offset } => {
                 write!(f, "bundle name at byte {offset} is not zero-padded UTF-8")

@@ -16,7 +16,8 @@
 //! | 48 | `n_channels u16, n_features u16, n_layers u16, n_phase_thresholds u16` |
 //! | 56 | global threshold `f32` |
 //! | 60 | detector version `major, minor, patch u16`, `0u16` |
-//! | 68 | channel names: `n_channels` x [`NAME_BYTES`] (UTF-8, zero-padded) |
+//! | 68 | feature-set descriptor: `families u8, scale u8, band_count u8, order_count u8, spike_policy u8`, 3 zero bytes, `order_half_width f32`, 21 band edges `f32` (Hz), 8 orders `f32` (unused entries 0) |
+//! | 196 | channel names: `n_channels` x [`NAME_BYTES`] (UTF-8, zero-padded) |
 //! | | scaler: `n_features` means, then `n_features` stds (`f32`) |
 //! | | network: `n_layers` layers ([`crate::model`]'s encoding) |
 //! | | phase thresholds: `n_phase_thresholds` x ([`NAME_BYTES`] name, `f32`) |
@@ -39,7 +40,8 @@ pub use parse::{Detector, Verdict};
 /// The bundle's first four bytes.
 pub const MAGIC: [u8; 4] = *b"AVMB";
 /// The layout version this build reads and writes.
-pub const BUNDLE_FORMAT_VERSION: u16 = 1;
+/// v2 (schema v3): the feature-set descriptor after the fixed header.
+pub const BUNDLE_FORMAT_VERSION: u16 = 2;
 /// Bytes of the fixed header (before the channel names).
 pub const HEADER_BYTES: usize = field::HEADER_END;
 
@@ -78,8 +80,26 @@ pub mod field {
     pub const VERSION: [Range<usize>; 3] = [60..62, 62..64, 64..66];
     /// Reserved, zero.
     pub const RESERVED: Range<usize> = 66..68;
+    /// Feature families ([`crate::features::Families`] bits), `u8`.
+    pub const FAMILIES: usize = 68;
+    /// Spectral scale ([`crate::features::SpectralScale`] code), `u8`.
+    pub const SCALE: usize = 69;
+    /// Band count, `u8`.
+    pub const BAND_COUNT: usize = 70;
+    /// Order count, `u8`.
+    pub const ORDER_COUNT: usize = 71;
+    /// Spike policy ([`crate::SpikePolicy`] code), `u8`.
+    pub const SPIKE_POLICY: usize = 72;
+    /// Reserved, zero.
+    pub const RESERVED_SET: Range<usize> = 73..76;
+    /// Order band half-width in orders, `f32`.
+    pub const ORDER_HALF_WIDTH: Range<usize> = 76..80;
+    /// Band edges, `f32` each (`MAX_BANDS + 1` of them).
+    pub const BAND_EDGES: Range<usize> = 80..164;
+    /// Orders, `f32` each (`MAX_ORDERS` of them).
+    pub const ORDERS: Range<usize> = 164..196;
     /// End of the fixed header: the channel names start here.
-    pub const HEADER_END: usize = RESERVED.end;
+    pub const HEADER_END: usize = ORDERS.end;
 }
 /// Bytes of a channel or phase name field.
 pub const NAME_BYTES: usize = 32;
@@ -99,7 +119,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 mod tests {
     use super::*;
     use crate::config::ExtractorConfig;
-    use crate::features::{FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame};
+    use crate::features::{FEATURE_SCHEMA_VERSION, Families, FeatureFrame, MAX_FEATURES_PER_CHANNEL};
 
     #[test]
     fn crc32_matches_zlib() {
@@ -114,7 +134,7 @@ mod tests {
             Detector::parse(&[0u8; 10]),
             Err(BundleError::Truncated { needed: HEADER_BYTES + 4, actual: 10 })
         );
-        assert_eq!(Detector::parse(&[0u8; 100]), Err(BundleError::BadMagic));
+        assert_eq!(Detector::parse(&[0u8; 300]), Err(BundleError::BadMagic));
         let msg = std::format!("{}", BundleError::Checksum { stored: 1, computed: 2 });
         assert!(msg.contains("corrupted"), "{msg}");
     }
@@ -124,9 +144,16 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
+    /// The sample's config: time-domain, rates and speed: 11 features per channel.
+    fn sample_cfg() -> ExtractorConfig {
+        let mut cfg = ExtractorConfig::default_at(2048).unwrap();
+        cfg.features.families = Families::TIME.with(Families::RATES).with(Families::SPEED);
+        cfg
+    }
+
     /// A 1-channel detector: 11 -> 3 -> 11.
     fn sample() -> Vec<u8> {
-        let cfg = ExtractorConfig::default_at(2048).unwrap();
+        let cfg = sample_cfg();
         let mean: Vec<f32> = (0..11).map(|i| i as f32 * 0.5).collect();
         let mut std: Vec<f32> = (0..11).map(|i| 1.0 + i as f32 * 0.25).collect();
         std[3] = 0.0;
@@ -167,7 +194,7 @@ mod tests {
     fn round_trip() {
         let b = sample();
         let d = Detector::parse(&b).unwrap();
-        assert_eq!(d.config(), ExtractorConfig::default_at(2048).unwrap());
+        assert_eq!(d.config(), sample_cfg());
         assert_eq!((d.channels(), d.features(), d.threshold(), d.version()), (1, 11, 0.75, [1, 2, 3]));
         assert_eq!(d.channel_name(0), Some("vib_fan"));
         assert_eq!(d.channel_name(1), None);
@@ -197,7 +224,8 @@ mod tests {
         let mut frame = FeatureFrame::<1> {
             window_index: 7,
             start_sample: 0,
-            features: [[0.0; FEATURES_PER_CHANNEL]],
+            per_channel: 11,
+            features: [[0.0; MAX_FEATURES_PER_CHANNEL]],
             quality: Default::default(),
             valid: true,
             roc_valid: true,
@@ -211,7 +239,8 @@ mod tests {
         let two = FeatureFrame::<2> {
             window_index: 0,
             start_sample: 0,
-            features: [[0.0; FEATURES_PER_CHANNEL]; 2],
+            per_channel: 11,
+            features: [[0.0; MAX_FEATURES_PER_CHANNEL]; 2],
             quality: Default::default(),
             valid: true,
             roc_valid: true,
@@ -254,4 +283,32 @@ mod tests {
         longer.push(0);
         assert!(matches!(Detector::parse(&longer), Err(BundleError::Length { .. })));
     }
+
+    #[test]
+    fn feature_sets_this_build_cannot_compute_are_refused() {
+        let good = sample();
+        let refused = |at: usize, value: u8| {
+            let mut b = good.clone();
+            b[at] = value;
+            reseal(&mut b);
+            Detector::parse(&b).unwrap_err()
+        };
+        // A family bit from a newer schema.
+        let e = refused(field::FAMILIES, 0x80 | Families::TIME.0);
+        assert_eq!(e, BundleError::Config(crate::ConfigError::UnknownFamilies { bits: 0x81 }));
+        assert!(std::format!("{e}").contains("cannot compute"), "{e}");
+        // More bands than this build holds.
+        assert!(matches!(refused(field::BAND_COUNT, 30), BundleError::Config(crate::ConfigError::Feature { .. })));
+        // An unknown spike policy or scale code.
+        assert!(matches!(refused(field::SPIKE_POLICY, 7), BundleError::Config(_)));
+        assert!(matches!(refused(field::SCALE, 2), BundleError::Config(_)));
+        // Families that change the feature count no longer match the network.
+        let e = refused(field::FAMILIES, Families::TIME.0);
+        assert_eq!(e, BundleError::FeatureCount { channels: 1, features: 11, per_channel: 8 });
+    }
 }
+
+// The descriptor's list fields hold exactly the feature set's capacities.
+const _: () = assert!(field::BAND_EDGES.end - field::BAND_EDGES.start == 4 * (crate::features::MAX_BANDS + 1));
+const _: () = assert!(field::ORDERS.end - field::ORDERS.start == 4 * crate::features::MAX_ORDERS);
+const _: () = assert!(field::BAND_EDGES.start == field::ORDER_HALF_WIDTH.end && field::ORDERS.start == field::BAND_EDGES.end);

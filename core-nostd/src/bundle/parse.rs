@@ -4,8 +4,11 @@ use super::{
     AssessError, BUNDLE_FORMAT_VERSION, BundleError, HEADER_BYTES, MAGIC, NAME_BYTES, PHASE_ENTRY_BYTES,
     crc32, field,
 };
-use crate::config::ExtractorConfig;
-use crate::features::{FEATURE_SCHEMA_VERSION, FEATURES_PER_CHANNEL, FeatureFrame};
+use crate::config::{ConfigError, ExtractorConfig};
+use crate::features::{
+    FEATURE_SCHEMA_VERSION, Families, FeatureFrame, FeatureSet, MAX_BANDS, MAX_ORDERS, SpectralScale,
+};
+use crate::sanitize::SpikePolicy;
 use crate::model::{MAX_LAYER_WIDTH, ModelError, Network, f32_at, u16_at, u32_at};
 use crate::scaler::scale_value;
 
@@ -82,6 +85,38 @@ impl<'a> Detector<'a> {
         }
         let [rate, window, hop, fft, band, gap] = field::CONFIG_U32.map(|r| u32_at(bytes, r.start));
         let [spike, full_scale, max_rpm] = field::CONFIG_F32.map(|r| f32_at(bytes, r.start));
+        let bad_code = |field: &'static str, at: usize| {
+            BundleError::Config(ConfigError::Feature { field, index: 0, actual: f32::from(bytes[at]), rule: "unknown code" })
+        };
+        let scale = match bytes[field::SCALE] {
+            0 => SpectralScale::Db,
+            1 => SpectralScale::Fraction,
+            _ => return Err(bad_code("scale", field::SCALE)),
+        };
+        let spike_policy =
+            SpikePolicy::from_code(bytes[field::SPIKE_POLICY]).ok_or_else(|| bad_code("spike_policy", field::SPIKE_POLICY))?;
+        if bytes[field::BAND_COUNT] as usize > MAX_BANDS || bytes[field::ORDER_COUNT] as usize > MAX_ORDERS {
+            return Err(BundleError::Config(ConfigError::Feature {
+                field: "band_count / order_count",
+                index: 0,
+                actual: f32::from(bytes[field::BAND_COUNT].max(bytes[field::ORDER_COUNT])),
+                rule: "above this build's capacity (20 bands, 8 orders)",
+            }));
+        }
+        let mut set = FeatureSet {
+            families: Families(bytes[field::FAMILIES]),
+            scale,
+            band_count: bytes[field::BAND_COUNT],
+            order_count: bytes[field::ORDER_COUNT],
+            order_half_width: f32_at(bytes, field::ORDER_HALF_WIDTH.start),
+            ..FeatureSet::EMPTY
+        };
+        for (i, e) in set.band_edges_hz.iter_mut().enumerate() {
+            *e = f32_at(bytes, field::BAND_EDGES.start + 4 * i);
+        }
+        for (i, o) in set.orders.iter_mut().enumerate() {
+            *o = f32_at(bytes, field::ORDERS.start + 4 * i);
+        }
         let config = ExtractorConfig {
             sample_rate_hz: rate,
             window_len_samples: window,
@@ -89,15 +124,18 @@ impl<'a> Detector<'a> {
             fft_len: fft,
             order_band_bins: band,
             max_gap_samples: gap,
+            spike_policy,
             spike_k_sigma: spike,
             full_scale_g: full_scale,
             max_shaft_speed_rpm: max_rpm,
+            features: set,
         };
         config.validate().map_err(BundleError::Config)?;
         let (ch, nf) = (u16_at(bytes, field::N_CHANNELS.start), u16_at(bytes, field::N_FEATURES.start));
         let (channels, features) = (usize::from(ch), usize::from(nf));
-        if channels == 0 || features != channels * FEATURES_PER_CHANNEL || features > MAX_LAYER_WIDTH {
-            return Err(BundleError::FeatureCount { channels: ch, features: nf });
+        let per_channel = config.features.per_channel();
+        if channels == 0 || features != channels * per_channel || features > MAX_LAYER_WIDTH {
+            return Err(BundleError::FeatureCount { channels: ch, features: nf, per_channel: per_channel as u16 });
         }
         let layers = usize::from(u16_at(bytes, field::N_LAYERS.start));
         let phases = usize::from(u16_at(bytes, field::N_PHASES.start));
@@ -175,7 +213,7 @@ impl<'a> Detector<'a> {
         (i < self.channels).then(|| name_at(self.bytes, self.names_at + i * NAME_BYTES).unwrap_or(""))
     }
 
-    /// Features per window (`channels * FEATURES_PER_CHANNEL`).
+    /// Features per window (`channels * config().features.per_channel()`).
     pub fn features(&self) -> usize {
         self.features
     }
@@ -263,7 +301,15 @@ impl<'a> Detector<'a> {
         if CH != self.channels {
             return Err(AssessError::Channels { expected: self.channels, actual: CH });
         }
-        let score = self.score(frame.as_slice()).map_err(AssessError::Model)?;
+        let mut flat = [0.0f32; MAX_LAYER_WIDTH];
+        let n = frame.flat_len();
+        if n != self.features || n > MAX_LAYER_WIDTH {
+            return Err(AssessError::Model(ModelError::InputLength { expected: self.features, actual: n }));
+        }
+        for (d, v) in flat.iter_mut().zip(frame.flat()) {
+            *d = v;
+        }
+        let score = self.score(&flat[..n]).map_err(AssessError::Model)?;
         Ok(Verdict {
             window_index: frame.window_index,
             score,

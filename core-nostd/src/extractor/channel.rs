@@ -2,13 +2,16 @@
 //! the channel's part of a window; with the speed bookkeeping (sample-and-hold, sums per
 //! half-segment and block) and the scratch the channels share.
 
-use super::block::{BLOCK_SLOTS, BlockSummary, CHUNK, ChannelWindow, EnergySum};
+use super::block::{BLOCK_SLOTS, BlockSummary, CHUNK, ChannelWindow};
 use super::tap::{SampleFate, SampleTap};
 use crate::config::ExtractorConfig;
-use crate::features::{ChannelQuality, FEATURES_PER_CHANNEL, FeatureKind};
+use crate::features::{
+    ChannelQuality, ENERGY_FLOOR_G2, Feature, FeatureSet, MAX_FEATURES_PER_CHANNEL, ShapeKind,
+    SpectralScale, TimeKind,
+};
 use crate::moments::{BlockAccumulator, CHUNK_LEN, Moments};
-use crate::sanitize::{Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, Tag, interpolate};
-use crate::spectrum;
+use crate::sanitize::{Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, SpikePolicy, Tag, interpolate};
+use crate::spectrum::{self, SpecSums, SpectralPlan};
 
 /// The pipeline of one channel: sanitiser → moments + Welch → hop blocks → windows.
 ///
@@ -106,12 +109,18 @@ pub(super) struct Ctx<'a, T, const FFT_MAX: usize> {
     pub(super) channel: usize,
 }
 
-/// Scratch shared by the channels: the Hann window and the FFT buffer.
+/// Scratch shared by the channels: the Hann window, the FFT buffer, and what the
+/// configuration resolves to once.
 #[derive(Clone, Debug)]
 pub(super) struct Shared<const FFT_MAX: usize> {
     pub(super) cfg: ExtractorConfig,
     /// `cfg.hops_per_window()`, computed once (a division).
     pub(super) hops: u32,
+    pub(super) plan: SpectralPlan,
+    /// `1 / (S·N·Σw²)`: turns a window's summed one-sided power into g² (S segments).
+    pub(super) power_to_g2: f64,
+    /// `1 / S`.
+    pub(super) segments_inv: f64,
     pub(super) hann: [f32; FFT_MAX],
     pub(super) fft: [f32; FFT_MAX],
 }
@@ -125,11 +134,16 @@ impl<const FFT_MAX: usize> Shared<FFT_MAX> {
             fft_len: 0,
             order_band_bins: 0,
             max_gap_samples: 0,
+            spike_policy: SpikePolicy::Off,
             spike_k_sigma: 0.0,
             full_scale_g: 0.0,
             max_shaft_speed_rpm: 0.0,
+            features: FeatureSet::EMPTY,
         },
         hops: 0,
+        plan: SpectralPlan::NONE,
+        power_to_g2: 0.0,
+        segments_inv: 0.0,
         hann: [0.0; FFT_MAX],
         fft: [0.0; FFT_MAX],
     };
@@ -148,7 +162,9 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         vib: &[[f32; CH]],
         rpm: &[[f32; CH]],
     ) {
-        let cfg = cx.sh.cfg;
+        let cfg = &cx.sh.cfg;
+        let (max_rpm, hop_len, max_gap, full_scale) =
+            (cfg.max_shaft_speed_rpm, cfg.hop_len_samples, cfg.max_gap_samples, cfg.full_scale_g);
         let c = cx.channel;
         let half = cfg.fft_len / 2;
         let mut speed = self.speed;
@@ -163,7 +179,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         let mut stage_len = self.stage_len;
         for (v, r) in vib.iter().zip(rpm) {
             // Speed first: it is indexed by input time, never behind the vibration output.
-            let (rpm, held) = speed.push(r[c], cfg.max_shaft_speed_rpm);
+            let (rpm, held) = speed.push(r[c], max_rpm);
             if held {
                 held_now += 1;
             }
@@ -178,14 +194,14 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
                 half_slot = (half_slot + 1) % 4;
             }
             in_pos_block += 1;
-            if in_pos_block == cfg.hop_len_samples {
+            if in_pos_block == hop_len {
                 in_pos_block = 0;
                 self.speed_held[parity] = held_now;
                 self.speed_block[parity] = core::mem::take(&mut self.speed_block_partial);
                 parity ^= 1;
                 held_now = 0;
             }
-            let step = gap.push(v[c], cfg.max_gap_samples, cfg.full_scale_g);
+            let step = gap.push(v[c], max_gap, full_scale);
             self.release(cx, &mut clip, &mut stage_len, step);
         }
         self.n_in += vib.len() as u64;
@@ -294,13 +310,13 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     /// Accumulates the staged chunk.
     #[inline(never)]
     pub(super) fn accumulate(&mut self, sh: &mut Shared<FFT_MAX>) {
-        let cfg = sh.cfg;
+        let (fft_len, hop_len) = (sh.cfg.fft_len, sh.cfg.hop_len_samples);
         let hops = sh.hops as usize;
         let slots = hops + 1;
         if self.out_pos_block == 0 {
             self.acc.reset(self.last_block_mean);
             self.block_quality = ChannelQuality::default();
-            self.blocks[usize::from(self.cur_slot)] = BlockSummary::default();
+            self.blocks[usize::from(self.cur_slot)] = BlockSummary::ZERO;
         }
         self.acc.push_chunk(&self.stage);
         self.block_quality.add(&core::mem::take(&mut self.stage_quality));
@@ -309,14 +325,14 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             dst.copy_from_slice(&self.stage);
         }
         self.ring_pos += CHUNK_LEN;
-        if self.ring_pos == cfg.fft_len {
+        if self.ring_pos == fft_len {
             self.ring_pos = 0;
             self.ring_full = true;
         }
         self.out_pos_block += CHUNK_LEN;
         self.out_pos_half += CHUNK_LEN;
 
-        if self.out_pos_half == cfg.fft_len / 2 {
+        if self.out_pos_half == fft_len / 2 {
             self.out_pos_half = 0;
             let h1 = usize::from(self.out_half_slot);
             self.out_half_slot = (self.out_half_slot + 1) % 4;
@@ -325,7 +341,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             }
         }
 
-        if self.out_pos_block == cfg.hop_len_samples {
+        if self.out_pos_block == hop_len {
             self.out_pos_block = 0;
             let moments = self.acc.finish();
             self.last_block_mean = Some(moments.mean as f32);
@@ -335,14 +351,15 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             self.out_block_parity ^= 1;
             let slot = &mut self.blocks[usize::from(self.cur_slot)];
             slot.moments = moments;
-            slot.peak_abs = self.acc.peak_abs;
+            slot.max = self.acc.max;
+            slot.min = self.acc.min;
             slot.quality = quality;
             slot.speed_sum = speed_sum;
             self.blocks_closed += 1;
             if self.blocks_closed as usize >= hops {
                 // Blocks of the window: the `hops` most recent, oldest first.
                 let first_slot = (usize::from(self.cur_slot) + 2) % slots;
-                self.close_window(&cfg, hops, first_slot, self.blocks_closed - hops as u32);
+                self.close_window(sh, hops, first_slot, self.blocks_closed - hops as u32);
             }
             self.cur_slot = ((usize::from(self.cur_slot) + 1) % slots) as u8;
         }
@@ -351,10 +368,10 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     /// The Welch segment that ends with the sample just accumulated (`h1`: slot of its second
     /// half in `speed_halves`).
     pub(super) fn segment(&mut self, sh: &mut Shared<FFT_MAX>, h1: usize, slots: usize) {
-        let cfg = sh.cfg;
-        let len = cfg.fft_len as usize;
+        let fft_len = sh.cfg.fft_len;
+        let len = fft_len as usize;
         let speed_sum = self.speed_halves[(h1 + 3) % 4] + self.speed_halves[h1];
-        let speed_rpm = speed_sum / cfg.fft_len as f32;
+        let speed_rpm = speed_sum / fft_len as f32;
         // Oldest sample first: ring[ring_pos..] then ring[..ring_pos].
         let start = self.ring_pos as usize;
         let (older, newer) = self.ring[..len].split_at(start);
@@ -368,61 +385,107 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             *d = x * w;
         }
         let Some(spec) = spectrum::rfft(buf) else { return };
-        let k1 = spectrum::order_bin(speed_rpm, 1, cfg.fft_len, cfg.sample_rate_hz);
-        let k2 = spectrum::order_bin(speed_rpm, 2, cfg.fft_len, cfg.sample_rate_hz);
-        let e = spectrum::segment_energy(spec, k1, k2, cfg.order_band_bins);
+        let e = sh.plan.analyse(spec, speed_rpm);
+        let (nb, no) = (sh.plan.bands, sh.plan.order_count);
         // The segment ends `out_pos_block` (1..=hop) samples into the current block.
-        if self.out_pos_block >= cfg.fft_len {
-            self.blocks[usize::from(self.cur_slot)].interior.add(&e);
+        if self.out_pos_block >= fft_len {
+            self.blocks[usize::from(self.cur_slot)].interior.add(&e, nb, no);
         } else {
             // Started in the previous block (hop >= fft_len / 2 keeps it within one block back).
             let prev = (usize::from(self.cur_slot) + slots - 1) % slots;
-            self.blocks[prev].straddle.add(&e);
+            self.blocks[prev].straddle.add(&e, nb, no);
         }
     }
 
-    pub(super) fn close_window(
-        &mut self,
-        cfg: &ExtractorConfig,
-        hops: usize,
-        first_slot: usize,
-        window_index: u32,
-    ) {
+    pub(super) fn close_window(&mut self, sh: &Shared<FFT_MAX>, hops: usize, first_slot: usize, window_index: u32) {
+        let cfg = &sh.cfg;
+        let (nb, no) = (sh.plan.bands, sh.plan.order_count);
         let mut m = Moments::default();
-        let mut peak = 0.0f32;
+        let mut max = f32::NEG_INFINITY;
+        let mut min = f32::INFINITY;
         let mut quality = ChannelQuality::default();
-        let mut energy = EnergySum::default();
+        // Per-block sums are f32 (a few segments each); the window's are f64.
+        let mut bands = [0.0f64; crate::features::MAX_BANDS];
+        let mut orders = [0.0f64; crate::features::MAX_ORDERS];
+        let (mut total, mut weighted, mut flatness) = (0.0f64, 0.0f64, 0.0f64);
+        let mut add = |e: &SpecSums| {
+            for (a, b) in bands[..nb].iter_mut().zip(&e.bands[..nb]) {
+                *a += f64::from(*b);
+            }
+            for (a, b) in orders[..no].iter_mut().zip(&e.orders[..no]) {
+                *a += f64::from(*b);
+            }
+            total += f64::from(e.total);
+            weighted += f64::from(e.weighted);
+            flatness += f64::from(e.flatness);
+        };
         let mut speed_sum = 0.0f64;
         for j in 0..hops {
             let blk = &self.blocks[(first_slot + j) % (hops + 1)];
             m = m.merge(&blk.moments);
-            peak = peak.max(blk.peak_abs);
+            max = max.max(blk.max);
+            min = min.min(blk.min);
             quality.add(&blk.quality);
             speed_sum += blk.speed_sum;
-            energy.add_sum(&blk.interior);
+            add(&blk.interior);
             if j + 1 < hops {
-                energy.add_sum(&blk.straddle);
+                add(&blk.straddle);
             }
         }
         let var = m.variance();
         let std = libm::sqrt(var);
         let rms = libm::sqrt(m.mean * m.mean + var);
+        let peak = max.max(-min);
         let crest = if rms > 0.0 { f64::from(peak) / rms } else { 0.0 };
         let kurt = if m.m2 > 0.0 { m.n * m.m4 / (m.m2 * m.m2) } else { 0.0 };
-        let ratio = |e: f64| if energy.total > 0.0 { (e / energy.total).clamp(0.0, 1.0) } else { 0.0 };
-        let mut f = [0.0f32; FEATURES_PER_CHANNEL];
-        f[FeatureKind::MeanG.index()] = m.mean as f32;
-        f[FeatureKind::StdG.index()] = std as f32;
-        f[FeatureKind::RmsG.index()] = rms as f32;
-        f[FeatureKind::PeakG.index()] = peak;
-        f[FeatureKind::CrestFactor.index()] = crest as f32;
-        f[FeatureKind::Kurtosis.index()] = kurt as f32;
-        f[FeatureKind::Order1Ratio.index()] = ratio(energy.order1) as f32;
-        f[FeatureKind::Order2Ratio.index()] = ratio(energy.order2) as f32;
-        f[FeatureKind::ShaftSpeedRpm.index()] = (speed_sum / f64::from(cfg.window_len_samples)) as f32;
-        if quality.unrepaired == 0 {
-            self.bounds = Bounds::from_window(m.mean as f32, std as f32, cfg.spike_k_sigma);
+        let skew = if m.m2 > 0.0 { libm::sqrt(m.n) * m.m3 / (m.m2 * libm::sqrt(m.m2)) } else { 0.0 };
+        let energy = |sum: f64| -> f64 {
+            match cfg.features.scale {
+                SpectralScale::Db => 10.0 * libm::log10(sum * sh.power_to_g2 + ENERGY_FLOOR_G2),
+                SpectralScale::Fraction => {
+                    if total > 0.0 {
+                        (sum / total).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                }
+            }
+        };
+        let mut f = [0.0f32; MAX_FEATURES_PER_CHANNEL];
+        for (slot, feature) in f.iter_mut().zip(cfg.features.iter()) {
+            let v = match feature {
+                Feature::Time(k) => match k {
+                    TimeKind::MeanG => m.mean,
+                    TimeKind::StdG => std,
+                    TimeKind::RmsG => rms,
+                    TimeKind::PeakG => f64::from(peak),
+                    TimeKind::P2pG => f64::from(max) - f64::from(min),
+                    TimeKind::CrestFactor => crest,
+                    TimeKind::Kurtosis => kurt,
+                    TimeKind::Skewness => skew,
+                },
+                // Filled in by the extractor, which sees the previous window.
+                Feature::Rate(_) => 0.0,
+                Feature::Band(i) => energy(bands[usize::from(i)]),
+                Feature::Order(i) => energy(orders[usize::from(i)]),
+                Feature::Shape(ShapeKind::CentroidHz) => {
+                    if total > 0.0 {
+                        weighted / total * f64::from(cfg.sample_rate_hz) / f64::from(cfg.fft_len)
+                    } else {
+                        0.0
+                    }
+                }
+                Feature::Shape(ShapeKind::Flatness) => flatness * sh.segments_inv,
+                Feature::ShaftSpeedRpm => speed_sum / f64::from(cfg.window_len_samples),
+            };
+            *slot = v as f32;
         }
-        self.ready = Some(ChannelWindow { window_index, features: f, quality });
+        if quality.unrepaired == 0 {
+            let dev = (f64::from(max) - m.mean).max(m.mean - f64::from(min));
+            self.bounds =
+                Bounds::for_policy(cfg.spike_policy, m.mean as f32, std as f32, dev as f32, cfg.spike_k_sigma);
+        }
+        self.ready =
+            Some(ChannelWindow { window_index, features: f, quality, rms_g: rms as f32, kurtosis: kurt as f32 });
     }
 }

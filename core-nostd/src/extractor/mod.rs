@@ -28,8 +28,8 @@ mod tap;
 pub use tap::{NoTap, SampleFate, SampleTap};
 
 use crate::config::{ConfigError, ExtractorConfig};
-use crate::features::{ChannelQuality, FEATURES_PER_CHANNEL, FeatureFrame, FeatureKind};
-use crate::spectrum;
+use crate::features::{ChannelQuality, Feature, FeatureFrame, MAX_FEATURES_PER_CHANNEL, RateKind};
+use crate::spectrum::{self, SpectralPlan};
 use block::ChannelWindow;
 use channel::{Channel, Ctx, Shared};
 
@@ -37,17 +37,18 @@ use channel::{Channel, Ctx, Shared};
 /// points. See the [module docs](self) for the contract.
 ///
 /// ```
-/// use avm_core::{ExtractorConfig, FeatureExtractor, FeatureKind};
+/// use avm_core::{ExtractorConfig, Feature, FeatureExtractor};
 ///
 /// let cfg = ExtractorConfig::default_at(2048).unwrap();
+/// let one_p = cfg.features.index_of(Feature::Order(1)).unwrap(); // orders 0.5, 1, 2, 3
 /// let mut fx = FeatureExtractor::<1, 1024>::new(cfg).unwrap();
 /// let mut frames = 0;
 /// for n in 0..2048 * 20 {
 ///     let t = n as f32 / 2048.0;
 ///     let x = 0.5 * libm::sinf(2.0 * core::f32::consts::PI * 50.0 * t);
 ///     if let Some(frame) = fx.push(&[x], &[3000.0]) {
-///         // 3000 rpm = 50 Hz: nearly all the energy is at 1P.
-///         assert!(frame.get(0, FeatureKind::Order1Ratio).unwrap() > 0.99);
+///         // 3000 rpm = 50 Hz: the 1P energy is that of the sine, 0.5²/2 g² = -9.03 dB re 1 g².
+///         assert!((frame.get(0, one_p).unwrap() + 9.03).abs() < 0.01);
 ///         frames += 1;
 ///     }
 /// }
@@ -67,7 +68,7 @@ pub struct FeatureExtractor<const CH: usize, const FFT_MAX: usize> {
 struct PrevWindow<const CH: usize> {
     valid: bool,
     rms_g: [f32; CH],
-    order1: [f32; CH],
+    kurtosis: [f32; CH],
 }
 
 impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
@@ -102,11 +103,21 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
                 actual: cfg.fft_len,
             });
         }
-        self.shared.cfg = cfg;
-        self.shared.hops = cfg.hops_per_window();
-        self.shared.hann.fill(0.0);
-        spectrum::hann_periodic(&mut self.shared.hann[..cfg.fft_len as usize]);
-        self.shared.fft.fill(0.0);
+        let sh = &mut self.shared;
+        sh.cfg = cfg;
+        sh.hops = cfg.hops_per_window();
+        sh.plan = SpectralPlan::new(&cfg);
+        sh.hann.fill(0.0);
+        let n = cfg.fft_len as usize;
+        spectrum::hann_periodic(&mut sh.hann[..n]);
+        sh.fft.fill(0.0);
+        // Welch segments wholly inside a window: 2·W/N - 1 (W a multiple of N/2, W >= N).
+        let segments = f64::from(2 * (cfg.window_len_samples / cfg.fft_len.max(1)) + u32::from(
+            cfg.window_len_samples % cfg.fft_len.max(1) != 0,
+        )) - 1.0;
+        let hann_energy: f64 = sh.hann[..n].iter().map(|w| f64::from(*w) * f64::from(*w)).sum();
+        sh.power_to_g2 = 1.0 / (segments * f64::from(cfg.fft_len) * hann_energy);
+        sh.segments_inv = 1.0 / segments;
         self.reset();
         Ok(())
     }
@@ -232,31 +243,36 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
             // Checked just above; `unwrap_or` keeps this panic-free.
             self.channels[i].ready.take().unwrap_or(ChannelWindow {
                 window_index: 0,
-                features: [0.0; FEATURES_PER_CHANNEL],
+                features: [0.0; MAX_FEATURES_PER_CHANNEL],
                 quality: ChannelQuality::default(),
+                rms_g: 0.0,
+                kurtosis: 0.0,
             })
         });
         let mut features = windows.map(|w| w.features);
         let quality = windows.map(|w| w.quality);
         let valid = quality.iter().all(|q| q.unrepaired == 0);
         let roc_valid = matches!(self.prev, Some(PrevWindow { valid: true, .. }));
-        let per_s = f64::from(self.shared.cfg.sample_rate_hz) / f64::from(self.shared.cfg.hop_len_samples);
-        let rms = FeatureKind::RmsG.index();
-        let o1 = FeatureKind::Order1Ratio.index();
+        let cfg = &self.shared.cfg;
+        let per_s = f64::from(cfg.sample_rate_hz) / f64::from(cfg.hop_len_samples);
         if let (true, Some(p)) = (roc_valid, &self.prev) {
-            for (c, f) in features.iter_mut().enumerate() {
-                f[FeatureKind::RmsRocGPerS.index()] =
-                    ((f64::from(f[rms]) - f64::from(p.rms_g[c])) * per_s) as f32;
-                f[FeatureKind::Order1RatioRocPerS.index()] =
-                    ((f64::from(f[o1]) - f64::from(p.order1[c])) * per_s) as f32;
+            let rate = |now: f32, before: f32| ((f64::from(now) - f64::from(before)) * per_s) as f32;
+            for (k, feature) in cfg.features.iter().enumerate() {
+                for (c, (f, w)) in features.iter_mut().zip(&windows).enumerate() {
+                    f[k] = match feature {
+                        Feature::Rate(RateKind::RmsGPerS) => rate(w.rms_g, p.rms_g[c]),
+                        Feature::Rate(RateKind::KurtosisPerS) => rate(w.kurtosis, p.kurtosis[c]),
+                        _ => continue,
+                    };
+                }
             }
         }
-        self.prev =
-            Some(PrevWindow { valid, rms_g: features.map(|f| f[rms]), order1: features.map(|f| f[o1]) });
+        self.prev = Some(PrevWindow { valid, rms_g: windows.map(|w| w.rms_g), kurtosis: windows.map(|w| w.kurtosis) });
         let window_index = windows[0].window_index;
         Some(FeatureFrame {
             window_index,
-            start_sample: u64::from(window_index) * u64::from(self.shared.cfg.hop_len_samples),
+            start_sample: u64::from(window_index) * u64::from(cfg.hop_len_samples),
+            per_channel: cfg.features.per_channel() as u16,
             features,
             quality,
             valid,
@@ -300,11 +316,19 @@ mod tests {
             fft_len: 256,
             order_band_bins: 1,
             max_gap_samples: 4,
+            spike_policy: crate::SpikePolicy::KSigma,
             spike_k_sigma: 3.0,
             full_scale_g: 100.0,
             max_shaft_speed_rpm: 20_000.0,
+            features: crate::FeatureSettings::default().feature_set(1024, 256).unwrap(),
         }
     }
+
+    fn idx(f: crate::Feature) -> usize {
+        small_cfg().features.index_of(f).unwrap()
+    }
+    const PEAK: crate::Feature = crate::Feature::Time(crate::TimeKind::PeakG);
+    const MEAN: crate::Feature = crate::Feature::Time(crate::TimeKind::MeanG);
 
     fn run<const CH: usize>(
         cfg: ExtractorConfig,
@@ -329,7 +353,7 @@ mod tests {
     fn bits(frames: &[FeatureFrame<2>]) -> Vec<(u32, bool, Vec<u32>)> {
         frames
             .iter()
-            .map(|f| (f.window_index, f.valid, f.as_slice().iter().map(|x| x.to_bits()).collect()))
+            .map(|f| (f.window_index, f.valid, f.flat().map(|x| x.to_bits()).collect()))
             .collect()
     }
 
@@ -438,7 +462,7 @@ mod tests {
         // After an invalid window the rates restart.
         let roc: Vec<bool> = frames.iter().map(|f| f.roc_valid).collect();
         assert_eq!(roc, [false, true, false, false, true]);
-        assert!(frames.iter().all(|f| f.as_slice().iter().all(|x| x.is_finite())));
+        assert!(frames.iter().all(|f| f.flat().all(|x| x.is_finite())));
     }
 
     #[test]
@@ -450,10 +474,10 @@ mod tests {
         vib[3500][0] = 50.0; // clipped
         let rpm = std::vec![[600.0f32]; n];
         let frames = run(cfg, &vib, &rpm);
-        assert_eq!(frames[0].get(0, FeatureKind::PeakG), Some(50.0));
+        assert_eq!(frames[0].get(0, idx(PEAK)), Some(50.0));
         assert_eq!(frames[0].quality[0].clipped, 0);
         assert_eq!(frames[2].quality[0].clipped, 1);
-        assert!(frames[2].get(0, FeatureKind::PeakG).unwrap() < 5.0);
+        assert!(frames[2].get(0, idx(PEAK)).unwrap() < 5.0);
     }
 
     #[test]
@@ -513,7 +537,7 @@ mod tests {
                 let s = f.start_sample as usize;
                 let w = &tap.0[c][s..s + 2048];
                 let mean = w.iter().map(|v| f64::from(v.0)).sum::<f64>() / 2048.0;
-                let got = f64::from(f.get(c, FeatureKind::MeanG).unwrap());
+                let got = f64::from(f.get(c, idx(MEAN)).unwrap());
                 assert!((mean - got).abs() < 1e-5, "{mean} vs {got}");
                 let count = |fate| w.iter().filter(|v| v.1 == fate).count() as u32;
                 assert_eq!(count(SampleFate::Filled), f.quality[c].gap_filled);
