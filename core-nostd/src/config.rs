@@ -828,4 +828,36 @@ mod tests {
         c.window_len_samples = 10_240 * 9;
         assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { max: 8, actual: 9, .. })));
     }
+
+    #[test]
+    fn default_bands_are_log_spaced_to_the_anti_aliasing_limit() {
+        let c = ExtractorConfig::default_at(2048).unwrap();
+        let e = c.features.bands();
+        assert_eq!(e.len(), 17);
+        assert_eq!((e[0], e[16]), (8.0, 800.0)); // 4 bins of 2 Hz; 2048 / 2.56
+        let ratio = e[1] / e[0];
+        for w in e.windows(2) {
+            assert!((w[1] / w[0] / ratio - 1.0).abs() < 1e-5);
+        }
+        assert_eq!(c.features.per_channel(), 33);
+    }
+
+    #[test]
+    fn bands_without_a_bin_and_bad_orders_are_refused_with_the_rule() {
+        let s = FeatureSettings {
+            bands: BandSettings { count: 20, low_hz: Some(1.0), high_hz: Some(30.0), edges_hz: heapless::Vec::new() },
+            ..FeatureSettings::default()
+        };
+        let e = ExtractorConfig::from_settings(2048, &s).unwrap_err();
+        let msg = std::format!("{e}");
+        assert!(msg.contains("band_edges_hz[0]") && msg.contains("at least one FFT bin"), "{msg}");
+        let s = FeatureSettings { orders: [0.5, -1.0].into_iter().collect(), ..FeatureSettings::default() };
+        let msg = std::format!("{}", ExtractorConfig::from_settings(2048, &s).unwrap_err());
+        assert!(msg.contains("orders[1] = -1"), "{msg}");
+        let s = FeatureSettings { families: heapless::Vec::new(), ..FeatureSettings::default() };
+        assert!(matches!(ExtractorConfig::from_settings(2048, &s), Err(SettingsError::Config(ConfigError::NoFeatures))));
+        let mut c = ExtractorConfig::default_at(2048).unwrap();
+        c.features.band_edges_hz[16] = 1100.0; // above fs/2
+        assert!(std::format!("{}", c.validate().unwrap_err()).contains("sample_rate_hz / 2"));
+    }
 }

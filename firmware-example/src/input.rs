@@ -11,13 +11,13 @@ use avm_core::wire::{Header, SampleFormat};
 
 /// A fixed-capacity text buffer for messages.
 pub struct Msg {
-    buf: [u8; 512],
+    buf: [u8; 1024],
     len: usize,
 }
 
 impl Msg {
     pub const fn new() -> Msg {
-        Msg { buf: [0; 512], len: 0 }
+        Msg { buf: [0; 1024], len: 0 }
     }
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")

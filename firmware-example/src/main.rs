@@ -86,6 +86,13 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
         v.threshold,
         _verdict
     );
+    // The frame's flat, channel-major feature vector.
+    let mut flat = [0.0f32; CH * avm_core::MAX_FEATURES_PER_CHANNEL];
+    let n = frame.flat_len().min(flat.len());
+    for (d, x) in flat.iter_mut().zip(frame.flat()) {
+        *d = x;
+    }
+    let features = &flat[..n];
     #[cfg(not(feature = "defmt"))]
     {
         let mut line = input::Msg::new();
@@ -96,7 +103,7 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
             alarm: v.alarm,
             score_bits: v.score.to_bits(),
         };
-        let _ = w.write(&mut line, frame.as_slice());
+        let _ = w.write(&mut line, features);
         cortex_m_semihosting::hprintln!("{}", line.as_str());
     }
     #[cfg(feature = "defmt")]
@@ -107,7 +114,7 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
         v.threshold,
         v.valid,
         v.alarm,
-        frame.as_slice()
+        features
     );
 }
 

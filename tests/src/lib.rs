@@ -150,7 +150,7 @@ pub fn host_reference(samples: &Samples, bundle: &[u8]) -> Result<Vec<WindowBits
                 roc_valid: f.roc_valid,
                 alarm: v.alarm,
                 score: v.score.to_bits(),
-                features: f.as_slice().iter().map(|x| x.to_bits()).collect(),
+                features: f.flat().map(|x| x.to_bits()).collect(),
             })
         })
         .collect()

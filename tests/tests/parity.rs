@@ -169,11 +169,13 @@ fn real_cwru_recording_firmware_and_host_agree() {
         fft_len: 1024,
         order_band_bins: 1,
         max_gap_samples: 8,
+        spike_policy: avm_core::SpikePolicy::DEFAULT,
         spike_k_sigma: 6.0,
         full_scale_g: 50.0,
         max_shaft_speed_rpm: 5000.0,
+        features: avm_core::FeatureSettings::default().feature_set(48_000, 1024).expect("default set at 48 kHz"),
     };
-    let f = 2 * avm_core::FEATURES_PER_CHANNEL;
+    let f = 2 * cfg.features.per_channel();
     let w1: Vec<f32> = (0..f * 6).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.02).collect();
     let w2: Vec<f32> = (0..6 * f).map(|i| ((i * 29 % 19) as f32 - 9.0) * 0.03).collect();
     let layers = [

@@ -473,6 +473,7 @@ mod tests {
             spike_k_sigma: 3.0,
             full_scale_g: 50.0,
             max_shaft_speed_rpm: 20_000.0,
+            ..FeatureSettings::default()
         }
     }
 

@@ -122,7 +122,7 @@ fn run_export_registry_end_to_end() {
     for (n, h) in hashes {
         assert_eq!(avm_trainer::io::sha256_hex(&art[n]), h.as_str().unwrap(), "{n}");
     }
-    assert_eq!(sig["features"].as_array().unwrap().len(), 22);
+    assert_eq!(sig["features"].as_array().unwrap().len(), 66, "2 channels x the default set's 33");
     assert_eq!(sig["features"][2]["name"], "vib_fan.rms_g");
     assert_eq!(sig["feature_schema_version"], avm_core::FEATURE_SCHEMA_VERSION);
     let reg = registry(&a);

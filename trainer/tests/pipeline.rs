@@ -30,7 +30,7 @@ fn stages_end_to_end() {
     avm(d, &[&["simulate"][..], &c].concat());
     avm(d, &[&["preprocess"][..], &c].concat());
     let out = avm(d, &[&["featurize"][..], &c].concat());
-    assert!(out.contains("training:") && out.contains("22 features per window"), "{out}");
+    assert!(out.contains("training:") && out.contains("66 features per window"), "{out}");
     for split in ["training", "validation", "test"] {
         assert!(d.join(format!("DATA/features/{split}/features.parquet")).exists());
         assert!(d.join(format!("DATA/labels/{split}/labels.parquet")).exists());

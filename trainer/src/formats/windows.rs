@@ -9,7 +9,7 @@ use crate::error::UsageError;
 use crate::formats::table::{self, Table};
 use anyhow::{Result, ensure};
 use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, StringArray, UInt8Array, UInt32Array};
-use avm_core::{ExtractorConfig, FeatureKind, feature_name};
+use avm_core::{ExtractorConfig, FeatureSet, feature_name};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -82,19 +82,24 @@ pub const COLUMNS: [&str; 13] = [
 /// The columns that identify a window in both split files (and join them).
 pub const ID_COLUMNS: [&str; 4] = ["flight_id", "window_index", "start_s", "valid"];
 
-/// Feature names for the vibration channels, channel-major, as avm-core names them.
-pub fn feature_names(channels: &[String]) -> Result<Vec<String>> {
+/// Feature names for the vibration channels, channel-major, as avm-core names them for `set`.
+pub fn feature_names(channels: &[String], set: &FeatureSet) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for c in channels {
-        for k in FeatureKind::ALL {
+        for k in set.iter() {
             out.push(
-                feature_name(c, k)
+                feature_name(c, set, k)
                     .map_err(|_| UsageError(format!("channel name {c:?} makes a feature name too long")))?
                     .to_string(),
             );
         }
     }
     Ok(out)
+}
+
+/// The unit of every feature of [`feature_names`], in the same order.
+pub fn feature_units(channels: &[String], set: &FeatureSet) -> Vec<String> {
+    channels.iter().flat_map(|_| set.iter().map(|k| set.unit(k).to_string())).collect()
 }
 
 /// One fixed column of `rows` (the field table: every fixed column's type and value).

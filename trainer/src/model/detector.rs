@@ -156,8 +156,12 @@ mod tests {
         for (c, b) in core.iter().zip(&burn) {
             assert!((c - b).abs() <= 1e-6 * b.abs().max(1.0), "core {c} burn {b}");
         }
+        // A set of 11 features per channel: time-domain, rates, speed.
+        let mut config = ExtractorConfig::default_at(2048).unwrap();
+        config.features.families =
+            avm_core::Families::TIME.with(avm_core::Families::RATES).with(avm_core::Families::SPEED);
         let parts = BundleParts {
-            config: ExtractorConfig::default_at(2048).unwrap(),
+            config,
             channels: &["vib_a".to_string()],
             threshold: 0.5,
             phase_thresholds: &[("cruise".to_string(), 0.25)],

@@ -346,6 +346,7 @@ pub fn cross_validate(
     cfg: &PipelineConfig,
     ecfg: &EvalConfig,
     names: &[String],
+    units: &[String],
     all: &[Row],
     hop_s: f64,
     work: &Path,
@@ -382,7 +383,7 @@ pub fn cross_validate(
         let test = set(&|f| f == fold);
         let val = set(&|f| f == (fold + 1) % k);
         let train_set = set(&|f| f != fold && f != (fold + 1) % k);
-        let scaler = featurize::fit_scaler(names, &train_set.rows)?;
+        let scaler = featurize::fit_scaler(names, units.to_vec(), &train_set.rows)?;
         let (xt, xv) = (train::normal_matrix(&train_set, &scaler)?, train::normal_matrix(&val, &scaler)?);
         let dir = work.join(format!("fold_{fold}"));
         std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
@@ -443,7 +444,7 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
             all.extend(val.rows.iter().cloned());
             all.extend(test.rows.iter().cloned());
             report.cross_validation =
-                Some(cross_validate(cfg, &ecfg, &ck.feature_names, &all, hop_s, &stage.join("cv"))?);
+                Some(cross_validate(cfg, &ecfg, &ck.feature_names, &scaler.units, &all, hop_s, &stage.join("cv"))?);
             report.cv_folds = ecfg.cv_folds;
         }
         plots::roc(stage, "roc", &roc, report.auc, "ROC, test split")?;

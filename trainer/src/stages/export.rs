@@ -28,7 +28,7 @@ use crate::stages::evaluate::{self, EvalReport};
 use crate::stages::featurize;
 use crate::stages::train;
 use anyhow::{Context, Result, bail, ensure};
-use avm_core::{Detector, FEATURE_SCHEMA_VERSION, FeatureKind};
+use avm_core::{Detector, FEATURE_SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -256,7 +256,7 @@ pub fn stage(
     let xcfg = cfg.extractor_config(&contract)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
     ensure!(
-        crate::formats::windows::feature_names(&channels)? == scaler.feature_names,
+        crate::formats::windows::feature_names(&channels, &xcfg.features)? == scaler.feature_names,
         UsageError("the contract's channels do not match the trained features".into())
     );
 
@@ -414,10 +414,12 @@ pub fn stage(
             "fft_len": xcfg.fft_len,
             "order_band_bins": xcfg.order_band_bins,
             "max_gap_samples": xcfg.max_gap_samples,
+            "spike_policy": xcfg.spike_policy,
             "spike_k_sigma": xcfg.spike_k_sigma,
             "full_scale_g": xcfg.full_scale_g,
             "max_shaft_speed_rpm": xcfg.max_shaft_speed_rpm,
-            "features_per_channel": FeatureKind::ALL.len(),
+            "feature_set": xcfg.features,
+            "features_per_channel": xcfg.features.per_channel(),
         }),
         input_scaling: "z = (x - mean) / std (std 0: x - mean), parameters in scaler.json".into(),
         inputs: vec![TensorSig {

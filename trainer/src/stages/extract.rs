@@ -66,7 +66,7 @@ fn convert<const CH: usize>(f: avm_core::FeatureFrame<CH>) -> Frame {
     Frame {
         window_index: f.window_index,
         start_sample: f.start_sample,
-        features: f.as_slice().to_vec(),
+        features: f.flat().collect(),
         quality: f.quality.to_vec(),
         valid: f.valid,
         roc_valid: f.roc_valid,

@@ -26,7 +26,7 @@ use crate::formats::scaler::ScalerFile;
 use crate::formats::windows::{self, ProcessedManifest, Window};
 use crate::layout;
 use anyhow::{Result, ensure};
-use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION, FeatureKind, RunningStats};
+use avm_core::{ExtractorConfig, FEATURE_SCHEMA_VERSION, RunningStats};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -139,7 +139,7 @@ pub fn compute(cfg: &PipelineConfig) -> Result<Computed> {
 pub fn read_computed(data: &Paths, contract: &Contract, xcfg: &ExtractorConfig) -> Result<Computed> {
     let (manifest, rows) = read_windows(data, xcfg)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
-    let names = windows::feature_names(&channels)?;
+    let names = windows::feature_names(&channels, &xcfg.features)?;
     ensure!(
         names == manifest.feature_names,
         UsageError(format!(
@@ -152,7 +152,7 @@ pub fn read_computed(data: &Paths, contract: &Contract, xcfg: &ExtractorConfig) 
 }
 
 /// Fits the scaler on the clean normal rows.
-pub fn fit_scaler(names: &[String], rows: &[Window]) -> Result<ScalerFile> {
+pub fn fit_scaler(names: &[String], units: Vec<String>, rows: &[Window]) -> Result<ScalerFile> {
     let mut stats = vec![RunningStats::new(); names.len()];
     let mut n = 0u64;
     for r in rows.iter().filter(|r| r.is_clean_normal()) {
@@ -162,16 +162,7 @@ pub fn fit_scaler(names: &[String], rows: &[Window]) -> Result<ScalerFile> {
         n += 1;
     }
     ensure!(n >= 2, UsageError(format!("only {n} clean normal training windows: too few to fit the scaler")));
-    let units = names
-        .iter()
-        .map(|n| {
-            FeatureKind::ALL
-                .iter()
-                .find(|k| n.ends_with(&format!(".{}", k.suffix())))
-                .map_or("1", |k| k.unit())
-                .to_string()
-        })
-        .collect();
+    ensure!(units.len() == names.len(), anyhow::anyhow!("{} units for {} features", units.len(), names.len()));
     let s = ScalerFile {
         feature_schema_version: FEATURE_SCHEMA_VERSION,
         feature_names: names.to_vec(),
@@ -252,7 +243,7 @@ pub fn featurize(
         by_split[split_of[r.flight_id.as_str()]].push(r);
     }
     let train_rows: Vec<Window> = by_split[0].iter().map(|r| (*r).clone()).collect();
-    let scaler = fit_scaler(&names, &train_rows)?;
+    let scaler = fit_scaler(&names, windows::feature_units(&channels, &xcfg.features), &train_rows)?;
     let labels_root = data.labels();
     let manifest = crate::io::replace_dir_atomic(&data.features(), |fdir| {
         crate::io::replace_dir_atomic(&labels_root, |ldir| {

@@ -344,7 +344,7 @@ pub fn preprocess(
     let labels_path = data.raw_labels();
     let labels = validate::read_labels(&labels_path)?;
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
-    let feature_names = windows::feature_names(&channels)?;
+    let feature_names = windows::feature_names(&channels, &xcfg.features)?;
 
     // Each recording is read, validated and turned into window rows on its own, then dropped:
     // memory holds the recordings being worked on (one per thread) and the window rows, never

@@ -152,7 +152,7 @@ pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log
         let mut run = crate::tracking::mlflow::Run::start(target, &experiment, &link.run_name);
         let mut params = Vec::new();
         flatten("train", &serde_json::to_value(&cfg.train).unwrap_or_default(), &mut params);
-        flatten("features", &serde_json::to_value(cfg.features).unwrap_or_default(), &mut params);
+        flatten("features", &serde_json::to_value(&cfg.features).unwrap_or_default(), &mut params);
         flatten("split", &serde_json::to_value(&cfg.split).unwrap_or_default(), &mut params);
         params.push(("contract".into(), cfg.contract.display().to_string()));
         params.push(("feature_schema_version".into(), avm_core::FEATURE_SCHEMA_VERSION.to_string()));
