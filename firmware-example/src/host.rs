@@ -55,7 +55,7 @@ pub fn read_file(name: &[u8], buf: &mut [u8]) -> Result<Option<usize>, &'static 
     let Some(mut f) = File::open(name) else { return Ok(None) };
     let n = f.len()?;
     if n > buf.len() {
-        return Err("host bundle file is larger than the firmware's bundle buffer (48 KiB)");
+        return Err("host bundle file is larger than the firmware's bundle buffer (160 KiB)");
     }
     f.read_exact(&mut buf[..n])?;
     Ok(Some(n))

@@ -54,7 +54,7 @@ fn fail(_what: &str) -> ! {
     loop {}
 }
 
-static mut BUNDLE_BUF: [u8; 48 * 1024] = [0; 48 * 1024];
+static mut BUNDLE_BUF: [u8; 160 * 1024] = [0; 160 * 1024];
 
 /// The extractor lives in static RAM and is configured in place: no copy of its 21 KB on the stack.
 static mut FX: FeatureExtractor<CH, FFT_MAX> = FeatureExtractor::UNCONFIGURED;

@@ -69,7 +69,8 @@ fn refuses_corrupted_and_foreign_bundles() {
     let body = schema.len() - 4;
     let crc = avm_core::bundle::crc32(&schema[..body]);
     schema[body..].copy_from_slice(&crc.to_le_bytes());
-    for (b, want) in [(&corrupt, "checksum mismatch"), (&schema, "feature schema v3")] {
+    let foreign = format!("feature schema v{}", avm_core::FEATURE_SCHEMA_VERSION + 1);
+    for (b, want) in [(&corrupt, "checksum mismatch"), (&schema, foreign.as_str())] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("avm-detector.avmb"), b).unwrap();
         let run = run_firmware(elf(), dir.path()).unwrap();
