@@ -85,7 +85,10 @@ impl ExtractorConfig {
             max_shaft_speed_rpm: 30_000.0,
             features: FeatureSet::EMPTY,
         };
-        let cfg = ExtractorConfig { features: FeatureSettings::default().feature_set(sample_rate_hz, cfg.fft_len)?, ..cfg };
+        let cfg = ExtractorConfig {
+            features: FeatureSettings::default().feature_set(sample_rate_hz, cfg.fft_len)?,
+            ..cfg
+        };
         cfg.validate()?;
         Ok(cfg)
     }
@@ -199,7 +202,12 @@ impl ExtractorConfig {
         if set.families.contains(Families::BANDS) {
             let n = usize::from(set.band_count);
             if n == 0 || n > MAX_BANDS {
-                return bad("band_count", 0, f32::from(set.band_count), "must be 1..=20 when bands are selected");
+                return bad(
+                    "band_count",
+                    0,
+                    f32::from(set.band_count),
+                    "must be 1..=20 when bands are selected",
+                );
             }
             let nyquist = self.sample_rate_hz as f32 / 2.0;
             let edges = set.bands();
@@ -211,18 +219,33 @@ impl ExtractorConfig {
                     return bad("band_edges_hz", i + 1, w[1], "band edges must increase");
                 }
                 if w[1] > nyquist {
-                    return bad("band_edges_hz", i + 1, w[1], "band edges must not exceed sample_rate_hz / 2");
+                    return bad(
+                        "band_edges_hz",
+                        i + 1,
+                        w[1],
+                        "band edges must not exceed sample_rate_hz / 2",
+                    );
                 }
                 let (lo, hi) = band_bins(w[0], w[1], i + 2 == edges.len(), self.sample_rate_hz, self.fft_len);
                 if lo > hi {
-                    return bad("band_edges_hz", i, w[0], "every band must hold at least one FFT bin (bins are sample_rate_hz / fft_len apart)");
+                    return bad(
+                        "band_edges_hz",
+                        i,
+                        w[0],
+                        "every band must hold at least one FFT bin (bins are sample_rate_hz / fft_len apart)",
+                    );
                 }
             }
         }
         if set.families.contains(Families::ORDERS) {
             let n = usize::from(set.order_count);
             if n == 0 || n > MAX_ORDERS {
-                return bad("order_count", 0, f32::from(set.order_count), "must be 1..=8 when orders are selected");
+                return bad(
+                    "order_count",
+                    0,
+                    f32::from(set.order_count),
+                    "must be 1..=8 when orders are selected",
+                );
             }
             for (i, &p) in set.order_list().iter().enumerate() {
                 if !(p.is_finite() && p > 0.0 && p <= 1000.0) {
@@ -352,7 +375,12 @@ pub struct BandSettings {
 
 impl Default for BandSettings {
     fn default() -> Self {
-        BandSettings { count: default_band_count(), low_hz: None, high_hz: None, edges_hz: heapless::Vec::new() }
+        BandSettings {
+            count: default_band_count(),
+            low_hz: None,
+            high_hz: None,
+            edges_hz: heapless::Vec::new(),
+        }
     }
 }
 
@@ -754,7 +782,9 @@ impl fmt::Display for ConfigError {
                 "feature families 0b{bits:08b} include some this build cannot compute (it knows 0b{:08b})",
                 Families::KNOWN.0
             ),
-            ConfigError::NoFeatures => write!(f, "the feature set selects no feature: name at least one family"),
+            ConfigError::NoFeatures => {
+                write!(f, "the feature set selects no feature: name at least one family")
+            }
         }
     }
 }
@@ -845,7 +875,12 @@ mod tests {
     #[test]
     fn bands_without_a_bin_and_bad_orders_are_refused_with_the_rule() {
         let s = FeatureSettings {
-            bands: BandSettings { count: 20, low_hz: Some(1.0), high_hz: Some(30.0), edges_hz: heapless::Vec::new() },
+            bands: BandSettings {
+                count: 20,
+                low_hz: Some(1.0),
+                high_hz: Some(30.0),
+                edges_hz: heapless::Vec::new(),
+            },
             ..FeatureSettings::default()
         };
         let e = ExtractorConfig::from_settings(2048, &s).unwrap_err();
@@ -855,7 +890,10 @@ mod tests {
         let msg = std::format!("{}", ExtractorConfig::from_settings(2048, &s).unwrap_err());
         assert!(msg.contains("orders[1] = -1"), "{msg}");
         let s = FeatureSettings { families: heapless::Vec::new(), ..FeatureSettings::default() };
-        assert!(matches!(ExtractorConfig::from_settings(2048, &s), Err(SettingsError::Config(ConfigError::NoFeatures))));
+        assert!(matches!(
+            ExtractorConfig::from_settings(2048, &s),
+            Err(SettingsError::Config(ConfigError::NoFeatures))
+        ));
         let mut c = ExtractorConfig::default_at(2048).unwrap();
         c.features.band_edges_hz[16] = 1100.0; // above fs/2
         assert!(std::format!("{}", c.validate().unwrap_err()).contains("sample_rate_hz / 2"));

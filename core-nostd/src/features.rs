@@ -307,9 +307,9 @@ impl FeatureSet {
     /// The unit of `feature` as written in schemas (`"1"` for dimensionless).
     pub fn unit(&self, feature: Feature) -> &'static str {
         match feature {
-            Feature::Time(TimeKind::MeanG | TimeKind::StdG | TimeKind::RmsG | TimeKind::PeakG | TimeKind::P2pG) => {
-                "g"
-            }
+            Feature::Time(
+                TimeKind::MeanG | TimeKind::StdG | TimeKind::RmsG | TimeKind::PeakG | TimeKind::P2pG,
+            ) => "g",
             Feature::Rate(RateKind::RmsGPerS) => "g/s",
             Feature::Rate(RateKind::KurtosisPerS) => "1/s",
             Feature::Band(_) | Feature::Order(_) => match self.scale {
@@ -333,7 +333,7 @@ fn write_decimal(w: &mut impl fmt::Write, p: f32) -> fmt::Result {
         return Ok(());
     }
     let mut digits = 3;
-    while frac % 10 == 0 {
+    while frac.is_multiple_of(10) {
         frac /= 10;
         digits -= 1;
     }

@@ -21,11 +21,11 @@ pub use bundle::{AssessError, BundleError, Detector, Verdict};
 pub use config::{
     BandSettings, ConfigError, ExtractorConfig, Family, FeatureSettings, MAX_HOPS_PER_WINDOW, SettingsError,
 };
-pub use sanitize::SpikePolicy;
 pub use extractor::{FeatureExtractor, LengthMismatch, NoTap, SampleFate, SampleTap};
 pub use features::{
     ChannelQuality, FEATURE_SCHEMA_VERSION, Families, Feature, FeatureFrame, FeatureSet, MAX_BANDS,
     MAX_FEATURES_PER_CHANNEL, MAX_ORDERS, RateKind, ShapeKind, SpectralScale, TimeKind, feature_name,
 };
 pub use model::{Activation, LayerSpec, ModelError, Network};
+pub use sanitize::SpikePolicy;
 pub use scaler::{RunningStats, Scaler, ScalerError};

@@ -81,7 +81,14 @@ pub(crate) struct BlockAccumulator {
 
 impl BlockAccumulator {
     pub const fn new() -> Self {
-        BlockAccumulator { shift: 0.0, has_shift: false, sums: [0.0; 4], n: 0, max: f32::NEG_INFINITY, min: f32::INFINITY }
+        BlockAccumulator {
+            shift: 0.0,
+            has_shift: false,
+            sums: [0.0; 4],
+            n: 0,
+            max: f32::NEG_INFINITY,
+            min: f32::INFINITY,
+        }
     }
 
     /// Starts a new block shifted by `shift` (`None`: use the block's first sample).

@@ -35,8 +35,13 @@ pub(crate) struct SpecSums {
 }
 
 impl SpecSums {
-    pub const ZERO: SpecSums =
-        SpecSums { bands: [0.0; MAX_BANDS], orders: [0.0; MAX_ORDERS], total: 0.0, weighted: 0.0, flatness: 0.0 };
+    pub const ZERO: SpecSums = SpecSums {
+        bands: [0.0; MAX_BANDS],
+        orders: [0.0; MAX_ORDERS],
+        total: 0.0,
+        weighted: 0.0,
+        flatness: 0.0,
+    };
 
     pub fn add(&mut self, o: &SpecSums, bands: usize, orders: usize) {
         for (a, b) in self.bands[..bands].iter_mut().zip(&o.bands[..bands]) {
@@ -109,7 +114,8 @@ impl SpectralPlan {
 
     /// Bins `lo..=hi` of order `p` at `speed_rpm` (`None`: empty band).
     pub fn order_bins(&self, p: f32, speed_rpm: f32) -> Option<(usize, usize)> {
-        let bins_per_order = f64::from(speed_rpm) / 60.0 * f64::from(self.fft_len) / f64::from(self.sample_rate_hz);
+        let bins_per_order =
+            f64::from(speed_rpm) / 60.0 * f64::from(self.fft_len) / f64::from(self.sample_rate_hz);
         // speed is finite and in [0, max_shaft_speed_rpm] after sanitising; cap to keep casts exact.
         let cap = f64::from(u32::MAX / 4);
         let kc = libm::round(f64::from(p) * bins_per_order).clamp(0.0, cap) as u32;

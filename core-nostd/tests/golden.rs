@@ -15,10 +15,11 @@
 //! The worst case of every kind of feature over all cases is printed (`cargo test -- --nocapture`).
 
 use avm_core::{
-    ExtractorConfig, Families, FeatureExtractor, FeatureFrame, FeatureSet, SpectralScale, SpikePolicy, feature_name,
+    ExtractorConfig, Families, FeatureExtractor, FeatureFrame, FeatureSet, SpectralScale, SpikePolicy,
+    feature_name,
 };
-use std::collections::BTreeMap;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn golden_dir() -> PathBuf {
@@ -35,7 +36,11 @@ fn config(v: &Value) -> ExtractorConfig {
     let u = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("config.{k}")) as u32;
     let f = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("config.{k}")) as f32;
     let list = |k: &str| -> Vec<f32> {
-        v[k].as_array().unwrap_or_else(|| panic!("config.{k}")).iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        v[k].as_array()
+            .unwrap_or_else(|| panic!("config.{k}"))
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
     };
     let mut set = FeatureSet::EMPTY;
     for fam in v["families"].as_array().expect("config.families") {

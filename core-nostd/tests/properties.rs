@@ -1,8 +1,8 @@
 //! Property tests: streaming equals batch, no panic on any input, invariants of every frame.
 
 use avm_core::{
-    ExtractorConfig, Families, Feature, FeatureExtractor, FeatureFrame, FeatureSet, FeatureSettings, SpectralScale,
-    SpikePolicy, TimeKind,
+    ExtractorConfig, Families, Feature, FeatureExtractor, FeatureFrame, FeatureSet, FeatureSettings,
+    SpectralScale, SpikePolicy, TimeKind,
 };
 use proptest::prelude::*;
 

@@ -174,7 +174,9 @@ fn real_cwru_recording_firmware_and_host_agree() {
         spike_k_sigma: 6.0,
         full_scale_g: 50.0,
         max_shaft_speed_rpm: 5000.0,
-        features: avm_core::FeatureSettings::default().feature_set(48_000, 1024).expect("default set at 48 kHz"),
+        features: avm_core::FeatureSettings::default()
+            .feature_set(48_000, 1024)
+            .expect("default set at 48 kHz"),
     };
     let f = 2 * cfg.features.per_channel();
     let w1: Vec<f32> = (0..f * 6).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.02).collect();

@@ -125,13 +125,9 @@ fn fan_imbalance_raises_fan_1p() {
     let (faulty, _) =
         frames(&Plan { engine_fault: Some((EngineFault::FanImbalance, onset, 0.8)), sensor: None });
     let after = onset + 15.0;
-    let (a, b) = (
-        mean_after(&clean, after, 0, ORDER1),
-        mean_after(&faulty, after, 0, ORDER1),
-    );
+    let (a, b) = (mean_after(&clean, after, 0, ORDER1), mean_after(&faulty, after, 0, ORDER1));
     assert!(b > a + 3.0, "1P energy {a} dB -> {b} dB");
-    let (a, b) =
-        (mean_after(&clean, after, 0, RMS), mean_after(&faulty, after, 0, RMS));
+    let (a, b) = (mean_after(&clean, after, 0, RMS), mean_after(&faulty, after, 0, RMS));
     assert!(b > 1.5 * a, "rms {a} -> {b}");
     // Before the onset nothing differs: same engine, profile and noise.
     assert_eq!(clean[0].features, faulty[0].features);
@@ -145,19 +141,13 @@ fn misalignment_raises_2p() {
         engine_fault: Some((EngineFault::Misalignment { core: false }, onset, 0.8)),
         sensor: None,
     });
-    let (a, b) = (
-        mean_after(&clean, 55.0, 0, ORDER2),
-        mean_after(&faulty, 55.0, 0, ORDER2),
-    );
+    let (a, b) = (mean_after(&clean, 55.0, 0, ORDER2), mean_after(&faulty, 55.0, 0, ORDER2));
     assert!(b > a + 3.0, "fan 2P energy {a} dB -> {b} dB");
     let (faulty, _) = frames(&Plan {
         engine_fault: Some((EngineFault::Misalignment { core: true }, onset, 0.8)),
         sensor: None,
     });
-    let (a, b) = (
-        mean_after(&clean, 55.0, 1, ORDER2),
-        mean_after(&faulty, 55.0, 1, ORDER2),
-    );
+    let (a, b) = (mean_after(&clean, 55.0, 1, ORDER2), mean_after(&faulty, 55.0, 1, ORDER2));
     assert!(b > a + 3.0, "core 2P energy {a} dB -> {b} dB");
 }
 
@@ -167,15 +157,9 @@ fn bearing_defect_is_impulsive() {
     let (clean, _) = frames(&NONE);
     let (faulty, _) =
         frames(&Plan { engine_fault: Some((EngineFault::BearingDefect, onset, 0.8)), sensor: None });
-    let (a, b) = (
-        mean_after(&clean, 55.0, 0, KURTOSIS),
-        mean_after(&faulty, 55.0, 0, KURTOSIS),
-    );
+    let (a, b) = (mean_after(&clean, 55.0, 0, KURTOSIS), mean_after(&faulty, 55.0, 0, KURTOSIS));
     assert!(b > a + 1.0, "fan kurtosis {a} -> {b}");
-    let (a, b) = (
-        mean_after(&clean, 55.0, 0, CREST),
-        mean_after(&faulty, 55.0, 0, CREST),
-    );
+    let (a, b) = (mean_after(&clean, 55.0, 0, CREST), mean_after(&faulty, 55.0, 0, CREST));
     assert!(b > a * 1.3, "fan crest factor {a} -> {b}");
 }
 
@@ -194,8 +178,7 @@ fn sensor_events_show_as_data_quality() {
     let (clean, _) = frames(&NONE);
     let (f, _) =
         frames(&Plan { engine_fault: None, sensor: Some((SensorEvent::Drift, 0, 30.0, 150.0, 0.3)) });
-    let (a, b) =
-        (mean_after(&clean, 100.0, 0, MEAN), mean_after(&f, 100.0, 0, MEAN));
+    let (a, b) = (mean_after(&clean, 100.0, 0, MEAN), mean_after(&f, 100.0, 0, MEAN));
     assert!((b - a - 0.3).abs() < 0.02, "mean {a} -> {b}");
     // Stuck: the samples of the interval are constant.
     let (_, rec) =

@@ -115,6 +115,14 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     CRC32.checksum(bytes)
 }
 
+// The descriptor's list fields hold exactly the feature set's capacities.
+const _: () =
+    assert!(field::BAND_EDGES.end - field::BAND_EDGES.start == 4 * (crate::features::MAX_BANDS + 1));
+const _: () = assert!(field::ORDERS.end - field::ORDERS.start == 4 * crate::features::MAX_ORDERS);
+const _: () = assert!(
+    field::BAND_EDGES.start == field::ORDER_HALF_WIDTH.end && field::ORDERS.start == field::BAND_EDGES.end
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,7 +306,10 @@ mod tests {
         assert_eq!(e, BundleError::Config(crate::ConfigError::UnknownFamilies { bits: 0x81 }));
         assert!(std::format!("{e}").contains("cannot compute"), "{e}");
         // More bands than this build holds.
-        assert!(matches!(refused(field::BAND_COUNT, 30), BundleError::Config(crate::ConfigError::Feature { .. })));
+        assert!(matches!(
+            refused(field::BAND_COUNT, 30),
+            BundleError::Config(crate::ConfigError::Feature { .. })
+        ));
         // An unknown spike policy or scale code.
         assert!(matches!(refused(field::SPIKE_POLICY, 7), BundleError::Config(_)));
         assert!(matches!(refused(field::SCALE, 2), BundleError::Config(_)));
@@ -307,8 +318,3 @@ mod tests {
         assert_eq!(e, BundleError::FeatureCount { channels: 1, features: 11, per_channel: 8 });
     }
 }
-
-// The descriptor's list fields hold exactly the feature set's capacities.
-const _: () = assert!(field::BAND_EDGES.end - field::BAND_EDGES.start == 4 * (crate::features::MAX_BANDS + 1));
-const _: () = assert!(field::ORDERS.end - field::ORDERS.start == 4 * crate::features::MAX_ORDERS);
-const _: () = assert!(field::BAND_EDGES.start == field::ORDER_HALF_WIDTH.end && field::ORDERS.start == field::BAND_EDGES.end);

@@ -8,8 +8,8 @@ use crate::config::{ConfigError, ExtractorConfig};
 use crate::features::{
     FEATURE_SCHEMA_VERSION, Families, FeatureFrame, FeatureSet, MAX_BANDS, MAX_ORDERS, SpectralScale,
 };
-use crate::sanitize::SpikePolicy;
 use crate::model::{MAX_LAYER_WIDTH, ModelError, Network, f32_at, u16_at, u32_at};
+use crate::sanitize::SpikePolicy;
 use crate::scaler::scale_value;
 
 /// A zero-padded UTF-8 name field.
@@ -86,15 +86,20 @@ impl<'a> Detector<'a> {
         let [rate, window, hop, fft, band, gap] = field::CONFIG_U32.map(|r| u32_at(bytes, r.start));
         let [spike, full_scale, max_rpm] = field::CONFIG_F32.map(|r| f32_at(bytes, r.start));
         let bad_code = |field: &'static str, at: usize| {
-            BundleError::Config(ConfigError::Feature { field, index: 0, actual: f32::from(bytes[at]), rule: "unknown code" })
+            BundleError::Config(ConfigError::Feature {
+                field,
+                index: 0,
+                actual: f32::from(bytes[at]),
+                rule: "unknown code",
+            })
         };
         let scale = match bytes[field::SCALE] {
             0 => SpectralScale::Db,
             1 => SpectralScale::Fraction,
             _ => return Err(bad_code("scale", field::SCALE)),
         };
-        let spike_policy =
-            SpikePolicy::from_code(bytes[field::SPIKE_POLICY]).ok_or_else(|| bad_code("spike_policy", field::SPIKE_POLICY))?;
+        let spike_policy = SpikePolicy::from_code(bytes[field::SPIKE_POLICY])
+            .ok_or_else(|| bad_code("spike_policy", field::SPIKE_POLICY))?;
         if bytes[field::BAND_COUNT] as usize > MAX_BANDS || bytes[field::ORDER_COUNT] as usize > MAX_ORDERS {
             return Err(BundleError::Config(ConfigError::Feature {
                 field: "band_count / order_count",
@@ -135,7 +140,11 @@ impl<'a> Detector<'a> {
         let (channels, features) = (usize::from(ch), usize::from(nf));
         let per_channel = config.features.per_channel();
         if channels == 0 || features != channels * per_channel || features > MAX_LAYER_WIDTH {
-            return Err(BundleError::FeatureCount { channels: ch, features: nf, per_channel: per_channel as u16 });
+            return Err(BundleError::FeatureCount {
+                channels: ch,
+                features: nf,
+                per_channel: per_channel as u16,
+            });
         }
         let layers = usize::from(u16_at(bytes, field::N_LAYERS.start));
         let phases = usize::from(u16_at(bytes, field::N_PHASES.start));

@@ -6,11 +6,13 @@ use super::block::{BLOCK_SLOTS, BlockSummary, CHUNK, ChannelWindow};
 use super::tap::{SampleFate, SampleTap};
 use crate::config::ExtractorConfig;
 use crate::features::{
-    ChannelQuality, ENERGY_FLOOR_G2, Feature, FeatureSet, MAX_FEATURES_PER_CHANNEL, ShapeKind,
-    SpectralScale, TimeKind,
+    ChannelQuality, ENERGY_FLOOR_G2, Feature, FeatureSet, MAX_FEATURES_PER_CHANNEL, ShapeKind, SpectralScale,
+    TimeKind,
 };
 use crate::moments::{BlockAccumulator, CHUNK_LEN, Moments};
-use crate::sanitize::{Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, SpikePolicy, Tag, interpolate};
+use crate::sanitize::{
+    Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, SpikePolicy, Tag, interpolate,
+};
 use crate::spectrum::{self, SpecSums, SpectralPlan};
 
 /// The pipeline of one channel: sanitiser → moments + Welch → hop blocks → windows.
@@ -397,7 +399,13 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         }
     }
 
-    pub(super) fn close_window(&mut self, sh: &Shared<FFT_MAX>, hops: usize, first_slot: usize, window_index: u32) {
+    pub(super) fn close_window(
+        &mut self,
+        sh: &Shared<FFT_MAX>,
+        hops: usize,
+        first_slot: usize,
+        window_index: u32,
+    ) {
         let cfg = &sh.cfg;
         let (nb, no) = (sh.plan.bands, sh.plan.order_count);
         let mut m = Moments::default();
@@ -482,10 +490,20 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         }
         if quality.unrepaired == 0 {
             let dev = (f64::from(max) - m.mean).max(m.mean - f64::from(min));
-            self.bounds =
-                Bounds::for_policy(cfg.spike_policy, m.mean as f32, std as f32, dev as f32, cfg.spike_k_sigma);
+            self.bounds = Bounds::for_policy(
+                cfg.spike_policy,
+                m.mean as f32,
+                std as f32,
+                dev as f32,
+                cfg.spike_k_sigma,
+            );
         }
-        self.ready =
-            Some(ChannelWindow { window_index, features: f, quality, rms_g: rms as f32, kurtosis: kurt as f32 });
+        self.ready = Some(ChannelWindow {
+            window_index,
+            features: f,
+            quality,
+            rms_g: rms as f32,
+            kurtosis: kurt as f32,
+        });
     }
 }

@@ -112,9 +112,8 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         spectrum::hann_periodic(&mut sh.hann[..n]);
         sh.fft.fill(0.0);
         // Welch segments wholly inside a window: 2·W/N - 1 (W a multiple of N/2, W >= N).
-        let segments = f64::from(2 * (cfg.window_len_samples / cfg.fft_len.max(1)) + u32::from(
-            cfg.window_len_samples % cfg.fft_len.max(1) != 0,
-        )) - 1.0;
+        // (W is a whole number of half-segments, so 2·W/N is exact.)
+        let segments = 2.0 * f64::from(cfg.window_len_samples) / f64::from(cfg.fft_len.max(1)) - 1.0;
         let hann_energy: f64 = sh.hann[..n].iter().map(|w| f64::from(*w) * f64::from(*w)).sum();
         sh.power_to_g2 = 1.0 / (segments * f64::from(cfg.fft_len) * hann_energy);
         sh.segments_inv = 1.0 / segments;
@@ -267,7 +266,11 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
                 }
             }
         }
-        self.prev = Some(PrevWindow { valid, rms_g: windows.map(|w| w.rms_g), kurtosis: windows.map(|w| w.kurtosis) });
+        self.prev = Some(PrevWindow {
+            valid,
+            rms_g: windows.map(|w| w.rms_g),
+            kurtosis: windows.map(|w| w.kurtosis),
+        });
         let window_index = windows[0].window_index;
         Some(FeatureFrame {
             window_index,
@@ -351,10 +354,7 @@ mod tests {
 
     /// Bits of every frame of a stream with noise, spikes, a gap and a speed ramp.
     fn bits(frames: &[FeatureFrame<2>]) -> Vec<(u32, bool, Vec<u32>)> {
-        frames
-            .iter()
-            .map(|f| (f.window_index, f.valid, f.flat().map(|x| x.to_bits()).collect()))
-            .collect()
+        frames.iter().map(|f| (f.window_index, f.valid, f.flat().map(|x| x.to_bits()).collect())).collect()
     }
 
     fn rough_stream(n: usize) -> (Vec<[f32; 2]>, Vec<[f32; 2]>) {

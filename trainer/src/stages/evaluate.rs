@@ -443,8 +443,15 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
             let mut all = featurize::load_split(cfg, "training")?.rows;
             all.extend(val.rows.iter().cloned());
             all.extend(test.rows.iter().cloned());
-            report.cross_validation =
-                Some(cross_validate(cfg, &ecfg, &ck.feature_names, &scaler.units, &all, hop_s, &stage.join("cv"))?);
+            report.cross_validation = Some(cross_validate(
+                cfg,
+                &ecfg,
+                &ck.feature_names,
+                &scaler.units,
+                &all,
+                hop_s,
+                &stage.join("cv"),
+            )?);
             report.cv_folds = ecfg.cv_folds;
         }
         plots::roc(stage, "roc", &roc, report.auc, "ROC, test split")?;

@@ -162,7 +162,10 @@ pub fn fit_scaler(names: &[String], units: Vec<String>, rows: &[Window]) -> Resu
         n += 1;
     }
     ensure!(n >= 2, UsageError(format!("only {n} clean normal training windows: too few to fit the scaler")));
-    ensure!(units.len() == names.len(), anyhow::anyhow!("{} units for {} features", units.len(), names.len()));
+    ensure!(
+        units.len() == names.len(),
+        anyhow::anyhow!("{} units for {} features", units.len(), names.len())
+    );
     let s = ScalerFile {
         feature_schema_version: FEATURE_SCHEMA_VERSION,
         feature_names: names.to_vec(),
