@@ -540,6 +540,19 @@ pub enum SettingsError {
         /// Value found.
         actual: u32,
     },
+    /// A band of `bands` holds no FFT bin, or reaches above the Nyquist frequency.
+    Band {
+        /// Band index (0-based).
+        index: u32,
+        /// Its lower edge, Hz.
+        lo_hz: f32,
+        /// Its upper edge, Hz.
+        hi_hz: f32,
+        /// FFT bin spacing `sample_rate_hz / fft_len`, Hz.
+        bin_hz: f64,
+        /// `sample_rate_hz / 2`, Hz.
+        nyquist_hz: f64,
+    },
     /// A float setting is not finite and positive.
     NotPositiveFinite {
         /// The field.
@@ -578,6 +591,22 @@ impl fmt::Display for SettingsError {
             }
             SettingsError::OrderBand { actual } => {
                 write!(f, "order_band_bins = {actual} must be from 0 to 64")
+            }
+            SettingsError::Band { index, lo_hz, hi_hz, bin_hz, nyquist_hz } => {
+                if f64::from(hi_hz) > nyquist_hz {
+                    write!(
+                        f,
+                        "bands: band {index} ({lo_hz} Hz to {hi_hz} Hz) reaches above half the sample rate \
+                         ({nyquist_hz} Hz): lower high_hz or the last of edges_hz"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "bands: band {index} ({lo_hz} Hz to {hi_hz} Hz) holds no FFT bin (bins are {bin_hz} Hz \
+                         apart: sample rate / fft_len); use fewer bands, a higher low_hz, wider edges_hz or a \
+                         longer fft_len"
+                    )
+                }
             }
             SettingsError::NotPositiveFinite { field, actual } => {
                 write!(f, "{field} = {actual} must be a finite number > 0")
@@ -667,6 +696,21 @@ impl ExtractorConfig {
             max_shaft_speed_rpm: s.max_shaft_speed_rpm,
             features: s.feature_set(sample_rate_hz, fft).map_err(SettingsError::Config)?,
         };
+        // The bands in the settings' words (the edges may have been derived from count/low/high).
+        let edges = cfg.features.bands();
+        let nyquist_hz = f64::from(sample_rate_hz) / 2.0;
+        for (i, w) in edges.windows(2).enumerate() {
+            let (lo, hi) = band_bins(w[0], w[1], i + 2 == edges.len(), sample_rate_hz, fft);
+            if lo > hi || f64::from(w[1]) > nyquist_hz {
+                return Err(SettingsError::Band {
+                    index: i as u32,
+                    lo_hz: w[0],
+                    hi_hz: w[1],
+                    bin_hz: f64::from(sample_rate_hz) / f64::from(fft),
+                    nyquist_hz,
+                });
+            }
+        }
         cfg.validate().map_err(SettingsError::Config)?;
         Ok(cfg)
     }
@@ -885,7 +929,22 @@ mod tests {
         };
         let e = ExtractorConfig::from_settings(2048, &s).unwrap_err();
         let msg = std::format!("{e}");
-        assert!(msg.contains("band_edges_hz[0]") && msg.contains("at least one FFT bin"), "{msg}");
+        assert!(
+            msg.starts_with("bands: band 0 (1 Hz to ") && msg.contains("holds no FFT bin (bins are 2 Hz"),
+            "{msg}"
+        );
+        let s = FeatureSettings {
+            bands: BandSettings {
+                edges_hz: [10.0, 100.0, 2000.0].into_iter().collect(),
+                ..BandSettings::default()
+            },
+            ..FeatureSettings::default()
+        };
+        let msg = std::format!("{}", ExtractorConfig::from_settings(2048, &s).unwrap_err());
+        assert!(
+            msg.contains("band 1 (100 Hz to 2000 Hz) reaches above half the sample rate (1024 Hz)"),
+            "{msg}"
+        );
         let s = FeatureSettings { orders: [0.5, -1.0].into_iter().collect(), ..FeatureSettings::default() };
         let msg = std::format!("{}", ExtractorConfig::from_settings(2048, &s).unwrap_err());
         assert!(msg.contains("orders[1] = -1"), "{msg}");

@@ -76,6 +76,14 @@ fn config_values_outside_their_range_are_refused_before_anything_runs() {
         ("batch_size: 32", "batch_size: 0", "train.batch_size = 0"),
         ("window_s: 10.0", "window_s: -10", "features.window_s = -10"),
         ("hop_s: 5.0", "hop_s: 5.1", "nearest valid value: 5 s"),
+        (
+            "order_band_bins: 1",
+            "order_band_bins: 1\n  bands: {count: 20, low_hz: 1}",
+            "features.bands: band 0 (1 Hz to 1.39",
+        ),
+        ("order_band_bins: 1", "order_band_bins: 1\n  orders: [1, -2]", "features: orders[1] = -2"),
+        ("order_band_bins: 1", "order_band_bins: 1\n  families: [time, gears]", "gears"),
+        ("spike_k_sigma: 3.0", "spike_k_sigma: 3.0\n  spike_policy: median", "median"),
         ("name: small", "name: ../../x", "name \"../../x\" is not a valid identifier"),
         (
             "aircraft: 2",
@@ -87,7 +95,11 @@ fn config_values_outside_their_range_are_refused_before_anything_runs() {
             assert!(t.contains(from), "{from}");
             t.replace(from, to)
         });
-        let cmds: &[&str] = if from.starts_with("window_s") || from.starts_with("hop_s") {
+        let cmds: &[&str] = if from.starts_with("window_s")
+            || from.starts_with("hop_s")
+            || to.contains("bands:")
+            || to.contains("orders:")
+        {
             &["preprocess"] // checked against the contract's rate
         } else {
             &["simulate", "train"]
