@@ -1,9 +1,11 @@
 //! Feature extraction throughput at the fleet defaults: 2048 Hz, 10 s windows every 5 s,
-//! 1024-point FFT, 1 and 2 channels. Compare with `benches/numpy_features.py` (same machine).
+//! 1024-point FFT, the default feature set (schema v3), 1 and 2 channels; and the cost of each
+//! family (2 channels, the time-domain family alone, then adding one family at a time).
+//! Compare with `benches/numpy_features.py` (same machine).
 //!
 //! `cargo bench -p avm-core --bench extract`
 
-use avm_core::{ExtractorConfig, FeatureExtractor};
+use avm_core::{ExtractorConfig, Families, FeatureExtractor};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -33,8 +35,31 @@ fn signal<const CH: usize>() -> (Vec<[f32; CH]>, Vec<[f32; CH]>) {
 
 fn run<const CH: usize>(c: &mut Criterion) {
     let cfg = ExtractorConfig::default_at(RATE_HZ).unwrap();
+    bench::<CH>(c, &format!("extract_{CH}ch_2048hz_fft1024"), cfg);
+}
+
+/// The default config with only `families` selected.
+fn with_families(families: Families) -> ExtractorConfig {
+    let mut cfg = ExtractorConfig::default_at(RATE_HZ).unwrap();
+    cfg.features.families = families;
+    cfg
+}
+
+fn families(c: &mut Criterion) {
+    let time = Families::TIME.with(Families::SPEED);
+    for (name, f) in [
+        ("time", time),
+        ("time_bands", time.with(Families::BANDS)),
+        ("time_orders", time.with(Families::ORDERS)),
+        ("time_shape", time.with(Families::SHAPE)),
+    ] {
+        bench::<2>(c, &format!("family_2ch_{name}"), with_families(f));
+    }
+}
+
+fn bench<const CH: usize>(c: &mut Criterion, group: &str, cfg: ExtractorConfig) {
     let (vib, rpm) = signal::<CH>();
-    let mut g = c.benchmark_group(format!("extract_{CH}ch_2048hz_fft1024"));
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(vib.len() as u64));
     g.sample_size(20);
     g.bench_function("60s_stream", |b| {
@@ -57,6 +82,7 @@ fn run<const CH: usize>(c: &mut Criterion) {
 fn benches(c: &mut Criterion) {
     run::<1>(c);
     run::<2>(c);
+    families(c);
 }
 
 criterion_group!(extract, benches);

@@ -2,16 +2,19 @@
 """The same per-window features in vectorised numpy, timed on this machine, against avm-core.
 
 Peer for `cargo bench -p avm-core --bench extract`: 2048 Hz, 10 s windows every 5 s, 1024-point
-Welch segments with 50 % overlap, 1 and 2 channels. numpy computes each 20 480-sample window
-from scratch (what a batch pipeline does); avm-core streams, so each sample is processed once.
-Both are reported as time per emitted window (one every 5 s of signal) and samples per second.
+Welch segments with 50 % overlap, the default feature set of schema v3 (time, rates, 16
+log-spaced bands, orders 0.5/1/2/3, centroid and flatness, speed), 1 and 2 channels. numpy
+computes each 20 480-sample window from scratch (what a batch pipeline does); avm-core streams,
+so each sample is processed once. Both are reported as time per emitted window (one every 5 s
+of signal) and samples per second. Before timing, the peer's features of one window are checked
+against the float64 reference `core-nostd/reference/features_ref.py` (relative 1e-9), so the
+two implementations compute the same set.
 
     cargo bench -p avm-core --bench extract     # writes target/criterion/...
     python3 core-nostd/benches/numpy_features.py
 
 The Rust figures are read from criterion's estimates if present. Numbers are the best of
-several repeats (timeit), single-threaded numpy (the OPENBLAS variables are not involved: no
-BLAS call is made).
+several repeats (timeit), single-threaded numpy (no BLAS call is made).
 """
 
 import json
@@ -24,37 +27,81 @@ RATE_HZ = 2048
 WIN = 10 * RATE_HZ
 HOP = 5 * RATE_HZ
 NFFT = 1024
-BAND = 1
+HALF = NFFT // 2
+BAND_MIN_BINS = 1
+ORDERS = (0.5, 1.0, 2.0, 3.0)
+HALF_WIDTH = 0.05
 HANN = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(NFFT) / NFFT)
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The default bands at 2048 Hz, as `FeatureSettings::default()` resolves them (f32 edges).
+_LO, _HI, _N = 4 * RATE_HZ / NFFT, RATE_HZ / 2.56, 16
+EDGES = [float(np.float32(_LO * (_HI / _LO) ** (i / _N))) for i in range(_N + 1)]
+EDGES[0], EDGES[-1] = float(np.float32(_LO)), float(np.float32(_HI))
+FREQS = np.arange(HALF + 1) * RATE_HZ / NFFT
+BAND_MASK = np.stack([(FREQS >= EDGES[i]) & ((FREQS <= EDGES[i + 1]) if i == _N - 1 else (FREQS < EDGES[i + 1]))
+                      for i in range(_N)])
+BAND_MASK[:, 0] = False
+NORM = ((WIN - NFFT) // HALF + 1) * NFFT * np.sum(HANN * HANN)
 
 
 def window_features(x, rpm):
-    """x: (channels, WIN); rpm: (channels, WIN). Same definitions as reference/features_ref.py."""
+    """x: (channels, WIN); rpm: (channels, WIN). Same definitions as reference/features_ref.py
+    (rates need the previous window and are a subtraction: left out of the timing)."""
     mean = x.mean(axis=1)
     d = x - mean[:, None]
     d2 = d * d
     m2 = d2.mean(axis=1)
+    m3 = (d2 * d).mean(axis=1)
     m4 = (d2 * d2).mean(axis=1)
     std = np.sqrt(m2)
     rms = np.sqrt((x * x).mean(axis=1))
     peak = np.abs(x).max(axis=1)
+    p2p = x.max(axis=1) - x.min(axis=1)
     crest = peak / rms
     kurt = m4 / (m2 * m2)
-    half = NFFT // 2
-    seg = np.lib.stride_tricks.sliding_window_view(x, NFFT, axis=1)[:, ::half] * HANN
+    skew = m3 / m2 ** 1.5
+    seg = np.lib.stride_tricks.sliding_window_view(x, NFFT, axis=1)[:, ::HALF] * HANN
     spec = np.fft.rfft(seg, axis=-1)  # (channels, segments, NFFT/2 + 1)
     p = spec.real ** 2 + spec.imag ** 2
-    p[..., 1:half] *= 2
-    total = p[..., 1:].sum(axis=-1)
-    speed = np.lib.stride_tricks.sliding_window_view(rpm, NFFT, axis=1)[:, ::half].mean(axis=-1)
-    out = []
-    for order in (1, 2):
-        k = np.floor(order * speed / 60 * NFFT / RATE_HZ + 0.5).astype(int)
-        bins = np.clip(k[..., None] + np.arange(-BAND, BAND + 1), 1, half)
-        e = np.take_along_axis(p, bins, axis=-1).sum(axis=-1)
-        out.append(e.sum(axis=-1) / total.sum(axis=-1))
-    return np.stack([mean, std, rms, peak, crest, kurt, out[0], out[1]], axis=1)
+    p[..., 1:HALF] *= 2
+    ac = p[..., 1:]
+    total = ac.sum(axis=-1)  # (channels, segments)
+    bands = 10 * np.log10(np.einsum("csk,bk->cb", p, BAND_MASK.astype(float)) / NORM + 1e-12)
+    speed_hz = np.lib.stride_tricks.sliding_window_view(rpm, NFFT, axis=1)[:, ::HALF].mean(axis=-1) / 60
+    per_order = []
+    for order in ORDERS:
+        k = np.floor(order * speed_hz * NFFT / RATE_HZ + 0.5).astype(int)
+        b = np.maximum(BAND_MIN_BINS, np.floor(HALF_WIDTH * speed_hz * NFFT / RATE_HZ + 0.5).astype(int))
+        span = np.arange(-b.max(), b.max() + 1)
+        bins = k[..., None] + span
+        keep = (np.abs(span) <= b[..., None]) & (bins >= 1) & (bins <= HALF) & (k[..., None] > 0) & (k[..., None] <= HALF)
+        e = np.where(keep, np.take_along_axis(p, np.clip(bins, 0, HALF), axis=-1), 0).sum(axis=-1)
+        per_order.append(10 * np.log10(e.sum(axis=-1) / NORM + 1e-12))
+    centroid = (ac * np.arange(1, HALF + 1)).sum(axis=(-1, -2)) / total.sum(axis=-1) * RATE_HZ / NFFT
+    mean_p = total / HALF
+    e = 1e-8 * mean_p + 1e-30
+    flat = (np.exp(np.log(ac + e[..., None]).mean(axis=-1)) / (mean_p + e)).mean(axis=-1)
+    zeros = np.zeros_like(mean)
+    cols = [mean, std, rms, peak, p2p, crest, kurt, skew, zeros, zeros]
+    cols += list(bands.T) + per_order + [centroid, flat, rpm.mean(axis=1)]
+    return np.stack(cols, axis=1)
+
+
+def check_against_reference(x, rpm):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ref", ROOT / "core-nostd" / "reference" / "features_ref.py")
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    cfg = dict(sample_rate_hz=RATE_HZ, window_len_samples=WIN, hop_len_samples=HOP, fft_len=NFFT,
+               order_band_bins=BAND_MIN_BINS, max_gap_samples=8, spike_policy="off", spike_k_sigma=3.0,
+               full_scale_g=1000.0, max_shaft_speed_rpm=30000.0, families=ref.ALL_FAMILIES, scale="db",
+               band_edges_hz=EDGES, orders=list(ORDERS), order_half_width=HALF_WIDTH)
+    frames = ref.extract(x[:, :WIN].T, rpm[:, :WIN].T, cfg)
+    want = np.array([c["features"] for c in frames[0]["channels"]])
+    got = window_features(x[:, :WIN], rpm[:, :WIN])
+    assert got.shape == want.shape, (got.shape, want.shape)
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-9), np.max(np.abs(got - want))
 
 
 def rust_estimate(channels):
@@ -73,6 +120,7 @@ def main():
         x = np.stack([2 + np.sin(2 * np.pi * (80 + 10 * c) * t) + 0.2 * (rng.random(len(t)) - 0.5)
                       for c in range(channels)]).astype(np.float32).astype(np.float64)
         rpm = np.full_like(x, 4800.0)
+        check_against_reference(x, rpm)
         n_windows = (x.shape[1] - WIN) // HOP + 1
 
         def all_windows():

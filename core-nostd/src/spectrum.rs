@@ -75,6 +75,8 @@ pub(crate) struct SpectralPlan {
     pub order_count: usize,
     pub order_half_width: f32,
     pub flatness: bool,
+    /// Any spectral family selected (else no segment is transformed).
+    pub spectral: bool,
 }
 
 impl SpectralPlan {
@@ -88,6 +90,7 @@ impl SpectralPlan {
         order_count: 0,
         order_half_width: 0.0,
         flatness: false,
+        spectral: false,
     };
 
     pub fn new(cfg: &ExtractorConfig) -> SpectralPlan {
@@ -109,6 +112,9 @@ impl SpectralPlan {
         plan.orders[..orders.len()].copy_from_slice(orders);
         plan.order_half_width = set.order_half_width;
         plan.flatness = set.families.contains(Families::SHAPE);
+        plan.spectral = plan.flatness
+            || set.families.contains(Families::BANDS)
+            || set.families.contains(Families::ORDERS);
         plan
     }
 

@@ -338,7 +338,8 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             self.out_pos_half = 0;
             let h1 = usize::from(self.out_half_slot);
             self.out_half_slot = (self.out_half_slot + 1) % 4;
-            if self.ring_full {
+            // Without a spectral family no number needs the transform.
+            if self.ring_full && sh.plan.spectral {
                 self.segment(sh, h1, slots);
             }
         }
