@@ -24,6 +24,45 @@ use panic_semihosting as _;
 #[cfg(feature = "defmt")]
 use defmt_semihosting as _;
 
+/// CPU cost of the core on the target (feature `cost`): SysTick ticks spent extracting and
+/// scoring. Under `qemu-system-arm -icount shift=0` the virtual clock advances 1 ns per
+/// instruction and mps2-an386's SysTick runs at 25 MHz, so one tick is 40 instructions
+/// (`scripts/firmware_cost.sh`). Off by default: the tick counts depend on the host's clock
+/// without `-icount`, and the parity snapshot must not.
+#[cfg(feature = "cost")]
+mod cost {
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use cortex_m::peripheral::{SYST, syst::SystClkSource};
+
+    /// Ticks spent in `push_slice` (extraction and, inside its callback, scoring).
+    pub static PUSH: AtomicU32 = AtomicU32::new(0);
+    /// Ticks spent in `Detector::assess`.
+    pub static SCORE: AtomicU32 = AtomicU32::new(0);
+
+    pub fn start() {
+        if let Some(p) = cortex_m::Peripherals::take() {
+            let mut syst = p.SYST;
+            syst.set_clock_source(SystClkSource::Core);
+            syst.set_reload(0x00FF_FFFF);
+            syst.clear_current();
+            syst.enable_counter();
+        }
+    }
+
+    /// Runs `f`, adding the ticks it took to `into` (SysTick counts down, 24 bits).
+    pub fn time<R>(into: &AtomicU32, f: impl FnOnce() -> R) -> R {
+        let a = SYST::get_current();
+        let r = f();
+        let b = SYST::get_current();
+        into.fetch_add(a.wrapping_sub(b) & 0x00FF_FFFF, Ordering::Relaxed);
+        r
+    }
+
+    pub fn ticks(of: &AtomicU32) -> u32 {
+        of.load(Ordering::Relaxed)
+    }
+}
+
 /// Vibration channels this firmware is built for.
 const CH: usize = 2;
 /// Largest FFT the extractor can run (fft_len of the bundle's config must not exceed it).
@@ -60,7 +99,11 @@ static mut BUNDLE_BUF: [u8; 160 * 1024] = [0; 160 * 1024];
 static mut FX: FeatureExtractor<CH, FFT_MAX> = FeatureExtractor::UNCONFIGURED;
 
 fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut u32, no_verdict: &mut u32) {
-    let v = match det.assess(frame) {
+    #[cfg(feature = "cost")]
+    let assessed = cost::time(&cost::SCORE, || det.assess(frame));
+    #[cfg(not(feature = "cost"))]
+    let assessed = det.assess(frame);
+    let v = match assessed {
         Ok(v) => v,
         Err(e) => {
             let mut msg = input::Msg::new();
@@ -121,6 +164,8 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
 #[entry]
 fn main() -> ! {
     stack::paint();
+    #[cfg(feature = "cost")]
+    cost::start();
     // The bundle: from the host if it offers one, else the embedded one.
     // SAFETY: BUNDLE_BUF is only touched here, once, before anything else reads it.
     let buf: &'static mut [u8] = unsafe { &mut *core::ptr::addr_of_mut!(BUNDLE_BUF) };
@@ -191,10 +236,16 @@ fn main() -> ! {
         if n == 0 {
             break;
         }
-        let r = fx.push_slice(&vib[..n], &rpm[..n], |frame| {
-            windows += 1;
-            report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
-        });
+        let push = || {
+            fx.push_slice(&vib[..n], &rpm[..n], |frame| {
+                windows += 1;
+                report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
+            })
+        };
+        #[cfg(feature = "cost")]
+        let r = cost::time(&cost::PUSH, push);
+        #[cfg(not(feature = "cost"))]
+        let r = push();
         if r.is_err() {
             fail("internal: block length mismatch");
         }
@@ -203,6 +254,15 @@ fn main() -> ! {
         windows += 1;
         report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
     }
+    #[cfg(feature = "cost")]
+    say!(
+        "avm-firmware: cost: {} samples x {} channels, {} windows; SysTick ticks: push_slice {} (scoring included), scoring {}",
+        source.samples(),
+        CH,
+        windows,
+        cost::ticks(&cost::PUSH),
+        cost::ticks(&cost::SCORE)
+    );
     let stack_bytes = stack::high_water_bytes();
     say!(
         "avm-firmware: {} windows, {} alarms, {} without verdict; stack high-water {} bytes",
