@@ -236,14 +236,14 @@ fn main() -> ! {
         if n == 0 {
             break;
         }
-        let push = || {
+        let mut push = || {
             fx.push_slice(&vib[..n], &rpm[..n], |frame| {
                 windows += 1;
                 report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
             })
         };
         #[cfg(feature = "cost")]
-        let r = cost::time(&cost::PUSH, push);
+        let r = cost::time(&cost::PUSH, || push());
         #[cfg(not(feature = "cost"))]
         let r = push();
         if r.is_err() {
