@@ -243,7 +243,7 @@ fn main() -> ! {
             })
         };
         #[cfg(feature = "cost")]
-        let r = cost::time(&cost::PUSH, || push());
+        let r = cost::time(&cost::PUSH, &mut push);
         #[cfg(not(feature = "cost"))]
         let r = push();
         if r.is_err() {
