@@ -32,6 +32,15 @@ Feature definitions, schema v3 (window x of n samples after sanitising, shaft sp
           b = max(order_band_bins, floor(half_width * f * N/fs + 0.5)),
           B = k_p-b..k_p+b clipped to 1..N/2, empty if k_p == 0 or k_p > N/2
           band/order value: 10 log10(E + 1e-12) (scale db) or E / E_total (scale fraction)
+  envelope (family "envelope"; band [lo, hi] Hz, decimation D, segment N_e, orders):
+          two cascaded band-pass biquads (RBJ cookbook "BPF, 0 dB peak", centre sqrt(lo*hi),
+          bandwidth log2(hi/lo) octaves), squared, two cascaded low-pass biquads (Q = 1/sqrt 2,
+          cut-off 0.4 fs/D), every D-th sample (indices D-1, 2D-1, ...), a = sqrt(max(s, 0));
+          coefficients designed in float64 and rounded to float32 as the core stores them, the
+          filtering itself in float64 (scipy.signal.lfilter, zero initial state at stream start);
+          env_rms_g = sqrt(mean(a^2)), env_kurtosis = Pearson kurtosis of a (window's envelope
+          samples); env orders: Welch of a (N_e-sample segments every N_e/2 inside the window,
+          segment mean removed, periodic Hann), bins and half-width as the orders at rate fs/D
   shape   centroid_hz = sum_seg sum_k k P / sum_seg sum_k P * fs/N (0 without AC energy);
           flatness = mean over segments of exp(mean(ln(P + e))) / (mean(P) + e) over
           k = 1..N/2, e = 1e-8 mean(P) + 1e-30
@@ -58,18 +67,19 @@ HERE = pathlib.Path(__file__).resolve().parent
 GOLDEN = HERE.parent / "tests" / "golden"
 
 ALL_FAMILIES = ["time", "rates", "bands", "orders", "shape", "speed"]
+NO_ENVELOPE = dict(env_band_hz=[1.0, 2.0], env_decimation=1, env_fft_len=64, env_orders=[])
 SMALL = dict(sample_rate_hz=1024, window_len_samples=2048, hop_len_samples=1024, fft_len=256,
              order_band_bins=1, max_gap_samples=4, spike_policy="k_sigma", spike_k_sigma=3.0,
              full_scale_g=100.0, max_shaft_speed_rpm=20000.0,
              families=ALL_FAMILIES, scale="db",
              band_edges_hz=[4.0, 16.0, 26.0, 38.0, 58.0, 70.0, 128.0, 400.0, 512.0],
-             orders=[0.5, 1.0, 2.0, 3.5], order_half_width=0.05)
+             orders=[0.5, 1.0, 2.0, 3.5], order_half_width=0.05, **NO_ENVELOPE)
 DEFAULT = dict(sample_rate_hz=2048, window_len_samples=20480, hop_len_samples=10240, fft_len=1024,
                order_band_bins=1, max_gap_samples=8, spike_policy="isolated", spike_k_sigma=3.0,
                full_scale_g=1000.0, max_shaft_speed_rpm=30000.0,
                families=ALL_FAMILIES, scale="db",
                band_edges_hz=[8.0, 16.0, 32.0, 64.0, 90.0, 98.0, 128.0, 256.0, 512.0, 800.0],
-               orders=[0.5, 1.0, 2.0, 3.0], order_half_width=0.05)
+               orders=[0.5, 1.0, 2.0, 3.0], order_half_width=0.05, **NO_ENVELOPE)
 
 TIME = ["mean_g", "std_g", "rms_g", "peak_g", "p2p_g", "crest_factor", "kurtosis", "skewness"]
 RATES = ["rms_roc_g_per_s", "kurtosis_roc_per_s"]
@@ -95,6 +105,8 @@ def feature_names(cfg):
         names += [f"band{i:02d}_{scale}" for i in range(len(cfg["band_edges_hz"]) - 1)]
     if "orders" in fam:
         names += [f"order{order_suffix(p)}_{scale}" for p in cfg["orders"]]
+    if "envelope" in fam:
+        names += ["env_rms_g", "env_kurtosis"] + [f"env_order{order_suffix(p)}_{scale}" for p in cfg["env_orders"]]
     if "shape" in fam:
         names += SHAPE
     if "speed" in fam:
@@ -207,6 +219,73 @@ def welch_features(x, r, cfg):
     return [value(e) for e in e_bands], [value(e) for e in e_orders], [centroid, float(np.mean(flat))]
 
 
+def rbj_band_pass(f0, bw_oct, fs):
+    w0 = 2 * math.pi * f0 / fs
+    alpha = math.sin(w0) * math.sinh(math.log(2) / 2 * bw_oct * w0 / math.sin(w0))
+    a0 = 1 + alpha
+    b = np.array([alpha, 0.0, -alpha]) / a0
+    a = np.array([1.0, -2 * math.cos(w0) / a0, (1 - alpha) / a0])
+    return b.astype(np.float32).astype(np.float64), a.astype(np.float32).astype(np.float64)
+
+
+def rbj_low_pass(fc, q, fs):
+    w0 = 2 * math.pi * fc / fs
+    alpha = math.sin(w0) / (2 * q)
+    a0 = 1 + alpha
+    c = 1 - math.cos(w0)
+    b = np.array([c / 2, c, c / 2]) / a0
+    a = np.array([1.0, -2 * math.cos(w0) / a0, (1 - alpha) / a0])
+    return b.astype(np.float32).astype(np.float64), a.astype(np.float32).astype(np.float64)
+
+
+def envelope_signal(y, cfg):
+    """The decimated envelope a of the whole sanitised stream y."""
+    fs = cfg["sample_rate_hz"]
+    lo, hi = cfg["env_band_hz"]
+    d = cfg["env_decimation"]
+    bb, ba = rbj_band_pass(math.sqrt(lo * hi), math.log2(hi / lo), fs)
+    lb, la = rbj_low_pass(0.4 * fs / d, 1 / math.sqrt(2), fs)
+    band = scipy.signal.lfilter(bb, ba, scipy.signal.lfilter(bb, ba, y))
+    s = scipy.signal.lfilter(lb, la, scipy.signal.lfilter(lb, la, band * band))
+    return np.sqrt(np.maximum(s[d - 1::d], 0.0))
+
+
+def envelope_features(a, r, start, cfg):
+    """Envelope features of the window starting at sample `start` (a: the stream's envelope)."""
+    d, n_e = cfg["env_decimation"], cfg["env_fft_len"]
+    win = cfg["window_len_samples"]
+    rate = cfg["sample_rate_hz"] / d
+    aw = a[start // d:(start + win) // d]
+    rms = float(np.sqrt(np.mean(aw * aw)))
+    kurt = float(scipy.stats.kurtosis(aw, fisher=False, bias=True)) if np.std(aw) > 0 else 0.0
+    half = n_e // 2
+    w = scipy.signal.get_window("hann", n_e)
+    e = np.zeros(len(cfg["env_orders"]))
+    tot = 0.0
+    starts = range(0, len(aw) - n_e + 1, half)
+    for j in starts:
+        seg = aw[j:j + n_e]
+        spec = np.fft.rfft((seg - seg.mean()) * w)
+        p = np.abs(spec) ** 2
+        p[1:half] *= 2.0
+        f_shaft = np.mean(r[start + j * d:start + (j + n_e) * d]) / 60.0
+        tot += p[1:].sum()
+        for i, order in enumerate(cfg["env_orders"]):
+            k = math.floor(order * f_shaft * n_e / rate + 0.5)
+            if k == 0 or k > half:
+                continue
+            b = max(cfg["order_band_bins"], math.floor(cfg["order_half_width"] * f_shaft * n_e / rate + 0.5))
+            e[i] += p[max(k - b, 1):min(k + b, half) + 1].sum()
+    norm = len(starts) * n_e * np.sum(w * w)
+
+    def value(x):
+        if cfg["scale"] == "db":
+            return 10.0 * math.log10(x / norm + 1e-12)
+        return min(max(x / tot, 0.0), 1.0) if tot > 0 else 0.0
+
+    return [rms, kurt] + [value(x) for x in e]
+
+
 def moments(x):
     mean = float(np.mean(x))
     std = float(np.std(x, ddof=0))
@@ -299,8 +378,17 @@ def extract(vib, rpm, cfg):
                 f += shape
             if "speed" in fam:
                 f += [float(np.mean(rs))]
-            assert len(f) == len(names)
             feats.append((f, q, t["rms_g"], t["kurtosis"]))
+        if "envelope" in fam:
+            # The envelope of the final sanitised stream; its features go after the orders.
+            a = envelope_signal(y, cfg)
+            at = sum(len(g) for g, on in ((TIME, "time" in fam), (RATES, "rates" in fam)) if on)
+            at += (len(cfg["band_edges_hz"]) - 1) if "bands" in fam else 0
+            at += len(cfg["orders"]) if "orders" in fam else 0
+            feats = [(f[:at] + envelope_features(a, r, w * hop, cfg) + f[at:], q, rms, kurt)
+                     for w, (f, q, rms, kurt) in enumerate(feats)]
+        for f, *_ in feats:
+            assert len(f) == len(names), (len(f), names)
         per_channel.append(feats)
 
     frames = []
@@ -373,6 +461,19 @@ def cases():
         m = t >= t0
         x[m] += 1.5 * np.exp(-(t[m] - t0) * 60.0) * np.sin(2 * np.pi * 300.0 * (t[m] - t0))
     out["impacts"] = (dict(cfg, spike_policy="isolated"), x[:, None], np.full((n, 1), 1920.0))
+
+    # Envelope: a 300 Hz carrier amplitude-modulated at 24 Hz (0.75 order of a 32 Hz shaft).
+    env = dict(cfg, families=["time", "envelope", "speed"], spike_policy="isolated",
+               env_band_hz=[200.0, 400.0], env_decimation=4, env_fft_len=128, env_orders=[0.75, 1.5, 0.3])
+    x = 0.5 * (1 + 0.8 * np.sin(2 * np.pi * 24 * t)) * np.sin(2 * np.pi * 300 * t) + 0.02 * rng.standard_normal(n)
+    out["envelope_am"] = (env, x[:, None], np.full((n, 1), 1920.0))
+    # Impacts on the 300 Hz resonance 7.3 times per second: the defect order 7.3 / 32 Hz.
+    x = 0.05 * rng.standard_normal(n)
+    for t0 in np.arange(0.05, n / fs, 1 / 7.3):
+        m = t >= t0
+        x[m] += 1.5 * np.exp(-(t[m] - t0) * 60.0) * np.sin(2 * np.pi * 300.0 * (t[m] - t0))
+    imp = dict(env, env_fft_len=256, env_orders=[7.3 / 32, 2 * 7.3 / 32, 0.35], scale="db")
+    out["envelope_impacts"] = (imp, x[:, None], np.full((n, 1), 1920.0))
 
     # Another layout: bands and speed only, as fractions of the total.
     x = tone(n, fs, 20.0, 0.5) + tone(n, fs, 200.0, 0.25) + 0.02 * rng.standard_normal(n)
@@ -463,6 +564,16 @@ def sanity(name, expected):
         assert sum(w["channels"][0]["quality"]["clipped"] for w in fr) == 0
     if name == "impacts":
         assert all(w["channels"][0]["features"][at("kurtosis")] > 5 for w in fr)
+    if name == "envelope_am":
+        for w in fr[1:]:
+            f = w["channels"][0]["features"]
+            assert f[at("env_order0p75_db")] > f[at("env_order1p5_db")] + 10, f
+            assert f[at("env_order0p75_db")] > f[at("env_order0p3_db")] + 10, f
+    if name == "envelope_impacts":
+        for w in fr[1:]:
+            f = w["channels"][0]["features"]
+            assert f[at("env_order0p228_db")] > f[at("env_order0p35_db")] + 6, f
+            assert f[at("env_kurtosis")] > 2, f
     if name == "bands_fraction":
         f = fr[-1]["channels"][0]["features"]
         assert names == [f"band{i:02d}_frac" for i in range(8)] + ["shaft_speed_rpm"], names

@@ -2,14 +2,14 @@
 
 use core::fmt;
 
-use crate::features::{Families, FeatureSet, MAX_BANDS, MAX_ORDERS, SpectralScale};
+use crate::features::{Families, FeatureSet, MAX_BANDS, MAX_ENV_ORDERS, MAX_ORDERS, SpectralScale};
 use crate::sanitize::SpikePolicy;
 
 /// The largest number of hops one window may span (`window_len_samples / hop_len_samples`).
 ///
 /// The extractor keeps one small summary per hop (about 100 bytes per channel), never the
 /// samples of a window, so this bound, not the window length, sets its memory.
-pub const MAX_HOPS_PER_WINDOW: usize = 8;
+pub const MAX_HOPS_PER_WINDOW: usize = 6;
 
 /// The FFT lengths the order analysis supports (microfft's real transforms).
 pub const FFT_LEN_RANGE: core::ops::RangeInclusive<u32> = 256..=4096;
@@ -257,8 +257,66 @@ impl ExtractorConfig {
                 return bad("order_half_width", 0, hw, "must be finite and in 0..=0.5 orders");
             }
         }
+        if set.families.contains(Families::ENVELOPE) {
+            self.validate_envelope()?;
+        }
         if set.per_channel() == 0 {
             return Err(ConfigError::NoFeatures);
+        }
+        Ok(())
+    }
+
+    /// The envelope path's constraints (see [`FeatureSet`]'s `env_*` fields).
+    fn validate_envelope(&self) -> Result<(), ConfigError> {
+        let set = &self.features;
+        let bad = |field, index: usize, actual: f32, rule| {
+            Err(ConfigError::Feature { field, index: index as u32, actual, rule })
+        };
+        let [lo, hi] = set.env_band_hz;
+        let nyquist = self.sample_rate_hz as f32 / 2.0;
+        if !(lo.is_finite() && lo > 0.0) {
+            return bad("env_band_hz", 0, lo, "the envelope band's low edge must be finite and > 0 Hz");
+        }
+        if !(hi.is_finite() && hi > lo && hi <= nyquist) {
+            return bad(
+                "env_band_hz",
+                1,
+                hi,
+                "the envelope band's high edge must be above the low edge and <= sample_rate_hz / 2",
+            );
+        }
+        let d = u32::from(set.env_decimation);
+        if !(1..=256).contains(&d) {
+            return bad("env_decimation", 0, d as f32, "must be 1..=256");
+        }
+        let n = u32::from(set.env_fft_len);
+        if !n.is_power_of_two() || !(64..=4096).contains(&n) {
+            return bad("env_fft_len", 0, n as f32, "must be a power of two from 64 to 4096");
+        }
+        let lane_half = d * n / 2;
+        if !lane_half.is_multiple_of(self.fft_len / 2) || !self.hop_len_samples.is_multiple_of(lane_half) {
+            return bad(
+                "env_fft_len",
+                0,
+                n as f32,
+                "env_decimation x env_fft_len / 2 must be a multiple of fft_len / 2 and divide hop_len_samples",
+            );
+        }
+        if self.window_len_samples < 2 * lane_half {
+            return bad(
+                "env_fft_len",
+                0,
+                n as f32,
+                "the window must hold env_decimation x env_fft_len samples",
+            );
+        }
+        if usize::from(set.env_order_count) > MAX_ENV_ORDERS {
+            return bad("env_order_count", 0, f32::from(set.env_order_count), "must be 0..=4");
+        }
+        for (i, &p) in set.env_order_list().iter().enumerate() {
+            if !(p.is_finite() && p > 0.0 && p <= 1000.0) {
+                return bad("env_orders", i, p, "envelope orders must be finite, > 0 and <= 1000");
+            }
         }
         Ok(())
     }
@@ -320,6 +378,47 @@ pub struct FeatureSettings {
     /// Half-width of each order band in orders, `0..=0.5`.
     #[cfg_attr(feature = "serde", serde(default = "default_order_half_width"))]
     pub order_half_width: f32,
+    /// The envelope path of the `envelope` family.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub envelope: EnvelopeSettings,
+}
+
+/// The envelope (demodulation) path: band-pass around a structural resonance, squared envelope,
+/// decimation, envelope spectrum at bearing defect orders.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
+pub struct EnvelopeSettings {
+    /// Band-pass edges `[lo, hi]` in Hz; absent: `[0.15·fs, fs/2.56]`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub band_hz: Option<[f32; 2]>,
+    /// Decimation of the envelope, `1..=256` (default 8).
+    #[cfg_attr(feature = "serde", serde(default = "default_env_decimation"))]
+    pub decimation: u16,
+    /// Envelope Welch segment length (default 512).
+    #[cfg_attr(feature = "serde", serde(default = "default_env_fft_len"))]
+    pub fft_len: u16,
+    /// Envelope orders, e.g. a bearing's BPFO, BPFI, BSF, FTF as multiples of the shaft speed
+    /// (0..=4 values; default none: envelope RMS and kurtosis only).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub orders: heapless::Vec<f32, MAX_ENV_ORDERS>,
+}
+
+impl Default for EnvelopeSettings {
+    fn default() -> Self {
+        EnvelopeSettings {
+            band_hz: None,
+            decimation: default_env_decimation(),
+            fft_len: default_env_fft_len(),
+            orders: heapless::Vec::new(),
+        }
+    }
+}
+
+fn default_env_decimation() -> u16 {
+    8
+}
+fn default_env_fft_len() -> u16 {
+    512
 }
 
 /// A feature family as configured.
@@ -338,6 +437,8 @@ pub enum Family {
     Shape,
     /// [`Families::SPEED`].
     Speed,
+    /// [`Families::ENVELOPE`].
+    Envelope,
 }
 
 impl Family {
@@ -350,6 +451,7 @@ impl Family {
             Family::Orders => Families::ORDERS,
             Family::Shape => Families::SHAPE,
             Family::Speed => Families::SPEED,
+            Family::Envelope => Families::ENVELOPE,
         }
     }
 }
@@ -423,6 +525,7 @@ impl Default for FeatureSettings {
             bands: BandSettings::default(),
             orders: default_orders(),
             order_half_width: default_order_half_width(),
+            envelope: EnvelopeSettings::default(),
         }
     }
 }
@@ -480,10 +583,21 @@ impl FeatureSettings {
                 set.band_edges_hz[n] = hi as f32;
             }
         }
+        if set.families.contains(Families::ORDERS) || set.families.contains(Families::ENVELOPE) {
+            set.order_half_width = self.order_half_width;
+        }
         if set.families.contains(Families::ORDERS) {
             set.order_count = self.orders.len() as u8;
             set.orders[..self.orders.len()].copy_from_slice(&self.orders);
-            set.order_half_width = self.order_half_width;
+        }
+        if set.families.contains(Families::ENVELOPE) {
+            let e = &self.envelope;
+            let fs = sample_rate_hz as f32;
+            set.env_band_hz = e.band_hz.unwrap_or([0.15 * fs, fs / 2.56]);
+            set.env_decimation = e.decimation;
+            set.env_fft_len = e.fft_len;
+            set.env_order_count = e.orders.len() as u8;
+            set.env_orders[..e.orders.len()].copy_from_slice(&e.orders);
         }
         Ok(set)
     }
@@ -899,8 +1013,8 @@ mod tests {
         c.spike_k_sigma = f32::NAN;
         assert!(matches!(c.validate(), Err(ConfigError::NotPositiveFinite { field: "spike_k_sigma", .. })));
         let mut c = ExtractorConfig::default_at(2048).unwrap();
-        c.window_len_samples = 10_240 * 9;
-        assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { max: 8, actual: 9, .. })));
+        c.window_len_samples = 10_240 * 7;
+        assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { max: 6, actual: 7, .. })));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | [`Families::RATES`] | `rms_roc_g_per_s` (g/s), `kurtosis_roc_per_s` (1/s) |
 //! | [`Families::BANDS`] | `band00_db` … (dB re 1 g²) or `band00_frac` … (1), one per band of [`FeatureSet::band_edges_hz`] |
 //! | [`Families::ORDERS`] | `order1_db`, `order0p5_db`, … (dB re 1 g²) or `order1_frac` … (1), one per order of [`FeatureSet::orders`] |
+//! | [`Families::ENVELOPE`] | `env_rms_g` (g), `env_kurtosis` (1), `env_order5p415_db` … (dB re 1 g²) or `_frac`, one per envelope order |
 //! | [`Families::SHAPE`] | `centroid_hz` (Hz), `flatness` (1) |
 //! | [`Families::SPEED`] | `shaft_speed_rpm` (rpm) |
 //!
@@ -31,9 +32,17 @@ pub const FEATURE_SCHEMA_VERSION: u16 = 3;
 pub const MAX_BANDS: usize = 20;
 /// Most shaft orders a [`FeatureSet`] may define.
 pub const MAX_ORDERS: usize = 8;
+/// Most envelope-spectrum orders (bearing defect orders) a [`FeatureSet`] may define.
+pub const MAX_ENV_ORDERS: usize = 4;
 /// Most features one channel can have (every family, full band and order lists).
-pub const MAX_FEATURES_PER_CHANNEL: usize =
-    TimeKind::ALL.len() + RateKind::ALL.len() + MAX_BANDS + MAX_ORDERS + ShapeKind::ALL.len() + 1;
+pub const MAX_FEATURES_PER_CHANNEL: usize = TimeKind::ALL.len()
+    + RateKind::ALL.len()
+    + MAX_BANDS
+    + MAX_ORDERS
+    + EnvKind::ALL.len()
+    + MAX_ENV_ORDERS
+    + ShapeKind::ALL.len()
+    + 1;
 
 /// Floor added to every band and order energy before taking decibels: 1e-12 g² (-120 dB re
 /// 1 g²), so a band with no energy has a finite feature.
@@ -57,8 +66,11 @@ impl Families {
     pub const SHAPE: Families = Families(16);
     /// The operating point: shaft speed.
     pub const SPEED: Families = Families(32);
+    /// Envelope (demodulation) analysis ([`EnvKind`], envelope-spectrum orders). Needs an
+    /// extractor with envelope capacity (`ENV_MAX > 0`).
+    pub const ENVELOPE: Families = Families(64);
     /// Every bit this build knows.
-    pub const KNOWN: Families = Families(63);
+    pub const KNOWN: Families = Families(127);
 
     /// True when every family of `other` is selected.
     pub const fn contains(self, other: Families) -> bool {
@@ -136,6 +148,25 @@ impl RateKind {
     pub const ALL: [RateKind; 2] = [RateKind::RmsGPerS, RateKind::KurtosisPerS];
 }
 
+/// Envelope statistics. The envelope path: the sanitised signal through two cascaded
+/// band-pass biquads (cookbook, 0 dB peak, centre `sqrt(lo·hi)`, bandwidth `log2(hi/lo)`
+/// octaves), squared, through two cascaded low-pass biquads (Q = 1/√2) at `0.4·fs/D`, kept
+/// every `D`-th sample (samples `D-1, 2D-1, ...` of the stream), then `a = sqrt(max(s, 0))`: the
+/// envelope in g at `fs/D`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EnvKind {
+    /// `sqrt(mean(a²))` over the window's envelope samples, g.
+    RmsG = 0,
+    /// Pearson kurtosis of `a`, dimensionless; 0 when its variance is 0.
+    Kurtosis = 1,
+}
+
+impl EnvKind {
+    /// In schema order.
+    pub const ALL: [EnvKind; 2] = [EnvKind::RmsG, EnvKind::Kurtosis];
+}
+
 /// Spectral shape of the window's Welch spectrum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -175,6 +206,14 @@ pub enum Feature {
     /// `b = max(order_band_bins, round(half_width_orders·f·N/fs))`; empty when `k_p` is 0 or
     /// above `N/2`.
     Order(u8),
+    /// An envelope statistic.
+    Env(EnvKind),
+    /// Envelope-spectrum energy at envelope order `i` of [`FeatureSet::env_orders`]: Welch
+    /// segments of `env_fft_len` envelope samples (Hann, hop half a segment, wholly inside the
+    /// window, DC excluded), bins and half-width as for [`Feature::Order`] at the envelope's rate,
+    /// the shaft speed averaged over each segment; dB re 1 g² or fraction of the envelope
+    /// spectrum's total.
+    EnvOrder(u8),
     /// A spectral-shape measure.
     Shape(ShapeKind),
     /// Mean (held) shaft speed over the window, rpm.
@@ -201,8 +240,21 @@ pub struct FeatureSet {
     /// Shaft orders (multiples of the shaft frequency), each finite and in (0, 1000].
     pub orders: [f32; MAX_ORDERS],
     /// Half-width of each order band, in orders (finite, `0..=0.5`); the band is never narrower
-    /// than `order_band_bins` bins either side.
+    /// than `order_band_bins` bins either side. Also the envelope orders' half-width.
     pub order_half_width: f32,
+    /// Envelope band-pass `[lo, hi]` in Hz: `0 < lo < hi <= fs/2`.
+    pub env_band_hz: [f32; 2],
+    /// Envelope decimation `D`, `1..=256`.
+    pub env_decimation: u16,
+    /// Envelope Welch segment length: a power of two, `64..=4096`, at most the extractor's
+    /// `ENV_MAX` and `FFT_MAX`; `D·env_fft_len/2` must be a multiple of `fft_len/2` and divide
+    /// the hop, and the window must hold `D·env_fft_len` samples.
+    pub env_fft_len: u16,
+    /// Number of envelope orders, `0..=MAX_ENV_ORDERS`.
+    pub env_order_count: u8,
+    /// Envelope orders (bearing defect orders, e.g. BPFO, BPFI, BSF, FTF as multiples of the
+    /// shaft speed), each finite and in (0, 1000].
+    pub env_orders: [f32; MAX_ENV_ORDERS],
 }
 
 impl FeatureSet {
@@ -215,6 +267,11 @@ impl FeatureSet {
         order_count: 0,
         orders: [0.0; MAX_ORDERS],
         order_half_width: 0.0,
+        env_band_hz: [0.0; 2],
+        env_decimation: 0,
+        env_fft_len: 0,
+        env_order_count: 0,
+        env_orders: [0.0; MAX_ENV_ORDERS],
     };
 
     /// Features per channel.
@@ -233,6 +290,9 @@ impl FeatureSet {
         if f.contains(Families::ORDERS) {
             n += usize::from(self.order_count);
         }
+        if f.contains(Families::ENVELOPE) {
+            n += EnvKind::ALL.len() + usize::from(self.env_order_count);
+        }
         if f.contains(Families::SHAPE) {
             n += ShapeKind::ALL.len();
         }
@@ -250,9 +310,12 @@ impl FeatureSet {
         let rates = RateKind::ALL.iter().filter(move |_| on(Families::RATES)).map(|&k| Feature::Rate(k));
         let bands = (0..if on(Families::BANDS) { self.band_count } else { 0 }).map(Feature::Band);
         let orders = (0..if on(Families::ORDERS) { self.order_count } else { 0 }).map(Feature::Order);
+        let env = EnvKind::ALL.iter().filter(move |_| on(Families::ENVELOPE)).map(|&k| Feature::Env(k));
+        let env_orders =
+            (0..if on(Families::ENVELOPE) { self.env_order_count } else { 0 }).map(Feature::EnvOrder);
         let shape = ShapeKind::ALL.iter().filter(move |_| on(Families::SHAPE)).map(|&k| Feature::Shape(k));
         let speed = on(Families::SPEED).then_some(Feature::ShaftSpeedRpm);
-        time.chain(rates).chain(bands).chain(orders).chain(shape).chain(speed)
+        time.chain(rates).chain(bands).chain(orders).chain(env).chain(env_orders).chain(shape).chain(speed)
     }
 
     /// Index of `feature` within a channel's block, if the set has it.
@@ -270,6 +333,13 @@ impl FeatureSet {
     pub fn order_list(&self) -> &[f32] {
         let n = if self.families.contains(Families::ORDERS) { usize::from(self.order_count) } else { 0 };
         &self.orders[..n.min(MAX_ORDERS)]
+    }
+
+    /// The active envelope orders.
+    pub fn env_order_list(&self) -> &[f32] {
+        let n =
+            if self.families.contains(Families::ENVELOPE) { usize::from(self.env_order_count) } else { 0 };
+        &self.env_orders[..n.min(MAX_ENV_ORDERS)]
     }
 
     /// Writes the name suffix of `feature` (unit included): `rms_g`, `band03_db`, `order1p5_frac`.
@@ -298,6 +368,14 @@ impl FeatureSet {
                 write_decimal(w, p)?;
                 write!(w, "_{scale}")
             }
+            Feature::Env(EnvKind::RmsG) => w.write_str("env_rms_g"),
+            Feature::Env(EnvKind::Kurtosis) => w.write_str("env_kurtosis"),
+            Feature::EnvOrder(i) => {
+                let p = self.env_orders.get(usize::from(i)).copied().unwrap_or(0.0);
+                w.write_str("env_order")?;
+                write_decimal(w, p)?;
+                write!(w, "_{scale}")
+            }
             Feature::Shape(ShapeKind::CentroidHz) => w.write_str("centroid_hz"),
             Feature::Shape(ShapeKind::Flatness) => w.write_str("flatness"),
             Feature::ShaftSpeedRpm => w.write_str("shaft_speed_rpm"),
@@ -312,7 +390,8 @@ impl FeatureSet {
             ) => "g",
             Feature::Rate(RateKind::RmsGPerS) => "g/s",
             Feature::Rate(RateKind::KurtosisPerS) => "1/s",
-            Feature::Band(_) | Feature::Order(_) => match self.scale {
+            Feature::Env(EnvKind::RmsG) => "g",
+            Feature::Band(_) | Feature::Order(_) | Feature::EnvOrder(_) => match self.scale {
                 SpectralScale::Db => "dB re 1 g^2",
                 SpectralScale::Fraction => "1",
             },
@@ -451,6 +530,8 @@ mod tests {
         s.band_edges_hz[..3].copy_from_slice(&[10.0, 100.0, 1000.0]);
         s.order_count = 3;
         s.orders[..3].copy_from_slice(&[1.0, 0.5, 3.5848]);
+        s.env_order_count = 1;
+        s.env_orders[0] = 5.4152;
         s
     }
 
@@ -477,6 +558,9 @@ mod tests {
                 "vib_fan.order1_db",
                 "vib_fan.order0p5_db",
                 "vib_fan.order3p585_db",
+                "vib_fan.env_rms_g",
+                "vib_fan.env_kurtosis",
+                "vib_fan.env_order5p415_db",
                 "vib_fan.centroid_hz",
                 "vib_fan.flatness",
                 "vib_fan.shaft_speed_rpm",
@@ -486,7 +570,7 @@ mod tests {
         assert_eq!(s.index_of(Feature::Time(TimeKind::RmsG)), Some(2));
         assert_eq!(s.index_of(Feature::Order(1)), Some(13));
         assert_eq!(FEATURE_SCHEMA_VERSION, 3);
-        assert_eq!(MAX_FEATURES_PER_CHANNEL, 41);
+        assert_eq!(MAX_FEATURES_PER_CHANNEL, 47);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod config;
 pub mod extractor;
 pub mod features;
+mod iir;
 pub mod model;
 mod moments;
 pub mod sanitize;
@@ -19,12 +20,14 @@ mod defmt_impls;
 
 pub use bundle::{AssessError, BundleError, Detector, Verdict};
 pub use config::{
-    BandSettings, ConfigError, ExtractorConfig, Family, FeatureSettings, MAX_HOPS_PER_WINDOW, SettingsError,
+    BandSettings, ConfigError, EnvelopeSettings, ExtractorConfig, Family, FeatureSettings,
+    MAX_HOPS_PER_WINDOW, SettingsError,
 };
 pub use extractor::{FeatureExtractor, LengthMismatch, NoTap, SampleFate, SampleTap};
 pub use features::{
-    ChannelQuality, FEATURE_SCHEMA_VERSION, Families, Feature, FeatureFrame, FeatureSet, MAX_BANDS,
-    MAX_FEATURES_PER_CHANNEL, MAX_ORDERS, RateKind, ShapeKind, SpectralScale, TimeKind, feature_name,
+    ChannelQuality, EnvKind, FEATURE_SCHEMA_VERSION, Families, Feature, FeatureFrame, FeatureSet, MAX_BANDS,
+    MAX_ENV_ORDERS, MAX_FEATURES_PER_CHANNEL, MAX_ORDERS, RateKind, ShapeKind, SpectralScale, TimeKind,
+    feature_name,
 };
 pub use model::{Activation, LayerSpec, ModelError, Network};
 pub use sanitize::SpikePolicy;

@@ -120,20 +120,14 @@ impl SpectralPlan {
 
     /// Bins `lo..=hi` of order `p` at `speed_rpm` (`None`: empty band).
     pub fn order_bins(&self, p: f32, speed_rpm: f32) -> Option<(usize, usize)> {
-        let bins_per_order =
-            f64::from(speed_rpm) / 60.0 * f64::from(self.fft_len) / f64::from(self.sample_rate_hz);
-        // speed is finite and in [0, max_shaft_speed_rpm] after sanitising; cap to keep casts exact.
-        let cap = f64::from(u32::MAX / 4);
-        let kc = libm::round(f64::from(p) * bins_per_order).clamp(0.0, cap) as u32;
-        let half = self.fft_len / 2;
-        if kc == 0 || kc > half {
-            return None;
-        }
-        let b = (libm::round(f64::from(self.order_half_width) * bins_per_order).clamp(0.0, cap) as u32)
-            .max(self.order_band_bins);
-        let lo = kc.saturating_sub(b).max(1) as usize;
-        let hi = kc.saturating_add(b).min(half) as usize;
-        Some((lo, hi))
+        order_range(
+            p,
+            speed_rpm,
+            self.fft_len,
+            f64::from(self.sample_rate_hz),
+            self.order_half_width,
+            self.order_band_bins,
+        )
     }
 
     /// The sums of one transformed segment. `spec` is microfft's output for an `fft_len`-point
@@ -183,6 +177,32 @@ impl SpectralPlan {
     }
 }
 
+/// Bins `lo..=hi` of order `p` of a shaft at `speed_rpm` in an `fft_len`-point spectrum of a
+/// signal at `rate_hz`: centre `round(p·f·N/fs)`, half-width
+/// `max(min_bins, round(half_width·f·N/fs))`, clipped to `1..=N/2`; `None` when the centre is 0 or
+/// above `N/2`.
+pub(crate) fn order_range(
+    p: f32,
+    speed_rpm: f32,
+    fft_len: u32,
+    rate_hz: f64,
+    half_width: f32,
+    min_bins: u32,
+) -> Option<(usize, usize)> {
+    let bins_per_order = f64::from(speed_rpm) / 60.0 * f64::from(fft_len) / rate_hz;
+    // speed is finite and in [0, max_shaft_speed_rpm] after sanitising; cap to keep casts exact.
+    let cap = f64::from(u32::MAX / 4);
+    let kc = libm::round(f64::from(p) * bins_per_order).clamp(0.0, cap) as u32;
+    let half = fft_len / 2;
+    if kc == 0 || kc > half {
+        return None;
+    }
+    let b = (libm::round(f64::from(half_width) * bins_per_order).clamp(0.0, cap) as u32).max(min_bins);
+    let lo = kc.saturating_sub(b).max(1) as usize;
+    let hi = kc.saturating_add(b).min(half) as usize;
+    Some((lo, hi))
+}
+
 /// Fills `out` with the periodic Hann window of length `out.len()`.
 ///
 /// Computed in `f64` with `libm::cos` (software, identical on every target) and rounded once.
@@ -194,7 +214,7 @@ pub(crate) fn hann_periodic(out: &mut [f32]) {
     }
 }
 
-/// In-place real FFT of `buf` (length a power of two in 256..=4096). Returns the `len/2`
+/// In-place real FFT of `buf` (length a power of two in 64..=4096). Returns the `len/2`
 /// complex bins with microfft's layout (`X[0].re` = DC, `X[0].im` = Nyquist), or `None` for an
 /// unsupported length (prevented by config validation).
 pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
@@ -209,7 +229,7 @@ pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
             }
         };
     }
-    dispatch!(256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096)
+    dispatch!(64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096)
 }
 
 #[cfg(test)]

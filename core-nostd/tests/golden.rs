@@ -8,6 +8,8 @@
 //!   (microfft's f32 transform leaks ~1e-7 of the signal's power into quiet bins); as fractions:
 //!   absolute 1e-5;
 //! - centroid_hz: relative 1e-5; flatness: relative 1e-4;
+//! - envelope: env_rms_g, env_kurtosis relative 1e-5; envelope-order energies (as g²) 1e-5·E +
+//!   1e-6·env_rms²;
 //! - rates of change: the above on each operand, divided by hop_s;
 //! - shaft_speed_rpm: relative 1e-6;
 //! - sanitiser counts, `valid` and `roc_valid`: exact.
@@ -21,6 +23,10 @@ use avm_core::{
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Relative tolerance of the envelope features: the core runs its IIR filters in `f32`, the
+/// reference in `f64` (with the same `f32` coefficients); measured worst 1e-7 relative.
+const ENV_REL: f64 = 1e-5;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -51,6 +57,7 @@ fn config(v: &Value) -> ExtractorConfig {
             "orders" => Families::ORDERS,
             "shape" => Families::SHAPE,
             "speed" => Families::SPEED,
+            "envelope" => Families::ENVELOPE,
             other => panic!("unknown family {other}"),
         };
         set.families = set.families.with(bit);
@@ -66,6 +73,13 @@ fn config(v: &Value) -> ExtractorConfig {
     set.order_count = orders.len() as u8;
     set.orders[..orders.len()].copy_from_slice(&orders);
     set.order_half_width = f("order_half_width");
+    let band = list("env_band_hz");
+    set.env_band_hz = [band[0], band[1]];
+    set.env_decimation = u("env_decimation") as u16;
+    set.env_fft_len = u("env_fft_len") as u16;
+    let env_orders = list("env_orders");
+    set.env_order_count = env_orders.len() as u8;
+    set.env_orders[..env_orders.len()].copy_from_slice(&env_orders);
     ExtractorConfig {
         sample_rate_hz: u("sample_rate_hz"),
         window_len_samples: u("window_len_samples"),
@@ -89,7 +103,7 @@ fn config(v: &Value) -> ExtractorConfig {
 type Got = Vec<(u32, bool, bool, Vec<f32>, Vec<[u32; 4]>)>;
 
 fn run<const CH: usize>(cfg: ExtractorConfig, vib: &[f32], rpm: &[f32]) -> Got {
-    let mut fx = FeatureExtractor::<CH, 1024>::new(cfg).expect("golden config is valid");
+    let mut fx = FeatureExtractor::<CH, 1024, 1024>::new(cfg).expect("golden config is valid");
     let mut frames: Vec<FeatureFrame<CH>> = Vec::new();
     for (v, r) in vib.chunks_exact(CH).zip(rpm.chunks_exact(CH)) {
         let v: [f32; CH] = v.try_into().unwrap();
@@ -169,7 +183,11 @@ fn features_match_numpy_reference() {
                 for (k, n) in names.iter().enumerate() {
                     let g = f64::from(feats[c * per + k]);
                     let x = e[k];
-                    let (class, d, tol) = if n.ends_with("_db") {
+                    let (class, d, tol) = if n.starts_with("env_order") && n.ends_with("_db") {
+                        let (eg, ex) = (10f64.powf(g / 10.0), 10f64.powf(x / 10.0));
+                        let env_var = at("env_rms_g").map_or(1.0, |r| r * r);
+                        ("env_energy_db", (eg - ex).abs(), ENV_REL * ex + 1e-6 * env_var)
+                    } else if n.ends_with("_db") {
                         let (eg, ex) = (10f64.powf(g / 10.0), 10f64.powf(x / 10.0));
                         ("energy_db", (eg - ex).abs(), 1e-5 * ex + 1e-7 * var)
                     } else {
@@ -180,6 +198,8 @@ fn features_match_numpy_reference() {
                             "kurtosis" => 1e-4 * x.abs(),
                             "skewness" => 1e-4 * x.abs() + 1e-4,
                             "flatness" => 1e-4 * x.abs(),
+                            "env_rms_g" => ENV_REL * x.abs(),
+                            "env_kurtosis" => ENV_REL * x.abs(),
                             "rms_roc_g_per_s" => 2e-5 * scale / hop_s,
                             "kurtosis_roc_per_s" => 2e-4 * kurt / hop_s,
                             _ if n.ends_with("_frac") => 1e-5,

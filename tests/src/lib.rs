@@ -135,8 +135,9 @@ pub struct WindowBits {
 /// [`extract::FFT_MAX`]) over all samples at once, and the bundle's detector.
 pub fn host_reference(samples: &Samples, bundle: &[u8]) -> Result<Vec<WindowBits>> {
     let det = Detector::parse(bundle).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut fx = avm_core::FeatureExtractor::<CH, { extract::FFT_MAX }>::new(det.config())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut fx =
+        avm_core::FeatureExtractor::<CH, { extract::FFT_MAX }, { extract::FFT_MAX }>::new(det.config())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut frames = Vec::new();
     fx.push_slice(&samples.vib, &samples.rpm, |f| frames.push(f)).map_err(|e| anyhow::anyhow!("{e}"))?;
     frames.extend(fx.finish());

@@ -108,6 +108,15 @@ pub fn encode(spec: &BundleSpec<'_>, out: &mut [u8]) -> Result<usize, EncodeErro
     for (dst, v) in header[field::ORDERS].chunks_exact_mut(4).zip(set.orders) {
         dst.copy_from_slice(&v.to_le_bytes());
     }
+    for (r, v) in field::ENV_BAND.into_iter().zip(set.env_band_hz) {
+        header[r].copy_from_slice(&v.to_le_bytes());
+    }
+    header[field::ENV_DECIMATION].copy_from_slice(&set.env_decimation.to_le_bytes());
+    header[field::ENV_FFT_LEN].copy_from_slice(&set.env_fft_len.to_le_bytes());
+    header[field::ENV_ORDER_COUNT] = set.env_order_count;
+    for (dst, v) in header[field::ENV_ORDERS].chunks_exact_mut(4).zip(set.env_orders) {
+        dst.copy_from_slice(&v.to_le_bytes());
+    }
     let counts = [
         (field::N_CHANNELS, spec.channels.len()),
         (field::N_FEATURES, features),

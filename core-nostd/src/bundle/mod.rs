@@ -16,8 +16,8 @@
 //! | 48 | `n_channels u16, n_features u16, n_layers u16, n_phase_thresholds u16` |
 //! | 56 | global threshold `f32` |
 //! | 60 | detector version `major, minor, patch u16`, `0u16` |
-//! | 68 | feature-set descriptor: `families u8, scale u8, band_count u8, order_count u8, spike_policy u8`, 3 zero bytes, `order_half_width f32`, 21 band edges `f32` (Hz), 8 orders `f32` (unused entries 0) |
-//! | 196 | channel names: `n_channels` x [`NAME_BYTES`] (UTF-8, zero-padded) |
+//! | 68 | feature-set descriptor: `families u8, scale u8, band_count u8, order_count u8, spike_policy u8`, 3 zero bytes, `order_half_width f32`, 21 band edges `f32` (Hz), 8 orders `f32` (unused entries 0), envelope band `lo, hi f32` (Hz), `env_decimation u16, env_fft_len u16, env_order_count u8`, 3 zero bytes, 4 envelope orders `f32` |
+//! | 228 | channel names: `n_channels` x [`NAME_BYTES`] (UTF-8, zero-padded) |
 //! | | scaler: `n_features` means, then `n_features` stds (`f32`) |
 //! | | network: `n_layers` layers ([`crate::model`]'s encoding) |
 //! | | phase thresholds: `n_phase_thresholds` x ([`NAME_BYTES`] name, `f32`) |
@@ -40,8 +40,9 @@ pub use parse::{Detector, Verdict};
 /// The bundle's first four bytes.
 pub const MAGIC: [u8; 4] = *b"AVMB";
 /// The layout version this build reads and writes.
-/// v2 (schema v3): the feature-set descriptor after the fixed header.
-pub const BUNDLE_FORMAT_VERSION: u16 = 2;
+/// v2: the feature-set descriptor after the fixed header (schema v3); v3: with the envelope
+/// path's parameters.
+pub const BUNDLE_FORMAT_VERSION: u16 = 3;
 /// Bytes of the fixed header (before the channel names).
 pub const HEADER_BYTES: usize = field::HEADER_END;
 
@@ -98,8 +99,20 @@ pub mod field {
     pub const BAND_EDGES: Range<usize> = 80..164;
     /// Orders, `f32` each (`MAX_ORDERS` of them).
     pub const ORDERS: Range<usize> = 164..196;
+    /// Envelope band-pass edges `lo, hi`, `f32` each.
+    pub const ENV_BAND: [Range<usize>; 2] = [196..200, 200..204];
+    /// Envelope decimation, `u16`.
+    pub const ENV_DECIMATION: Range<usize> = 204..206;
+    /// Envelope segment length, `u16`.
+    pub const ENV_FFT_LEN: Range<usize> = 206..208;
+    /// Envelope order count, `u8`.
+    pub const ENV_ORDER_COUNT: usize = 208;
+    /// Reserved, zero.
+    pub const RESERVED_ENV: Range<usize> = 209..212;
+    /// Envelope orders, `f32` each (`MAX_ENV_ORDERS` of them).
+    pub const ENV_ORDERS: Range<usize> = 212..228;
     /// End of the fixed header: the channel names start here.
-    pub const HEADER_END: usize = ORDERS.end;
+    pub const HEADER_END: usize = ENV_ORDERS.end;
 }
 /// Bytes of a channel or phase name field.
 pub const NAME_BYTES: usize = 32;
@@ -119,6 +132,10 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 const _: () =
     assert!(field::BAND_EDGES.end - field::BAND_EDGES.start == 4 * (crate::features::MAX_BANDS + 1));
 const _: () = assert!(field::ORDERS.end - field::ORDERS.start == 4 * crate::features::MAX_ORDERS);
+const _: () = assert!(field::ENV_ORDERS.end - field::ENV_ORDERS.start == 4 * crate::features::MAX_ENV_ORDERS);
+const _: () = assert!(
+    field::ENV_BAND[0].start == field::ORDERS.end && field::ENV_ORDERS.start == field::RESERVED_ENV.end
+);
 const _: () = assert!(
     field::BAND_EDGES.start == field::ORDER_HALF_WIDTH.end && field::ORDERS.start == field::BAND_EDGES.end
 );
@@ -161,7 +178,10 @@ mod tests {
 
     /// A 1-channel detector: 11 -> 3 -> 11.
     fn sample() -> Vec<u8> {
-        let cfg = sample_cfg();
+        sample_with(sample_cfg())
+    }
+
+    fn sample_with(cfg: ExtractorConfig) -> Vec<u8> {
         let mean: Vec<f32> = (0..11).map(|i| i as f32 * 0.5).collect();
         let mut std: Vec<f32> = (0..11).map(|i| 1.0 + i as f32 * 0.25).collect();
         std[3] = 0.0;
@@ -290,6 +310,24 @@ mod tests {
         let mut longer = good.clone();
         longer.push(0);
         assert!(matches!(Detector::parse(&longer), Err(BundleError::Length { .. })));
+    }
+
+    #[test]
+    fn envelope_descriptor_round_trips() {
+        // Time-domain (8) + envelope RMS, kurtosis and one envelope order (3) = 11 features.
+        let mut cfg = ExtractorConfig::default_at(2048).unwrap();
+        cfg.features.families = Families::TIME.with(Families::ENVELOPE);
+        cfg.features.env_band_hz = [300.0, 700.0];
+        cfg.features.env_decimation = 8;
+        cfg.features.env_fft_len = 256;
+        cfg.features.env_order_count = 1;
+        cfg.features.env_orders[0] = 3.5848;
+        let b = sample_with(cfg);
+        assert_eq!(Detector::parse(&b).unwrap().config(), cfg);
+        let mut bad = b.clone();
+        bad[field::ENV_ORDER_COUNT] = 9;
+        reseal(&mut bad);
+        assert!(matches!(Detector::parse(&bad), Err(BundleError::Config(_))));
     }
 
     #[test]

@@ -6,7 +6,8 @@ use super::{
 };
 use crate::config::{ConfigError, ExtractorConfig};
 use crate::features::{
-    FEATURE_SCHEMA_VERSION, Families, FeatureFrame, FeatureSet, MAX_BANDS, MAX_ORDERS, SpectralScale,
+    FEATURE_SCHEMA_VERSION, Families, FeatureFrame, FeatureSet, MAX_BANDS, MAX_ENV_ORDERS, MAX_ORDERS,
+    SpectralScale,
 };
 use crate::model::{MAX_LAYER_WIDTH, ModelError, Network, f32_at, u16_at, u32_at};
 use crate::sanitize::SpikePolicy;
@@ -100,12 +101,19 @@ impl<'a> Detector<'a> {
         };
         let spike_policy = SpikePolicy::from_code(bytes[field::SPIKE_POLICY])
             .ok_or_else(|| bad_code("spike_policy", field::SPIKE_POLICY))?;
-        if bytes[field::BAND_COUNT] as usize > MAX_BANDS || bytes[field::ORDER_COUNT] as usize > MAX_ORDERS {
+        if bytes[field::BAND_COUNT] as usize > MAX_BANDS
+            || bytes[field::ORDER_COUNT] as usize > MAX_ORDERS
+            || bytes[field::ENV_ORDER_COUNT] as usize > MAX_ENV_ORDERS
+        {
             return Err(BundleError::Config(ConfigError::Feature {
                 field: "band_count / order_count",
                 index: 0,
-                actual: f32::from(bytes[field::BAND_COUNT].max(bytes[field::ORDER_COUNT])),
-                rule: "above this build's capacity (20 bands, 8 orders)",
+                actual: f32::from(
+                    bytes[field::BAND_COUNT]
+                        .max(bytes[field::ORDER_COUNT])
+                        .max(bytes[field::ENV_ORDER_COUNT]),
+                ),
+                rule: "above this build's capacity (20 bands, 8 orders, 4 envelope orders)",
             }));
         }
         let mut set = FeatureSet {
@@ -121,6 +129,13 @@ impl<'a> Detector<'a> {
         }
         for (i, o) in set.orders.iter_mut().enumerate() {
             *o = f32_at(bytes, field::ORDERS.start + 4 * i);
+        }
+        set.env_band_hz = field::ENV_BAND.map(|r| f32_at(bytes, r.start));
+        set.env_decimation = u16_at(bytes, field::ENV_DECIMATION.start);
+        set.env_fft_len = u16_at(bytes, field::ENV_FFT_LEN.start);
+        set.env_order_count = bytes[field::ENV_ORDER_COUNT];
+        for (i, o) in set.env_orders.iter_mut().enumerate() {
+            *o = f32_at(bytes, field::ENV_ORDERS.start + 4 * i);
         }
         let config = ExtractorConfig {
             sample_rate_hz: rate,

@@ -2,6 +2,7 @@
 //! per finished window, so a window's features come from block summaries, never from its
 //! samples.
 
+use super::envelope::EnvSums;
 use crate::config::MAX_HOPS_PER_WINDOW;
 use crate::features::{ChannelQuality, MAX_FEATURES_PER_CHANNEL};
 use crate::moments::{CHUNK_LEN, Moments};
@@ -26,6 +27,11 @@ pub(super) struct BlockSummary {
     pub(super) straddle: SpecSums,
     /// Sum of the (held) shaft speed over the block, rpm·samples.
     pub(super) speed_sum: f64,
+    /// Envelope moments and envelope-spectrum sums (interior and straddling segments), when
+    /// the envelope family is on.
+    pub(super) env: Moments,
+    pub(super) env_interior: EnvSums,
+    pub(super) env_straddle: EnvSums,
 }
 
 impl BlockSummary {
@@ -37,6 +43,9 @@ impl BlockSummary {
         interior: SpecSums::ZERO,
         straddle: SpecSums::ZERO,
         speed_sum: 0.0,
+        env: Moments::ZERO,
+        env_interior: EnvSums::ZERO,
+        env_straddle: EnvSums::ZERO,
     };
 }
 

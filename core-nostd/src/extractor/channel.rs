@@ -3,11 +3,12 @@
 //! half-segment and block) and the scratch the channels share.
 
 use super::block::{BLOCK_SLOTS, BlockSummary, CHUNK, ChannelWindow};
+use super::envelope::{EnvLane, EnvPlan, EnvSums};
 use super::tap::{SampleFate, SampleTap};
 use crate::config::ExtractorConfig;
 use crate::features::{
-    ChannelQuality, ENERGY_FLOOR_G2, Feature, FeatureSet, MAX_FEATURES_PER_CHANNEL, ShapeKind, SpectralScale,
-    TimeKind,
+    ChannelQuality, ENERGY_FLOOR_G2, EnvKind, Feature, FeatureSet, MAX_ENV_ORDERS, MAX_FEATURES_PER_CHANNEL,
+    ShapeKind, SpectralScale, TimeKind,
 };
 use crate::moments::{BlockAccumulator, CHUNK_LEN, Moments};
 use crate::sanitize::{
@@ -20,7 +21,7 @@ use crate::spectrum::{self, SpecSums, SpectralPlan};
 /// Positions are kept as wrapping counters rather than derived from a sample index with `%`:
 /// 64-bit division is a library call on the Cortex-M4 and would dominate the per-sample cost.
 #[derive(Clone, Debug)]
-pub(super) struct Channel<const FFT_MAX: usize> {
+pub(super) struct Channel<const FFT_MAX: usize, const ENV_MAX: usize> {
     pub(super) gap: GapFiller,
     pub(super) clip: SpikeClipper,
     pub(super) speed: SpeedHold,
@@ -65,9 +66,11 @@ pub(super) struct Channel<const FFT_MAX: usize> {
     pub(super) blocks_closed: u32,
     pub(super) bounds: Bounds,
     pub(super) ready: Option<ChannelWindow>,
+    /// The envelope path (zero-sized ring without envelope capacity).
+    pub(super) env: EnvLane<ENV_MAX>,
 }
 
-impl<const FFT_MAX: usize> Channel<FFT_MAX> {
+impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
     /// A channel before its first sample.
     pub(super) const FRESH: Self = Channel {
         gap: GapFiller::new(),
@@ -101,12 +104,13 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         blocks_closed: 0,
         bounds: Bounds::NONE,
         ready: None,
+        env: EnvLane::FRESH,
     };
 }
 
 /// What a channel's pipeline needs besides its own state.
-pub(super) struct Ctx<'a, T, const FFT_MAX: usize> {
-    pub(super) sh: &'a mut Shared<FFT_MAX>,
+pub(super) struct Ctx<'a, T, const FFT_MAX: usize, const ENV_MAX: usize> {
+    pub(super) sh: &'a mut Shared<FFT_MAX, ENV_MAX>,
     pub(super) tap: &'a mut T,
     pub(super) channel: usize,
 }
@@ -114,7 +118,7 @@ pub(super) struct Ctx<'a, T, const FFT_MAX: usize> {
 /// Scratch shared by the channels: the Hann window, the FFT buffer, and what the
 /// configuration resolves to once.
 #[derive(Clone, Debug)]
-pub(super) struct Shared<const FFT_MAX: usize> {
+pub(super) struct Shared<const FFT_MAX: usize, const ENV_MAX: usize> {
     pub(super) cfg: ExtractorConfig,
     /// `cfg.hops_per_window()`, computed once (a division).
     pub(super) hops: u32,
@@ -123,11 +127,15 @@ pub(super) struct Shared<const FFT_MAX: usize> {
     pub(super) power_to_g2: f64,
     /// `1 / S`.
     pub(super) segments_inv: f64,
+    pub(super) env_plan: EnvPlan,
+    /// `1 / (S_e·N_e·Σw_e²)` for the envelope spectrum.
+    pub(super) env_power_to_g2: f64,
+    pub(super) env_hann: [f32; ENV_MAX],
     pub(super) hann: [f32; FFT_MAX],
     pub(super) fft: [f32; FFT_MAX],
 }
 
-impl<const FFT_MAX: usize> Shared<FFT_MAX> {
+impl<const FFT_MAX: usize, const ENV_MAX: usize> Shared<FFT_MAX, ENV_MAX> {
     pub(super) const UNCONFIGURED: Self = Shared {
         cfg: ExtractorConfig {
             sample_rate_hz: 0,
@@ -146,12 +154,15 @@ impl<const FFT_MAX: usize> Shared<FFT_MAX> {
         plan: SpectralPlan::NONE,
         power_to_g2: 0.0,
         segments_inv: 0.0,
+        env_plan: EnvPlan::NONE,
+        env_power_to_g2: 0.0,
+        env_hann: [0.0; ENV_MAX],
         hann: [0.0; FFT_MAX],
         fft: [0.0; FFT_MAX],
     };
 }
 
-impl<const FFT_MAX: usize> Channel<FFT_MAX> {
+impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
     /// Pushes the samples of channel `c` of a run of instants.
     ///
     /// The loop-carried state (counters, speed sum, sanitiser state) lives in locals for the
@@ -160,7 +171,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     #[inline(always)]
     pub(super) fn push_run<const CH: usize, T: SampleTap>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX>,
+        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
         vib: &[[f32; CH]],
         rpm: &[[f32; CH]],
     ) {
@@ -223,7 +234,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     #[inline(always)]
     pub(super) fn release<T: SampleTap>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX>,
+        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
         clip: &mut SpikeClipper,
         stage_len: &mut u32,
         step: GapStep,
@@ -245,7 +256,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         }
     }
 
-    pub(super) fn finish<T: SampleTap>(&mut self, cx: &mut Ctx<'_, T, FFT_MAX>) {
+    pub(super) fn finish<T: SampleTap>(&mut self, cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>) {
         let mut clip = self.clip;
         let mut stage_len = self.stage_len;
         let step = self.gap.finish();
@@ -261,7 +272,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     #[inline(always)]
     pub(super) fn clip_stage<T: SampleTap>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX>,
+        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
         clip: &mut SpikeClipper,
         stage_len: &mut u32,
         v: f32,
@@ -275,7 +286,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
     #[inline(always)]
     pub(super) fn stage_sample<T: SampleTap>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX>,
+        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
         stage_len: &mut u32,
         c: Clipped,
     ) {
@@ -311,7 +322,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
 
     /// Accumulates the staged chunk.
     #[inline(never)]
-    pub(super) fn accumulate(&mut self, sh: &mut Shared<FFT_MAX>) {
+    pub(super) fn accumulate(&mut self, sh: &mut Shared<FFT_MAX, ENV_MAX>) {
         let (fft_len, hop_len) = (sh.cfg.fft_len, sh.cfg.hop_len_samples);
         let hops = sh.hops as usize;
         let slots = hops + 1;
@@ -319,8 +330,12 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             self.acc.reset(self.last_block_mean);
             self.block_quality = ChannelQuality::default();
             self.blocks[usize::from(self.cur_slot)] = BlockSummary::ZERO;
+            self.env.block = crate::moments::Moments::ZERO;
         }
         self.acc.push_chunk(&self.stage);
+        if sh.env_plan.on {
+            self.env.push(&sh.env_plan, &self.stage);
+        }
         self.block_quality.add(&core::mem::take(&mut self.stage_quality));
         let pos = self.ring_pos as usize;
         if let Some(dst) = self.ring.get_mut(pos..pos + CHUNK) {
@@ -342,6 +357,9 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             if self.ring_full && sh.plan.spectral {
                 self.segment(sh, h1, slots);
             }
+            if sh.env_plan.on {
+                self.env_half(sh, h1, slots);
+            }
         }
 
         if self.out_pos_block == hop_len {
@@ -358,6 +376,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             slot.min = self.acc.min;
             slot.quality = quality;
             slot.speed_sum = speed_sum;
+            slot.env = self.env.block;
             self.blocks_closed += 1;
             if self.blocks_closed as usize >= hops {
                 // Blocks of the window: the `hops` most recent, oldest first.
@@ -370,7 +389,7 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
 
     /// The Welch segment that ends with the sample just accumulated (`h1`: slot of its second
     /// half in `speed_halves`).
-    pub(super) fn segment(&mut self, sh: &mut Shared<FFT_MAX>, h1: usize, slots: usize) {
+    pub(super) fn segment(&mut self, sh: &mut Shared<FFT_MAX, ENV_MAX>, h1: usize, slots: usize) {
         let fft_len = sh.cfg.fft_len;
         let len = fft_len as usize;
         let speed_sum = self.speed_halves[(h1 + 3) % 4] + self.speed_halves[h1];
@@ -400,9 +419,37 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
         }
     }
 
+    /// A main half-segment ended: count it into the envelope lane's half-segment and, when that
+    /// ends too, sum the envelope segment that ends here.
+    fn env_half(&mut self, sh: &mut Shared<FFT_MAX, ENV_MAX>, h1: usize, slots: usize) {
+        let plan = sh.env_plan;
+        self.env.speed_acc += f64::from(self.speed_halves[h1]);
+        self.env.out_pos_half += sh.cfg.fft_len / 2;
+        if self.env.out_pos_half < plan.half_in {
+            return;
+        }
+        self.env.out_pos_half = 0;
+        self.env.speed_halves = [self.env.speed_halves[1], core::mem::take(&mut self.env.speed_acc)];
+        if !self.env.ring_full {
+            return;
+        }
+        let n = plan.fft_len as usize;
+        let span = plan.decimation * plan.fft_len;
+        let speed = ((self.env.speed_halves[0] + self.env.speed_halves[1]) / f64::from(span)) as f32;
+        let (Some(hann), Some(buf)) = (sh.env_hann.get(..n), sh.fft.get_mut(..n)) else { return };
+        let e = self.env.segment(&plan, hann, buf, speed);
+        if self.out_pos_block >= span {
+            self.blocks[usize::from(self.cur_slot)].env_interior.add(&e);
+        } else {
+            // Started in the previous block (the hop is a multiple of the lane half-segment).
+            let prev = (usize::from(self.cur_slot) + slots - 1) % slots;
+            self.blocks[prev].env_straddle.add(&e);
+        }
+    }
+
     pub(super) fn close_window(
         &mut self,
-        sh: &Shared<FFT_MAX>,
+        sh: &Shared<FFT_MAX, ENV_MAX>,
         hops: usize,
         first_slot: usize,
         window_index: u32,
@@ -429,8 +476,22 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
             flatness += f64::from(e.flatness);
         };
         let mut speed_sum = 0.0f64;
+        let mut em = crate::moments::Moments::ZERO;
+        let mut env_orders = [0.0f64; MAX_ENV_ORDERS];
+        let mut env_total = 0.0f64;
+        let mut add_env = |e: &EnvSums| {
+            for (a, b) in env_orders.iter_mut().zip(&e.orders) {
+                *a += f64::from(*b);
+            }
+            env_total += f64::from(e.total);
+        };
         for j in 0..hops {
             let blk = &self.blocks[(first_slot + j) % (hops + 1)];
+            em = em.merge(&blk.env);
+            add_env(&blk.env_interior);
+            if j + 1 < hops {
+                add_env(&blk.env_straddle);
+            }
             m = m.merge(&blk.moments);
             max = max.max(blk.max);
             min = min.min(blk.min);
@@ -485,6 +546,27 @@ impl<const FFT_MAX: usize> Channel<FFT_MAX> {
                     }
                 }
                 Feature::Shape(ShapeKind::Flatness) => flatness * sh.segments_inv,
+                Feature::Env(EnvKind::RmsG) => libm::sqrt(em.mean * em.mean + em.variance()),
+                Feature::Env(EnvKind::Kurtosis) => {
+                    if em.m2 > 0.0 {
+                        em.n * em.m4 / (em.m2 * em.m2)
+                    } else {
+                        0.0
+                    }
+                }
+                Feature::EnvOrder(i) => {
+                    let sum = env_orders[usize::from(i).min(MAX_ENV_ORDERS - 1)];
+                    match cfg.features.scale {
+                        SpectralScale::Db => 10.0 * libm::log10(sum * sh.env_power_to_g2 + ENERGY_FLOOR_G2),
+                        SpectralScale::Fraction => {
+                            if env_total > 0.0 {
+                                (sum / env_total).clamp(0.0, 1.0)
+                            } else {
+                                0.0
+                            }
+                        }
+                    }
+                }
                 Feature::ShaftSpeedRpm => speed_sum / f64::from(cfg.window_len_samples),
             };
             *slot = v as f32;

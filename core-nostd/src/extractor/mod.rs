@@ -23,6 +23,7 @@
 
 mod block;
 mod channel;
+mod envelope;
 mod tap;
 
 pub use tap::{NoTap, SampleFate, SampleTap};
@@ -58,9 +59,9 @@ use channel::{Channel, Ctx, Shared};
 /// assert_eq!(frames, 3); // windows at 0 s, 5 s, 10 s of a 20 s stream
 /// ```
 #[derive(Clone, Debug)]
-pub struct FeatureExtractor<const CH: usize, const FFT_MAX: usize> {
-    shared: Shared<FFT_MAX>,
-    channels: [Channel<FFT_MAX>; CH],
+pub struct FeatureExtractor<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize = 0> {
+    shared: Shared<FFT_MAX, ENV_MAX>,
+    channels: [Channel<FFT_MAX, ENV_MAX>; CH],
     prev: Option<PrevWindow<CH>>,
 }
 
@@ -71,7 +72,7 @@ struct PrevWindow<const CH: usize> {
     kurtosis: [f32; CH],
 }
 
-impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
+impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtractor<CH, FFT_MAX, ENV_MAX> {
     /// Documented upper bound of `size_of::<Self>()` for `CH = 2, FFT_MAX = 1024`.
     pub const SIZE_BOUND_BYTES: usize = 24 * 1024;
 
@@ -103,6 +104,18 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
                 actual: cfg.fft_len,
             });
         }
+        if cfg.features.families.contains(crate::Families::ENVELOPE) {
+            let n = u32::from(cfg.features.env_fft_len);
+            let cap = ENV_MAX.min(FFT_MAX) as u32;
+            if n > cap {
+                return Err(ConfigError::OutOfRange {
+                    field: "env_fft_len (ENV_MAX / FFT_MAX capacity)",
+                    min: 64,
+                    max: cap,
+                    actual: n,
+                });
+            }
+        }
         let sh = &mut self.shared;
         sh.cfg = cfg;
         sh.hops = cfg.hops_per_window();
@@ -117,6 +130,17 @@ impl<const CH: usize, const FFT_MAX: usize> FeatureExtractor<CH, FFT_MAX> {
         let hann_energy: f64 = sh.hann[..n].iter().map(|w| f64::from(*w) * f64::from(*w)).sum();
         sh.power_to_g2 = 1.0 / (segments * f64::from(cfg.fft_len) * hann_energy);
         sh.segments_inv = 1.0 / segments;
+        sh.env_plan = envelope::EnvPlan::new(&cfg);
+        sh.env_hann.fill(0.0);
+        sh.env_power_to_g2 = 0.0;
+        if sh.env_plan.on {
+            let n = sh.env_plan.fft_len as usize;
+            spectrum::hann_periodic(&mut sh.env_hann[..n]);
+            let span = f64::from(sh.env_plan.decimation) * f64::from(sh.env_plan.fft_len);
+            let env_segments = 2.0 * f64::from(cfg.window_len_samples) / span - 1.0;
+            let energy: f64 = sh.env_hann[..n].iter().map(|w| f64::from(*w) * f64::from(*w)).sum();
+            sh.env_power_to_g2 = 1.0 / (env_segments * f64::from(sh.env_plan.fft_len) * energy);
+        }
         self.reset();
         Ok(())
     }
@@ -547,6 +571,30 @@ mod tests {
         }
         assert_eq!(tapped[2].quality[0].clipped, 1);
         assert_eq!(tapped[1].quality[0].gap_filled, 2);
+    }
+
+    #[test]
+    fn envelope_needs_envelope_capacity() {
+        let mut cfg = small_cfg();
+        cfg.features.families = cfg.features.families.with(crate::Families::ENVELOPE);
+        cfg.features.env_band_hz = [200.0, 400.0];
+        cfg.features.env_decimation = 4;
+        cfg.features.env_fft_len = 128;
+        cfg.validate().unwrap();
+        let e = FeatureExtractor::<1, 1024>::new(cfg).unwrap_err();
+        assert!(std::format!("{e}").contains("env_fft_len (ENV_MAX / FFT_MAX capacity)"), "{e}");
+        assert!(FeatureExtractor::<1, 1024, 64>::new(cfg).is_err());
+        let mut fx = FeatureExtractor::<1, 1024, 128>::new(cfg).unwrap();
+        let n = cfg.features.per_channel();
+        let mut frames = 0;
+        for i in 0..4096 {
+            if let Some(f) = fx.push(&[(i as f32 * 1.7).sin()], &[1920.0]) {
+                assert_eq!(usize::from(f.per_channel), n);
+                assert!(f.flat().all(|x| x.is_finite()));
+                frames += 1;
+            }
+        }
+        assert_eq!(frames, 2);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use avm_core::{ChannelQuality, ExtractorConfig, FeatureExtractor, SampleFate, Sa
 
 /// Largest number of vibration channels wired in (the core is generic; this is the dispatch).
 pub const MAX_CHANNELS: usize = 4;
-/// FFT capacity on the host (the largest `fft_len` the core supports).
+/// FFT capacity on the host (the largest `fft_len` the core supports); also the envelope ring's
+/// capacity (`ENV_MAX`), so the trainer computes every family.
 pub const FFT_MAX: usize = 4096;
 
 /// One window's output of the core, channel count erased.
@@ -52,14 +53,19 @@ pub struct Extractor {
 }
 
 enum Inner {
-    C1(Box<FeatureExtractor<1, FFT_MAX>>),
-    C2(Box<FeatureExtractor<2, FFT_MAX>>),
-    C3(Box<FeatureExtractor<3, FFT_MAX>>),
-    C4(Box<FeatureExtractor<4, FFT_MAX>>),
+    C1(Box<FeatureExtractor<1, FFT_MAX, FFT_MAX>>),
+    C2(Box<FeatureExtractor<2, FFT_MAX, FFT_MAX>>),
+    C3(Box<FeatureExtractor<3, FFT_MAX, FFT_MAX>>),
+    C4(Box<FeatureExtractor<4, FFT_MAX, FFT_MAX>>),
 }
 
-fn new_core<const CH: usize>(cfg: ExtractorConfig) -> Result<Box<FeatureExtractor<CH, FFT_MAX>>, UsageError> {
-    Ok(Box::new(FeatureExtractor::<CH, FFT_MAX>::new(cfg).map_err(|e| UsageError(format!("features: {e}")))?))
+fn new_core<const CH: usize>(
+    cfg: ExtractorConfig,
+) -> Result<Box<FeatureExtractor<CH, FFT_MAX, FFT_MAX>>, UsageError> {
+    Ok(Box::new(
+        FeatureExtractor::<CH, FFT_MAX, FFT_MAX>::new(cfg)
+            .map_err(|e| UsageError(format!("features: {e}")))?,
+    ))
 }
 
 fn convert<const CH: usize>(f: avm_core::FeatureFrame<CH>) -> Frame {
@@ -75,7 +81,7 @@ fn convert<const CH: usize>(f: avm_core::FeatureFrame<CH>) -> Frame {
 
 /// Pushes one block through a `CH`-channel core: vibration `vib[c]`, speed `speed[speed_ref[c]]`.
 fn push_block<const CH: usize>(
-    fx: &mut FeatureExtractor<CH, FFT_MAX>,
+    fx: &mut FeatureExtractor<CH, FFT_MAX, FFT_MAX>,
     vib: &[&[f32]],
     speed: &[&[f32]],
     speed_ref: &[usize],
@@ -93,7 +99,7 @@ fn push_block<const CH: usize>(
 }
 
 fn finish_core<const CH: usize>(
-    fx: &mut FeatureExtractor<CH, FFT_MAX>,
+    fx: &mut FeatureExtractor<CH, FFT_MAX, FFT_MAX>,
     frames: &mut Vec<Frame>,
     tap: Option<&mut Sanitised>,
 ) {
