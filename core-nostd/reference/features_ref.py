@@ -164,6 +164,18 @@ def hold_speed(r, cfg):
     return out, held
 
 
+def order_energy(p, order, f_shaft, n_fft, rate, cfg):
+    """Energy of one segment's one-sided power p at shaft order `order` (f_shaft in Hz, the
+    segment's sample rate `rate`): centre k = floor(order f N / rate + 0.5), half-width
+    max(order_band_bins, floor(order_half_width f N / rate + 0.5)), clipped to 1..N/2."""
+    half = n_fft // 2
+    k = math.floor(order * f_shaft * n_fft / rate + 0.5)
+    if k == 0 or k > half:
+        return 0.0
+    b = max(cfg["order_band_bins"], math.floor(cfg["order_half_width"] * f_shaft * n_fft / rate + 0.5))
+    return p[max(k - b, 1):min(k + b, half) + 1].sum()
+
+
 def welch_features(x, r, cfg):
     """Band, order and shape values of one window (x, r: its sanitised samples and speeds)."""
     n_fft = cfg["fft_len"]
@@ -191,11 +203,7 @@ def welch_features(x, r, cfg):
         for i, m in enumerate(band_masks):
             e_bands[i] += p[m].sum()
         for i, order in enumerate(cfg["orders"]):
-            k = math.floor(order * f_shaft * n_fft / fs + 0.5)
-            if k == 0 or k > half:
-                continue
-            b = max(cfg["order_band_bins"], math.floor(cfg["order_half_width"] * f_shaft * n_fft / fs + 0.5))
-            e_orders[i] += p[max(k - b, 1):min(k + b, half) + 1].sum()
+            e_orders[i] += order_energy(p, order, f_shaft, n_fft, fs, cfg)
         ac = p[1:]
         tot += ac.sum()
         weighted += (np.arange(1, half + 1) * ac).sum()
@@ -271,11 +279,7 @@ def envelope_features(a, r, start, cfg):
         f_shaft = np.mean(r[start + j * d:start + (j + n_e) * d]) / 60.0
         tot += p[1:].sum()
         for i, order in enumerate(cfg["env_orders"]):
-            k = math.floor(order * f_shaft * n_e / rate + 0.5)
-            if k == 0 or k > half:
-                continue
-            b = max(cfg["order_band_bins"], math.floor(cfg["order_half_width"] * f_shaft * n_e / rate + 0.5))
-            e[i] += p[max(k - b, 1):min(k + b, half) + 1].sum()
+            e[i] += order_energy(p, order, f_shaft, n_e, rate, cfg)
     norm = len(starts) * n_e * np.sum(w * w)
 
     def value(x):

@@ -134,15 +134,7 @@ impl SpectralPlan {
     /// transform (`fft_len / 2` bins, Nyquist packed into `spec[0].im`).
     pub fn analyse(&self, spec: &[Complex32], speed_rpm: f32) -> SpecSums {
         let half = spec.len();
-        let nyquist = spec[0].im;
-        let power = |k: usize| -> f32 {
-            if k == half {
-                nyquist * nyquist
-            } else {
-                let c = spec[k];
-                2.0 * (c.re * c.re + c.im * c.im)
-            }
-        };
+        let power = |k: usize| one_sided_power(spec, k);
         let mut s = SpecSums::ZERO;
         let mut band = 0usize;
         for k in 1..=half {
@@ -157,10 +149,8 @@ impl SpectralPlan {
             }
         }
         for (e, &p) in s.orders[..self.order_count].iter_mut().zip(&self.orders) {
-            if let Some((lo, hi)) = self.order_bins(p, speed_rpm) {
-                for k in lo..=hi {
-                    *e += power(k);
-                }
+            if let Some(bins) = self.order_bins(p, speed_rpm) {
+                *e = power_sum(spec, bins);
             }
         }
         if self.flatness {
@@ -175,6 +165,27 @@ impl SpectralPlan {
         }
         s
     }
+}
+
+/// One-sided power of bin `k` (1..=N/2) of microfft's output (`spec.len()` = N/2 bins, Nyquist
+/// packed into `spec[0].im`): `2|X[k]|²` below Nyquist, `|X[N/2]|²` at it.
+#[inline]
+pub(crate) fn one_sided_power(spec: &[Complex32], k: usize) -> f32 {
+    if k == spec.len() {
+        spec[0].im * spec[0].im
+    } else {
+        let c = spec[k];
+        2.0 * (c.re * c.re + c.im * c.im)
+    }
+}
+
+/// `Σ one_sided_power(k)` over `lo..=hi`, in increasing `k`.
+pub(crate) fn power_sum(spec: &[Complex32], (lo, hi): (usize, usize)) -> f32 {
+    let mut e = 0.0f32;
+    for k in lo..=hi {
+        e += one_sided_power(spec, k);
+    }
+    e
 }
 
 /// Bins `lo..=hi` of order `p` of a shaft at `speed_rpm` in an `fft_len`-point spectrum of a

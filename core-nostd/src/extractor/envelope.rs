@@ -12,7 +12,7 @@ use crate::config::ExtractorConfig;
 use crate::features::{Families, MAX_ENV_ORDERS};
 use crate::iir::{Biquad, BiquadState};
 use crate::moments::Moments;
-use crate::spectrum::order_range;
+use crate::spectrum::{order_range, power_sum};
 
 /// Envelope-spectrum sums of one segment or several (|FFT|², one-sided, DC excluded).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -168,27 +168,12 @@ impl<const ENV_MAX: usize> EnvLane<ENV_MAX> {
             *d = (*x - mean) * *w;
         }
         let Some(spec) = crate::spectrum::rfft(buf) else { return EnvSums::ZERO };
-        let half = spec.len();
-        let nyquist = spec[0].im;
-        let power = |k: usize| -> f32 {
-            if k == half {
-                nyquist * nyquist
-            } else {
-                let c = spec[k];
-                2.0 * (c.re * c.re + c.im * c.im)
-            }
-        };
-        let mut e = EnvSums::ZERO;
-        for k in 1..=half {
-            e.total += power(k);
-        }
+        let mut e = EnvSums { total: power_sum(spec, (1, spec.len())), ..EnvSums::ZERO };
         for (o, &p) in e.orders[..plan.order_count].iter_mut().zip(&plan.orders) {
-            if let Some((lo, hi)) =
+            if let Some(bins) =
                 order_range(p, speed_rpm, plan.fft_len, plan.rate_hz, plan.half_width, plan.min_bins)
             {
-                for k in lo..=hi {
-                    *o += power(k);
-                }
+                *o = power_sum(spec, bins);
             }
         }
         e
