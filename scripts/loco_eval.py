@@ -8,7 +8,8 @@ define them (avm-core matches each within the tolerances of its golden tests):
   - v2, the previous default (11 per channel), from `core-nostd/reference/features_ref.py` at
     commit 02bb789 (read with `git show`);
   - v3, the current default (every family, `isolated` spikes), from the same file today, and
-    v3 with `scale: fraction` (band and order energies as fractions of the total).
+    v3 with `scale: fraction` (band and order energies as fractions of the total), and v3 with
+    8 or 20 bands instead of 16 (the band count, measured).
 Models (independent of avm's trainer, the same for both feature sets): a scikit-learn MLP
 autoencoder (z-scored inputs, hidden widths 2n, n/2, 2n; reconstruction MSE as the score) and an
 isolation forest. Threshold: the score quantile that gives FAR 0.05 on validation normal
@@ -66,14 +67,19 @@ def configs(v3):
     v2_cfg = dict(base)
     # The v3 default set at this rate, as `FeatureSettings::default()` resolves it: 16 bands
     # log-spaced from 4 bins (100 Hz) to fs/2.56 (10 kHz), orders 0.5/1/2/3 with 0.05 orders.
-    lo, hi, n = 4 * FS / 1024, FS / 2.56, 16
-    edges = [float(np.float32(lo * (hi / lo) ** (i / n))) for i in range(n + 1)]
-    edges[0], edges[-1] = float(np.float32(lo)), float(np.float32(hi))
-    v3_cfg = dict(base, spike_policy="isolated", families=v3.ALL_FAMILIES, scale="db", band_edges_hz=edges,
-                  orders=[0.5, 1.0, 2.0, 3.0], order_half_width=0.05)
+    def edges(n):
+        lo, hi = 4 * FS / 1024, FS / 2.56
+        e = [float(np.float32(lo * (hi / lo) ** (i / n))) for i in range(n + 1)]
+        e[0], e[-1] = float(np.float32(lo)), float(np.float32(hi))
+        return e
+
+    v3_cfg = dict(base, spike_policy="isolated", families=v3.ALL_FAMILIES, scale="db", band_edges_hz=edges(16),
+                  orders=[0.5, 1.0, 2.0, 3.0], order_half_width=0.05, **v3.NO_ENVELOPE)
     # The same set with band and order energies as fractions of the total (`scale: fraction`).
     v3_frac = dict(v3_cfg, scale="fraction")
-    return {"v2": v2_cfg, "v3": v3_cfg, "v3 frac": v3_frac}
+    # The band count, measured: 8 and 20 log-spaced bands instead of 16.
+    return {"v2": v2_cfg, "v3": v3_cfg, "v3 frac": v3_frac, "v3 8b": dict(v3_cfg, band_edges_hz=edges(8)),
+            "v3 20b": dict(v3_cfg, band_edges_hz=edges(20))}
 
 
 def femto_windows(root, refs, cfgs):
@@ -136,7 +142,7 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         v2, v3 = references(tmp)
-        refs = {"v2": v2, "v3": v3, "v3 frac": v3}
+        refs = {"v2": v2, "v3": v3, "v3 frac": v3, "v3 8b": v3, "v3 20b": v3}
         cfgs = configs(v3)
         X, meta = femto_windows(args.datasets / "femto-pronostia", refs, cfgs)
     cond = np.array([m[0] for m in meta])
