@@ -61,6 +61,16 @@ impl Moments {
     pub fn variance(&self) -> f64 {
         if self.n > 0.0 { (self.m2 / self.n).max(0.0) } else { 0.0 }
     }
+
+    /// Root mean square `sqrt(mean² + variance)`.
+    pub fn rms(&self) -> f64 {
+        libm::sqrt(self.mean * self.mean + self.variance())
+    }
+
+    /// Pearson kurtosis `n·M4 / M2²`; 0 when `M2` is 0.
+    pub fn kurtosis(&self) -> f64 {
+        if self.m2 > 0.0 { self.n * self.m4 / (self.m2 * self.m2) } else { 0.0 }
+    }
 }
 
 /// Shifted power sums of one hop block, accumulated a chunk of [`CHUNK_LEN`] samples at a time.

@@ -330,7 +330,7 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
             self.acc.reset(self.last_block_mean);
             self.block_quality = ChannelQuality::default();
             self.blocks[usize::from(self.cur_slot)] = BlockSummary::ZERO;
-            self.env.block = crate::moments::Moments::ZERO;
+            self.env.block = Moments::ZERO;
         }
         self.acc.push_chunk(&self.stage);
         if sh.env_plan.on {
@@ -476,7 +476,7 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
             flatness += f64::from(e.flatness);
         };
         let mut speed_sum = 0.0f64;
-        let mut em = crate::moments::Moments::ZERO;
+        let mut em = Moments::ZERO;
         let mut env_orders = [0.0f64; MAX_ENV_ORDERS];
         let mut env_total = 0.0f64;
         let mut add_env = |e: &EnvSums| {
@@ -487,40 +487,28 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
         };
         for j in 0..hops {
             let blk = &self.blocks[(first_slot + j) % (hops + 1)];
-            em = em.merge(&blk.env);
-            add_env(&blk.env_interior);
-            if j + 1 < hops {
-                add_env(&blk.env_straddle);
-            }
             m = m.merge(&blk.moments);
+            em = em.merge(&blk.env);
             max = max.max(blk.max);
             min = min.min(blk.min);
             quality.add(&blk.quality);
             speed_sum += blk.speed_sum;
             add(&blk.interior);
+            add_env(&blk.env_interior);
+            // The last block's straddling segments end after the window.
             if j + 1 < hops {
                 add(&blk.straddle);
+                add_env(&blk.env_straddle);
             }
         }
         let var = m.variance();
         let std = libm::sqrt(var);
-        let rms = libm::sqrt(m.mean * m.mean + var);
+        let rms = m.rms();
         let peak = max.max(-min);
         let crest = if rms > 0.0 { f64::from(peak) / rms } else { 0.0 };
-        let kurt = if m.m2 > 0.0 { m.n * m.m4 / (m.m2 * m.m2) } else { 0.0 };
+        let kurt = m.kurtosis();
         let skew = if m.m2 > 0.0 { libm::sqrt(m.n) * m.m3 / (m.m2 * libm::sqrt(m.m2)) } else { 0.0 };
-        let energy = |sum: f64| -> f64 {
-            match cfg.features.scale {
-                SpectralScale::Db => 10.0 * libm::log10(sum * sh.power_to_g2 + ENERGY_FLOOR_G2),
-                SpectralScale::Fraction => {
-                    if total > 0.0 {
-                        (sum / total).clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    }
-                }
-            }
-        };
+        let scale = cfg.features.scale;
         let mut f = [0.0f32; MAX_FEATURES_PER_CHANNEL];
         for (slot, feature) in f.iter_mut().zip(cfg.features.iter()) {
             let v = match feature {
@@ -536,8 +524,8 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
                 },
                 // Filled in by the extractor, which sees the previous window.
                 Feature::Rate(_) => 0.0,
-                Feature::Band(i) => energy(bands[usize::from(i)]),
-                Feature::Order(i) => energy(orders[usize::from(i)]),
+                Feature::Band(i) => level(scale, bands[usize::from(i)], total, sh.power_to_g2),
+                Feature::Order(i) => level(scale, orders[usize::from(i)], total, sh.power_to_g2),
                 Feature::Shape(ShapeKind::CentroidHz) => {
                     if total > 0.0 {
                         weighted / total * f64::from(cfg.sample_rate_hz) / f64::from(cfg.fft_len)
@@ -546,26 +534,10 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
                     }
                 }
                 Feature::Shape(ShapeKind::Flatness) => flatness * sh.segments_inv,
-                Feature::Env(EnvKind::RmsG) => libm::sqrt(em.mean * em.mean + em.variance()),
-                Feature::Env(EnvKind::Kurtosis) => {
-                    if em.m2 > 0.0 {
-                        em.n * em.m4 / (em.m2 * em.m2)
-                    } else {
-                        0.0
-                    }
-                }
+                Feature::Env(EnvKind::RmsG) => em.rms(),
+                Feature::Env(EnvKind::Kurtosis) => em.kurtosis(),
                 Feature::EnvOrder(i) => {
-                    let sum = env_orders[usize::from(i).min(MAX_ENV_ORDERS - 1)];
-                    match cfg.features.scale {
-                        SpectralScale::Db => 10.0 * libm::log10(sum * sh.env_power_to_g2 + ENERGY_FLOOR_G2),
-                        SpectralScale::Fraction => {
-                            if env_total > 0.0 {
-                                (sum / env_total).clamp(0.0, 1.0)
-                            } else {
-                                0.0
-                            }
-                        }
-                    }
+                    level(scale, env_orders[usize::from(i)], env_total, sh.env_power_to_g2)
                 }
                 Feature::ShaftSpeedRpm => speed_sum / f64::from(cfg.window_len_samples),
             };
@@ -588,5 +560,20 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
             rms_g: rms as f32,
             kurtosis: kurt as f32,
         });
+    }
+}
+
+/// A band's or order's feature value from its summed one-sided power `sum`: decibels of the
+/// mean square (`power_to_g2` turns summed power into g²) or the fraction of `total`.
+fn level(scale: SpectralScale, sum: f64, total: f64, power_to_g2: f64) -> f64 {
+    match scale {
+        SpectralScale::Db => 10.0 * libm::log10(sum * power_to_g2 + ENERGY_FLOOR_G2),
+        SpectralScale::Fraction => {
+            if total > 0.0 {
+                (sum / total).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        }
     }
 }
