@@ -191,8 +191,11 @@ fn main() -> ! {
     }
     // SAFETY: FX is only ever touched here, once.
     let fx: &'static mut FeatureExtractor<CH, FFT_MAX> = unsafe { &mut *core::ptr::addr_of_mut!(FX) };
-    if fx.configure(cfg).is_err() {
-        fail("refusing the detector bundle: extractor config rejected");
+    if let Err(e) = fx.configure(cfg) {
+        // E.g. an envelope feature set on this build without envelope capacity (ENV_MAX = 0).
+        let mut msg = input::Msg::new();
+        let _ = core::fmt::write(&mut msg, format_args!("refusing the detector bundle: {e}"));
+        fail(msg.as_str())
     }
     let [major, minor, patch] = det.version();
     say!(
