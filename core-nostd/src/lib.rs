@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod bundle;
 pub mod config;
 pub mod extractor;
@@ -10,6 +11,7 @@ pub mod features;
 mod iir;
 pub mod model;
 mod moments;
+pub mod phase;
 pub mod sanitize;
 pub mod scaler;
 mod spectrum;
@@ -18,7 +20,8 @@ pub mod wire;
 #[cfg(feature = "defmt")]
 mod defmt_impls;
 
-pub use bundle::{AssessError, BundleError, Detector, Verdict};
+pub use alert::{AlertEvent, AlertKind, AlertPolicy, Alerter};
+pub use bundle::{AssessError, BundleError, Detector, PhaseEntry, Verdict};
 pub use config::{
     BandSettings, ConfigError, EnvelopeSettings, ExtractorConfig, Family, FeatureSettings,
     MAX_HOPS_PER_WINDOW, SettingsError,
@@ -30,5 +33,6 @@ pub use features::{
     feature_name,
 };
 pub use model::{Activation, LayerSpec, ModelError, Network};
+pub use phase::{MAX_PHASES, PHASE_UNKNOWN, PhaseTally};
 pub use sanitize::SpikePolicy;
 pub use scaler::{RunningStats, Scaler, ScalerError};

@@ -1,6 +1,7 @@
 //! Where samples come from: a recorded flight from the host (`avm-input.avmi`, f32) or the
 //! segment embedded in flash (`AVMQ`, 16-bit). Both yield blocks of `[vib_g; CH]` and
-//! `[shaft_speed_rpm; CH]` samples, as a sensor loop's DMA would.
+//! `[shaft_speed_rpm; CH]` samples, as a sensor loop's DMA would, and each sample's flight-phase
+//! code (as an avionics bus would give it; unknown when the file has no phase byte).
 //!
 //! Both formats are [`avm_core::wire`]'s (`AVMI`: f32 samples; `AVMQ`: 16-bit), decoded with
 //! its functions: the host tests write them with the same code.
@@ -45,6 +46,7 @@ pub enum Source {
 fn header(bytes: &[u8], format: SampleFormat) -> Result<Header, &'static str> {
     let h = Header::parse(bytes, format).map_err(|e| match e {
         avm_core::wire::WireError::BadMagic => "input: wrong magic",
+        avm_core::wire::WireError::Flags(_) => "input: unknown header flags (only bit 0, phase, is defined)",
         _ => "input: truncated header",
     })?;
     if usize::from(h.channels) != CH {
@@ -91,34 +93,38 @@ impl Source {
         }
     }
 
-    /// Fills up to `vib.len()` samples; returns how many (0 at the end).
+    /// Fills up to `vib.len()` samples (and their phase codes); returns how many (0 at the end).
     pub fn next_block(
         &mut self,
         vib: &mut [[f32; CH]],
         rpm: &mut [[f32; CH]],
+        phase: &mut [u8],
     ) -> Result<usize, &'static str> {
         match self {
             Source::Host { file, header, left } => {
-                let n = (*left).min(vib.len()).min(crate::BLOCK);
+                let n = (*left).min(vib.len()).min(phase.len()).min(crate::BLOCK);
                 let size = header.sample_bytes();
-                let mut raw = [0u8; 8 * CH * crate::BLOCK];
+                let mut raw = [0u8; (8 * CH + 1) * crate::BLOCK];
                 file.read_exact(&mut raw[..size * n])?;
                 for i in 0..n {
+                    let sample = &raw[i * size..(i + 1) * size];
                     for c in 0..CH {
-                        (vib[i][c], rpm[i][c]) = header.decode(&raw[i * size..(i + 1) * size], c);
+                        (vib[i][c], rpm[i][c]) = header.decode(sample, c);
                     }
+                    phase[i] = header.decode_phase(sample);
                 }
                 *left -= n;
                 Ok(n)
             }
             Source::Embedded { data, header, at, left } => {
-                let n = (*left).min(vib.len());
+                let n = (*left).min(vib.len()).min(phase.len());
                 let size = header.sample_bytes();
                 for i in 0..n {
                     let sample = &data[*at + i * size..*at + (i + 1) * size];
                     for c in 0..CH {
                         (vib[i][c], rpm[i][c]) = header.decode(sample, c);
                     }
+                    phase[i] = header.decode_phase(sample);
                 }
                 *at += size * n;
                 *left -= n;

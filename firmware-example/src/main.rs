@@ -7,16 +7,23 @@
 //!   semihosting (the parity tests use this to stream whole recorded flights);
 //! - the bundle and the 20 s flight segment embedded in flash (`data/`, see `data/README.md`).
 //!
+//! Each sample comes with its flight-phase code (the contract's phase order, 255 unknown); a
+//! [`PhaseTally`] turns them into each window's phase, the detector applies that phase's
+//! threshold (by index; a "no verdict" phase gives none), and the bundle's alert policy
+//! ([`Alerter`]: M of N, hysteresis, latching) turns verdicts into alerts.
+//!
 //! Output, one pair of lines per window (semihosting stdout):
-//! `window <i> t=<s> s: score <x> threshold <t> -> ok|ALARM|no verdict`, then the exact bits
-//! `W <i> v<valid> r<roc_valid> a<alarm> s<score bits> f<feature bits,...>` the parity tests
-//! compare with the host. With the `defmt` feature the same facts go through defmt instead.
-//! A refused bundle or input prints why and exits with status 1; so does a panic.
+//! `window <i> t=<s> s: phase <p>: score <x> threshold <t> -> ok|ALARM|no verdict`, then the
+//! exact bits `W <i> v<valid> r<roc_valid> p<phase> j<judged> a<alarm> s<score bits> f<feature
+//! bits,...>`, and for an alert event `ALERT raised|cleared at window <i> t=<s> s ...` then
+//! `A <R|C> ...` ([`avm_core::wire`]); the parity tests compare them with the host. With the
+//! `defmt` feature the same facts go through defmt instead. A refused bundle or input prints
+//! why and exits with status 1; so does a panic.
 
 #![no_std]
 #![no_main]
 
-use avm_core::{Detector, FeatureExtractor, FeatureFrame};
+use avm_core::{AlertKind, Alerter, Detector, FeatureExtractor, FeatureFrame, PhaseTally};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use panic_semihosting as _;
@@ -67,7 +74,9 @@ mod cost {
 const CH: usize = 2;
 /// Largest FFT the extractor can run (fft_len of the bundle's config must not exceed it).
 const FFT_MAX: usize = 1024;
-/// Samples per block handed to the core (one DMA half-buffer of a real sensor loop).
+/// Samples per block handed to the core (one DMA half-buffer of a real sensor loop). The phase
+/// tally counts a block before the extractor sees it, so a block must be shorter than a hop
+/// minus the extractor's latency (`max_gap_samples + 1`); checked at start-up.
 const BLOCK: usize = 256;
 
 static EMBEDDED_BUNDLE: &[u8] = include_bytes!("../data/detector.avmb");
@@ -97,12 +106,22 @@ static mut BUNDLE_BUF: [u8; 160 * 1024] = [0; 160 * 1024];
 
 /// The extractor lives in static RAM and is configured in place: no copy of its 21 KB on the stack.
 static mut FX: FeatureExtractor<CH, FFT_MAX> = FeatureExtractor::UNCONFIGURED;
+/// Phase-code counts of the last hops (1.1 KB).
+static mut TALLY: PhaseTally = PhaseTally::UNCONFIGURED;
 
-fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut u32, no_verdict: &mut u32) {
+/// The state kept across windows: the alert machine and the counts.
+struct Watch {
+    alerter: Alerter,
+    alarms: u32,
+    no_verdict: u32,
+    alerts: u32,
+}
+
+fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, phase: u8, hop_s: f32, watch: &mut Watch) {
     #[cfg(feature = "cost")]
-    let assessed = cost::time(&cost::SCORE, || det.assess(frame));
+    let assessed = cost::time(&cost::SCORE, || det.assess_in_phase(frame, phase));
     #[cfg(not(feature = "cost"))]
-    let assessed = det.assess(frame);
+    let assessed = det.assess_in_phase(frame, phase);
     let v = match assessed {
         Ok(v) => v,
         Err(e) => {
@@ -111,9 +130,9 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
             fail(msg.as_str())
         }
     };
-    *alarms += u32::from(v.alarm);
-    *no_verdict += u32::from(!v.valid);
-    let _verdict = if !v.valid {
+    watch.alarms += u32::from(v.alarm);
+    watch.no_verdict += u32::from(!v.judged);
+    let _verdict = if !v.judged {
         "no verdict"
     } else if v.alarm {
         "ALARM"
@@ -121,10 +140,12 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
         "ok"
     };
     let _t = frame.window_index as f32 * hop_s;
+    let _phase = det.phase(usize::from(v.phase)).map_or("unknown", |p| p.name);
     say!(
-        "window {} t={:.1} s: score {:.5} threshold {:.5} -> {}",
+        "window {} t={:.1} s: phase {}: score {:.5} threshold {:.5} -> {}",
         v.window_index,
         _t,
+        _phase,
         v.score,
         v.threshold,
         _verdict
@@ -143,6 +164,8 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
             window_index: v.window_index,
             valid: v.valid,
             roc_valid: frame.roc_valid,
+            phase: v.phase,
+            judged: v.judged,
             alarm: v.alarm,
             score_bits: v.score.to_bits(),
         };
@@ -159,6 +182,41 @@ fn report(det: &Detector<'_>, frame: &FeatureFrame<CH>, hop_s: f32, alarms: &mut
         v.alarm,
         features
     );
+    if let Some(e) = watch.alerter.step(&v) {
+        watch.alerts += u32::from(e.kind == AlertKind::Raised);
+        let _what = match e.kind {
+            AlertKind::Raised => "raised",
+            AlertKind::Cleared => "cleared",
+        };
+        say!(
+            "ALERT {} at window {} t={:.1} s: score {:.5} threshold {:.5}, {} of {} (raised at window {}, peak {:.5})",
+            _what,
+            e.window_index,
+            e.window_index as f32 * hop_s,
+            e.score,
+            e.threshold,
+            e.count,
+            e.of,
+            e.raised_window,
+            e.peak_score
+        );
+        #[cfg(not(feature = "defmt"))]
+        {
+            let mut line = input::Msg::new();
+            let _ = avm_core::wire::AlertLine::write(&mut line, &e);
+            cortex_m_semihosting::hprintln!("{}", line.as_str());
+        }
+        #[cfg(feature = "defmt")]
+        defmt::warn!(
+            "alert {=str} at window {=u32}: score {=f32} threshold {=f32}, {=u8} of {=u8}",
+            _what,
+            e.window_index,
+            e.score,
+            e.threshold,
+            e.count,
+            e.of
+        );
+    }
 }
 
 #[entry]
@@ -197,9 +255,19 @@ fn main() -> ! {
         let _ = core::fmt::write(&mut msg, format_args!("refusing the detector bundle: {e}"));
         fail(msg.as_str())
     }
+    if BLOCK + cfg.max_gap_samples as usize + 1 >= cfg.hop_len_samples as usize {
+        fail("refusing the detector bundle: its hop is too short for this firmware's 256-sample blocks");
+    }
+    // SAFETY: TALLY is only ever touched here, once.
+    let tally: &'static mut PhaseTally = unsafe { &mut *core::ptr::addr_of_mut!(TALLY) };
+    *tally = PhaseTally::new(&cfg);
+    let mut watch = match Alerter::new(det.alert_policy()) {
+        Ok(alerter) => Watch { alerter, alarms: 0, no_verdict: 0, alerts: 0 },
+        Err(_) => fail("refusing the detector bundle: bad alert policy"),
+    };
     let [major, minor, patch] = det.version();
     say!(
-        "avm-firmware: detector v{}.{}.{} ({} bytes, crc32 {:08x}), {} channels, {} features, {} layers, threshold {:.5}; window {} / hop {} samples at {} Hz",
+        "avm-firmware: detector v{}.{}.{} ({} bytes, crc32 {:08x}), {} channels, {} features, {} layers, threshold {:.5}, {} phases; window {} / hop {} samples at {} Hz; alert {} of {} windows, clear after {} below {} x threshold{}",
         major,
         minor,
         patch,
@@ -209,9 +277,15 @@ fn main() -> ! {
         det.features(),
         det.network().layers(),
         det.threshold(),
+        det.phase_count(),
         cfg.window_len_samples,
         cfg.hop_len_samples,
-        cfg.sample_rate_hz
+        cfg.sample_rate_hz,
+        det.alert_policy().raise_count,
+        det.alert_policy().raise_window,
+        det.alert_policy().clear_count,
+        det.alert_policy().clear_fraction,
+        if det.alert_policy().latch { ", latched" } else { "" }
     );
     #[cfg(feature = "defmt")]
     defmt::info!(
@@ -228,21 +302,30 @@ fn main() -> ! {
     };
     say!("avm-firmware: input {} ({} samples)", source.name(), source.samples());
     let hop_s = cfg.hop_len_samples as f32 / cfg.sample_rate_hz as f32;
-    let (mut windows, mut alarms, mut no_verdict) = (0u32, 0u32, 0u32);
+    let mut windows = 0u32;
     let mut vib = [[0.0f32; CH]; BLOCK];
     let mut rpm = [[0.0f32; CH]; BLOCK];
+    let mut phase = [0u8; BLOCK];
+    let phase_of = |tally: &PhaseTally, w: u32| match tally.majority(w) {
+        Ok(p) => p,
+        Err(_) => fail("internal: the phase tally lost a window"),
+    };
     loop {
-        let n = match source.next_block(&mut vib, &mut rpm) {
+        let n = match source.next_block(&mut vib, &mut rpm, &mut phase) {
             Ok(n) => n,
             Err(e) => fail(e),
         };
         if n == 0 {
             break;
         }
+        for &p in &phase[..n] {
+            tally.push(p);
+        }
         let mut push = || {
             fx.push_slice(&vib[..n], &rpm[..n], |frame| {
                 windows += 1;
-                report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
+                let p = phase_of(tally, frame.window_index);
+                report(&det, &frame, p, hop_s, &mut watch);
             })
         };
         #[cfg(feature = "cost")]
@@ -255,7 +338,8 @@ fn main() -> ! {
     }
     if let Some(frame) = fx.finish() {
         windows += 1;
-        report(&det, &frame, hop_s, &mut alarms, &mut no_verdict);
+        let p = phase_of(tally, frame.window_index);
+        report(&det, &frame, p, hop_s, &mut watch);
     }
     #[cfg(feature = "cost")]
     say!(
@@ -268,17 +352,20 @@ fn main() -> ! {
     );
     let stack_bytes = stack::high_water_bytes();
     say!(
-        "avm-firmware: {} windows, {} alarms, {} without verdict; stack high-water {} bytes",
+        "avm-firmware: {} windows, {} alarms, {} without verdict, {} alerts raised{}; stack high-water {} bytes",
         windows,
-        alarms,
-        no_verdict,
+        watch.alarms,
+        watch.no_verdict,
+        watch.alerts,
+        if watch.alerter.raised_at().is_some() { " (one still up)" } else { "" },
         stack_bytes
     );
     #[cfg(feature = "defmt")]
     defmt::info!(
-        "avm-firmware: {=u32} windows, {=u32} alarms, stack {=u32} bytes",
+        "avm-firmware: {=u32} windows, {=u32} alarms, {=u32} alerts, stack {=u32} bytes",
         windows,
-        alarms,
+        watch.alarms,
+        watch.alerts,
         stack_bytes
     );
     debug::exit(debug::EXIT_SUCCESS);

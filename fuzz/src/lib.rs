@@ -96,9 +96,14 @@ fn bundle(data: &[u8], _dir: &Path) -> Result<(), String> {
             let _ = d.score(&x);
             let _ = d.score(&x[..x.len() / 2]);
             for i in 0..d.phase_count() + 1 {
-                let _ = d.phase_threshold_at(i);
+                let _ = d.phase(i);
+                let _ = d.judge(0, 1.0, true, i as u8);
             }
+            let _ = d.judge(0, f32::NAN, true, 255);
             let _ = d.threshold_for_phase("cruise");
+            // Its alert policy was checked at parse: a state machine must build from it.
+            avm_core::Alerter::new(d.alert_policy())
+                .map_err(|e| format!("parsed bundle, bad policy: {e}"))?;
             Ok(())
         }
         Err(e) => Err(format!("{e}")),

@@ -115,6 +115,7 @@ pub fn make(root: &Path, repo: &Path) -> Result<()> {
         patience: 5,
         seed: 1,
         keep_epochs: 0,
+        lr_schedule: None,
     };
     let rows: Vec<Vec<f32>> =
         (0..12).map(|i| (0..4).map(|j| ((i * 4 + j) as f32 * 0.37).sin()).collect()).collect();

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use avm_core::Detector;
-use avm_core::wire::{Header, SampleFormat, WindowLine};
+use avm_core::wire::{AlertLine, Header, SampleFormat, WindowLine};
 use avm_trainer::formats::contract::Contract;
 use avm_trainer::stages::extract;
 use avm_trainer::stages::sync::Synced;
@@ -18,13 +18,16 @@ pub fn firmware_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example")
 }
 
-/// Per-sample firmware inputs: `vib[i][c]` (g) and `rpm[i][c]` (the channel's shaft speed).
+/// Per-sample firmware inputs: `vib[i][c]` (g), `rpm[i][c]` (the channel's shaft speed) and
+/// the phase code of sample `i` ([`avm_core::PHASE_UNKNOWN`] when not known).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Samples {
     /// Vibration, g.
     pub vib: Vec<[f32; CH]>,
     /// Shaft speed of each channel's reference, rpm.
     pub rpm: Vec<[f32; CH]>,
+    /// Phase code per sample.
+    pub phase: Vec<u8>,
 }
 
 impl Samples {
@@ -35,6 +38,7 @@ impl Samples {
         Ok(Samples {
             vib: (0..n).map(|i| std::array::from_fn(|c| s.vib[c][i])).collect(),
             rpm: (0..n).map(|i| std::array::from_fn(|c| s.speed[s.speed_ref[c]][i])).collect(),
+            phase: s.phase.clone(),
         })
     }
 
@@ -45,6 +49,7 @@ impl Samples {
             channels: CH as u16,
             samples: self.vib.len() as u32,
             vib_lsb_g: 0.0,
+            phase: true,
         })
     }
 
@@ -56,6 +61,7 @@ impl Samples {
             for c in 0..CH {
                 h.encode_sample(v[c], r[c], sample, c);
             }
+            h.encode_phase(self.phase.get(i).copied().unwrap_or(avm_core::PHASE_UNKNOWN), sample);
         }
         out
     }
@@ -68,6 +74,7 @@ impl Samples {
             channels: CH as u16,
             samples: self.vib.len() as u32,
             vib_lsb_g: lsb_g,
+            phase: true,
         };
         let bytes = self.encode(h);
         let decoded = Samples::decode(&bytes, SampleFormat::Q16).expect("just encoded");
@@ -87,6 +94,7 @@ impl Samples {
         let mut s = Samples {
             vib: Vec::with_capacity(h.samples as usize),
             rpm: Vec::with_capacity(h.samples as usize),
+            phase: Vec::with_capacity(h.samples as usize),
         };
         for sample in b[format.header_bytes()..].chunks_exact(size) {
             let mut v = [0.0; CH];
@@ -96,13 +104,18 @@ impl Samples {
             }
             s.vib.push(v);
             s.rpm.push(r);
+            s.phase.push(h.decode_phase(sample));
         }
         Ok(s)
     }
 
     /// Samples `[start, start + n)`.
     pub fn slice(&self, start: usize, n: usize) -> Samples {
-        Samples { vib: self.vib[start..start + n].to_vec(), rpm: self.rpm[start..start + n].to_vec() }
+        Samples {
+            vib: self.vib[start..start + n].to_vec(),
+            rpm: self.rpm[start..start + n].to_vec(),
+            phase: self.phase[start..start + n].to_vec(),
+        }
     }
 }
 
@@ -123,6 +136,10 @@ pub struct WindowBits {
     pub valid: bool,
     /// Rates of change valid.
     pub roc_valid: bool,
+    /// Phase code.
+    pub phase: u8,
+    /// Judged (has a verdict).
+    pub judged: bool,
     /// Alarm.
     pub alarm: bool,
     /// Score bits.
@@ -131,46 +148,88 @@ pub struct WindowBits {
     pub features: Vec<u32>,
 }
 
+/// What a run reports: every window, and the alert events.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Report {
+    /// Windows, in order.
+    pub windows: Vec<WindowBits>,
+    /// Alert events, in order.
+    pub alerts: Vec<avm_core::AlertEvent>,
+}
+
 /// The host reference: avm-core's extractor (host build, the trainer's FFT capacity
-/// [`extract::FFT_MAX`]) over all samples at once, and the bundle's detector.
-pub fn host_reference(samples: &Samples, bundle: &[u8]) -> Result<Vec<WindowBits>> {
+/// [`extract::FFT_MAX`]) fed in blocks with the phase tally ahead of it, the bundle's detector
+/// by phase code and its alert policy.
+pub fn host_reference(samples: &Samples, bundle: &[u8]) -> Result<Report> {
     let det = Detector::parse(bundle).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut fx =
-        avm_core::FeatureExtractor::<CH, { extract::FFT_MAX }, { extract::FFT_MAX }>::new(det.config())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut frames = Vec::new();
-    fx.push_slice(&samples.vib, &samples.rpm, |f| frames.push(f)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    frames.extend(fx.finish());
-    frames
-        .iter()
-        .map(|f| {
-            let v = det.assess(f).map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok(WindowBits {
+    let cfg = det.config();
+    let mut fx = avm_core::FeatureExtractor::<CH, { extract::FFT_MAX }, { extract::FFT_MAX }>::new(cfg)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut tally = avm_core::PhaseTally::new(&cfg);
+    let mut alerter = avm_core::Alerter::new(det.alert_policy()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = Report::default();
+    let mut err = None;
+    let mut on_frame = |f: avm_core::FeatureFrame<CH>, tally: &avm_core::PhaseTally, out: &mut Report| {
+        let r = (|| -> Result<()> {
+            let code = tally.majority(f.window_index).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let v = det.assess_in_phase(&f, code).map_err(|e| anyhow::anyhow!("{e}"))?;
+            out.windows.push(WindowBits {
                 index: f.window_index,
                 valid: f.valid,
                 roc_valid: f.roc_valid,
+                phase: v.phase,
+                judged: v.judged,
                 alarm: v.alarm,
                 score: v.score.to_bits(),
                 features: f.flat().map(|x| x.to_bits()).collect(),
-            })
-        })
-        .collect()
+            });
+            out.alerts.extend(alerter.step(&v));
+            Ok(())
+        })();
+        if let Err(e) = r {
+            err.get_or_insert(e);
+        }
+    };
+    // The firmware's block size: the tally runs at most one block ahead of the extractor.
+    const BLOCK: usize = 256;
+    for start in (0..samples.vib.len()).step_by(BLOCK) {
+        let end = (start + BLOCK).min(samples.vib.len());
+        for &p in &samples.phase[start..end] {
+            tally.push(p);
+        }
+        fx.push_slice(&samples.vib[start..end], &samples.rpm[start..end], |f| on_frame(f, &tally, &mut out))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if let Some(f) = fx.finish() {
+        on_frame(f, &tally, &mut out);
+    }
+    match err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
-/// Parses the firmware's `W` lines ([`avm_core::wire::WindowLine`], the firmware's own writer).
-pub fn parse_windows(stdout: &str) -> Result<Vec<WindowBits>> {
-    let mut out = Vec::new();
+/// Parses the firmware's `W` and `A` lines ([`avm_core::wire`], the firmware's own writer).
+pub fn parse_report(stdout: &str) -> Result<Report> {
+    let mut out = Report::default();
     let mut features = [0u32; avm_core::model::MAX_LAYER_WIDTH];
-    for line in stdout.lines().filter(|l| l.starts_with("W ")) {
-        let (w, n) = WindowLine::parse(line, &mut features).map_err(|e| anyhow::anyhow!("{e}: {line:?}"))?;
-        out.push(WindowBits {
-            index: w.window_index,
-            valid: w.valid,
-            roc_valid: w.roc_valid,
-            alarm: w.alarm,
-            score: w.score_bits,
-            features: features[..n].to_vec(),
-        });
+    for line in stdout.lines() {
+        if line.starts_with("W ") {
+            let (w, n) =
+                WindowLine::parse(line, &mut features).map_err(|e| anyhow::anyhow!("{e}: {line:?}"))?;
+            out.windows.push(WindowBits {
+                index: w.window_index,
+                valid: w.valid,
+                roc_valid: w.roc_valid,
+                phase: w.phase,
+                judged: w.judged,
+                alarm: w.alarm,
+                score: w.score_bits,
+                features: features[..n].to_vec(),
+            });
+        } else if line.starts_with("A ") {
+            out.alerts.push(AlertLine::parse(line).map_err(|e| anyhow::anyhow!("{e}: {line:?}"))?);
+        }
     }
     Ok(out)
 }

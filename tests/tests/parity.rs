@@ -20,21 +20,22 @@ fn bundle() -> Vec<u8> {
     std::fs::read(firmware_dir().join("data/detector.avmb")).unwrap()
 }
 
-fn firmware_on(samples: &Samples, bundle: &[u8]) -> Vec<WindowBits> {
+fn firmware_on(samples: &Samples, bundle: &[u8]) -> Report {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("avm-input.avmi"), samples.to_avmi()).unwrap();
     std::fs::write(dir.path().join("avm-detector.avmb"), bundle).unwrap();
     let run = run_firmware(elf(), dir.path()).unwrap();
     assert_eq!(run.code, Some(0), "firmware failed:\n{}", run.stdout);
-    parse_windows(&run.stdout).unwrap()
+    parse_report(&run.stdout).unwrap()
 }
 
-fn assert_same(what: &str, fw: &[WindowBits], host: &[WindowBits]) {
-    assert!(!host.is_empty(), "{what}: no windows");
-    assert_eq!(fw.len(), host.len(), "{what}: window count");
-    for (a, b) in fw.iter().zip(host) {
+fn assert_same(what: &str, fw: &Report, host: &Report) {
+    assert!(!host.windows.is_empty(), "{what}: no windows");
+    assert_eq!(fw.windows.len(), host.windows.len(), "{what}: window count");
+    for (a, b) in fw.windows.iter().zip(&host.windows) {
         assert_eq!(a, b, "{what}: window {} differs (firmware vs host)", b.index);
     }
+    assert_eq!(fw.alerts, host.alerts, "{what}: alert events differ (firmware vs host)");
 }
 
 #[test]
@@ -44,7 +45,8 @@ fn embedded_segment_matches_host_and_snapshot() {
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     let seg = std::fs::read(firmware_dir().join("data/flight_segment.avmq")).unwrap();
     let host = host_reference(&Samples::from_avmq(&seg).unwrap(), &bundle()).unwrap();
-    assert_same("embedded segment", &parse_windows(&run.stdout).unwrap(), &host);
+    assert_same("embedded segment", &parse_report(&run.stdout).unwrap(), &host);
+    assert!(!host.alerts.is_empty(), "the embedded segment holds a gross fault: it must raise an alert");
     // The stack high-water line varies with code layout only; everything else is snapshotted.
     let text: String =
         run.stdout.lines().filter(|l| !l.contains("stack high-water")).map(|l| format!("{l}\n")).collect();
@@ -130,17 +132,41 @@ fn simulated_flights_firmware_host_and_trainer_agree() {
         let host = host_reference(&samples, &b).unwrap();
         let fw = firmware_on(&samples, &b);
         assert_same(&flight, &fw, &host);
-        // The trainer's featurize output for the same recording: the same feature bits.
-        let rows: Vec<_> = trainer_rows.iter().filter(|r| r.flight_id == flight).collect();
-        assert_eq!(rows.len(), host.len(), "{flight}: trainer windows");
-        for (r, h) in rows.iter().zip(&host) {
+        // The trainer's featurize output for the same recording: the same feature bits, and
+        // the same window phase (the trainer's per-hop counts vs the core's tally on board).
+        let mut rows: Vec<_> = trainer_rows.iter().filter(|r| r.flight_id == flight).collect();
+        rows.sort_by_key(|r| r.window_index);
+        assert_eq!(rows.len(), host.windows.len(), "{flight}: trainer windows");
+        for (r, h) in rows.iter().zip(&host.windows) {
             let bits: Vec<u32> = r.features.iter().map(|x| x.to_bits()).collect();
             assert_eq!((r.window_index, &bits), (h.index, &h.features), "{flight}: trainer features");
+            let code = contract.phases.iter().position(|p| *p == r.phase).map_or(255, |i| i as u8);
+            assert_eq!(code, h.phase, "{flight}: window {} phase", r.window_index);
         }
+        // `avm score` (the ground station) on the same recording: the same verdicts and alerts.
+        let model = avm_trainer::stages::score::Model {
+            dir: firmware_dir().join("data"),
+            name: "firmware-example".into(),
+            version: "embedded".into(),
+            bundle: b.clone(),
+            contract: contract.clone(),
+        };
+        let scored = avm_trainer::stages::score::score(&model, std::slice::from_ref(&path), None).unwrap();
+        assert_eq!(scored.windows.len(), fw.windows.len(), "{flight}: avm score windows");
+        for (s, f) in scored.windows.iter().zip(&fw.windows) {
+            let v = &s.verdict;
+            assert_eq!(
+                (s.window.window_index, v.score.to_bits(), v.phase, v.judged, v.alarm),
+                (f.index, f.score, f.phase, f.judged, f.alarm),
+                "{flight}: avm score vs firmware"
+            );
+        }
+        assert_eq!(scored.events[0].1, fw.alerts, "{flight}: avm score's alerts vs the firmware's");
         eprintln!(
-            "{flight}: {} windows, {} alarms: firmware = host = trainer",
-            host.len(),
-            host.iter().filter(|w| w.alarm).count()
+            "{flight}: {} windows, {} alarms, {} alert events: firmware = host = trainer = avm score",
+            host.windows.len(),
+            host.windows.iter().filter(|w| w.alarm).count(),
+            host.alerts.len()
         );
     }
 }
@@ -160,6 +186,7 @@ fn real_cwru_recording_firmware_and_host_agree() {
     let samples = Samples {
         vib: (0..n).map(|i| [de.data[i] as f32, fe.data[i] as f32]).collect(),
         rpm: vec![[rpm, rpm]; n],
+        phase: vec![avm_core::PHASE_UNKNOWN; n],
     };
     // A bundle for 48 kHz: 0.128 s windows every 0.064 s (6 144 = 12 x 512 samples), a
     // fixed small network (parity is about bits, not about this model's skill).
@@ -206,13 +233,20 @@ fn real_cwru_recording_firmware_and_host_agree() {
         std: &std,
         layers: &layers,
         threshold: 5.0,
-        phase_thresholds: &[],
+        phases: &[],
+        alert: avm_core::AlertPolicy {
+            raise_count: 2,
+            raise_window: 3,
+            clear_count: 2,
+            clear_fraction: 0.9,
+            latch: false,
+        },
         version: [0, 0, 1],
     };
     let mut b = vec![0u8; avm_core::bundle::encoded_len(&spec).unwrap()];
     avm_core::bundle::encode(&spec, &mut b).unwrap();
     let host = host_reference(&samples, &b).unwrap();
-    assert!(host.len() >= 35, "{} windows", host.len());
+    assert!(host.windows.len() >= 35, "{} windows", host.windows.len());
     assert_same("CWRU 109", &firmware_on(&samples, &b), &host);
 }
 
@@ -225,7 +259,7 @@ fn defmt_log_decodes_to_the_same_verdicts() {
     let dir = tempfile::tempdir().unwrap();
     let text = run_firmware_defmt(&elf, dir.path()).unwrap();
     let seg = std::fs::read(firmware_dir().join("data/flight_segment.avmq")).unwrap();
-    let host = host_reference(&Samples::from_avmq(&seg).unwrap(), &bundle()).unwrap();
+    let host = host_reference(&Samples::from_avmq(&seg).unwrap(), &bundle()).unwrap().windows;
     let got = parse_defmt_windows(&text).unwrap();
     assert_eq!(got.len(), host.len(), "{text}");
     for ((i, score, alarm, feats), h) in got.iter().zip(&host) {

@@ -118,6 +118,9 @@ pub struct PipelineConfig {
     pub train: TrainConfig,
     /// Evaluation (required).
     pub evaluate: EvalConfig,
+    /// The alert policy (defaults when absent).
+    #[serde(default)]
+    pub alerts: AlertConfig,
     /// Quality gates of `avm run` (the seed's defaults when absent).
     #[serde(default)]
     pub gates: Gates,
@@ -145,6 +148,9 @@ impl PipelineConfig {
         if cfg.contract.is_file() {
             let contract = cfg.load_contract()?;
             cfg.extractor_config(&contract)?;
+            cfg.alerts
+                .check(Some(&contract.phases))
+                .map_err(|e| UsageError(format!("config {}: {}", path.display(), e.0)))?;
         }
         Ok(cfg)
     }
@@ -202,6 +208,23 @@ impl PipelineConfig {
             count_in("train.max_epochs", t.max_epochs, 1, MAX_EPOCHS)?;
             count_in("train.patience", t.patience, 1, MAX_EPOCHS)?;
             count_in("train.keep_epochs", t.keep_epochs, 0, MAX_KEEP_EPOCHS)?;
+            if let Some(l) = &t.lr_schedule {
+                in_range("train.lr_schedule.factor", l.factor, 0.0, 1.0, true)?;
+                if l.factor >= 1.0 {
+                    return Err(UsageError(format!(
+                        "train.lr_schedule.factor = {} must be below 1 (it reduces the rate)",
+                        l.factor
+                    )));
+                }
+                count_in("train.lr_schedule.patience", l.patience, 1, MAX_EPOCHS)?;
+                in_range(
+                    "train.lr_schedule.min_learning_rate",
+                    l.min_learning_rate,
+                    0.0,
+                    t.learning_rate,
+                    true,
+                )?;
+            }
         }
         {
             let e = &self.evaluate;
@@ -215,13 +238,37 @@ impl PipelineConfig {
             if e.cv_folds != 0 {
                 count_in("evaluate.cv_folds (0 disables cross-validation)", e.cv_folds, 3, MAX_CV_FOLDS)?;
             }
+            in_range("evaluate.calibration.confidence", e.calibration.confidence, 0.0, 1.0, true)?;
+            if e.calibration.confidence >= 1.0 {
+                return Err(UsageError(format!(
+                    "evaluate.calibration.confidence = {} must be below 1 (certainty needs infinitely many windows)",
+                    e.calibration.confidence
+                )));
+            }
         }
+        self.alerts.check(None)?;
         let g = &self.gates;
         in_range("gates.min_auc", g.min_auc, 0.0, 1.0, false)?;
         in_range("gates.min_precision", g.min_precision, 0.0, 1.0, false)?;
         in_range("gates.min_recall", g.min_recall, 0.0, 1.0, false)?;
         in_range("gates.max_far", g.max_far, 0.0, 1.0, false)?;
         in_range("gates.max_latency_p99_ms", g.max_latency_p99_ms, 0.0, 1e6, true)?;
+        in_range(
+            "gates.min_gross_flights_alerted_in_time",
+            g.min_gross_flights_alerted_in_time,
+            0.0,
+            1.0,
+            false,
+        )?;
+        in_range("gates.alert_deadline_s", g.alert_deadline_s, 0.0, 1e6, true)?;
+        in_range("gates.min_subtle_flights_alerted", g.min_subtle_flights_alerted, 0.0, 1.0, false)?;
+        in_range(
+            "gates.max_false_alerts_per_100_flight_hours",
+            g.max_false_alerts_per_100_flight_hours,
+            0.0,
+            1e9,
+            false,
+        )?;
         Ok(())
     }
 
@@ -363,6 +410,45 @@ pub struct TrainConfig {
     /// recent ones (0 keeps none).
     #[serde(default = "default_keep_epochs")]
     pub keep_epochs: usize,
+    /// Reduce the learning rate when the validation loss stops improving (none: constant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_schedule: Option<LrSchedule>,
+}
+
+/// Reduce-on-plateau (`train.lr_schedule`): after `patience` epochs without a new best
+/// validation loss, the learning rate is multiplied by `factor` (not below `min_learning_rate`)
+/// and the count starts again. Replayed from the checkpoint's history, so `--resume` continues
+/// with the same rate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LrSchedule {
+    /// Multiplier, in (0, 1).
+    pub factor: f64,
+    /// Epochs without improvement before a reduction.
+    pub patience: usize,
+    /// Floor of the learning rate.
+    pub min_learning_rate: f64,
+}
+
+impl TrainConfig {
+    /// The learning rate of the epoch after `val_losses` (the history's validation losses).
+    pub fn learning_rate_after(&self, val_losses: impl Iterator<Item = f64>) -> f64 {
+        let Some(s) = &self.lr_schedule else { return self.learning_rate };
+        let (mut lr, mut best, mut stale) = (self.learning_rate, f64::INFINITY, 0usize);
+        for v in val_losses {
+            if v < best {
+                best = v;
+                stale = 0;
+            } else {
+                stale += 1;
+            }
+            if stale >= s.patience {
+                lr = (lr * s.factor).max(s.min_learning_rate);
+                stale = 0;
+            }
+        }
+        lr
+    }
 }
 
 fn default_keep_epochs() -> usize {
@@ -396,6 +482,111 @@ pub struct EvalConfig {
     /// Cross-validation folds: 0 disables cross-validation, otherwise at least 3 (one tests,
     /// the next validates, the rest train).
     pub cv_folds: usize,
+    /// How thresholds are set from the calibration (validation) normal windows.
+    #[serde(default)]
+    pub calibration: Calibration,
+}
+
+/// Threshold calibration rule (`evaluate.calibration`), see [`crate::model::calibration`].
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// `empirical`, `conformal` or `tolerance`.
+    pub method: CalibrationMethod,
+    /// `tolerance` only: the probability (over calibration sets) that the false-alarm rate on
+    /// new normal windows is at most `target_far`.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+}
+
+fn default_confidence() -> f64 {
+    0.9
+}
+
+impl Default for Calibration {
+    fn default() -> Calibration {
+        Calibration { method: CalibrationMethod::Tolerance, confidence: default_confidence() }
+    }
+}
+
+/// The calibration rules.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationMethod {
+    /// The seed's rule: the lowest threshold whose false-alarm rate on the calibration
+    /// windows is at most the target (no out-of-sample guarantee).
+    Empirical,
+    /// Split-conformal: expected false-alarm rate on a new exchangeable normal window at most
+    /// the target.
+    Conformal,
+    /// Order-statistic tolerance bound: false-alarm rate at most the target with probability
+    /// `confidence`.
+    Tolerance,
+}
+
+// ---- AlertConfig ----
+
+/// The alert policy (the `alerts:` section): how window alarms become alerts, on board and on
+/// the ground ([`avm_core::alert`]); written into the detector bundle.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertConfig {
+    /// M: alarms among the last `raise_window` judged windows that raise an alert.
+    pub raise_count: u8,
+    /// N: judged windows watched (at most 32).
+    pub raise_window: u8,
+    /// Consecutive quiet judged windows that clear an alert.
+    pub clear_count: u8,
+    /// A window is quiet when its score is at most this fraction of its threshold (0 < f <= 1).
+    pub clear_fraction: f32,
+    /// An alert stays up until the flight ends.
+    pub latch: bool,
+    /// Phases (contract names) whose windows get no verdict, e.g. transients.
+    pub no_verdict_phases: Vec<String>,
+}
+
+impl Default for AlertConfig {
+    fn default() -> AlertConfig {
+        AlertConfig {
+            raise_count: 5,
+            raise_window: 6,
+            clear_count: 6,
+            clear_fraction: 0.8,
+            latch: false,
+            no_verdict_phases: Vec::new(),
+        }
+    }
+}
+
+impl AlertConfig {
+    /// The policy avm-core runs.
+    pub fn policy(&self) -> avm_core::AlertPolicy {
+        avm_core::AlertPolicy {
+            raise_count: self.raise_count,
+            raise_window: self.raise_window,
+            clear_count: self.clear_count,
+            clear_fraction: self.clear_fraction,
+            latch: self.latch,
+        }
+    }
+
+    /// Checks the policy's rules and that every no-verdict phase is one of `phases`.
+    pub fn check(&self, phases: Option<&[String]>) -> Result<(), UsageError> {
+        self.policy().validate().map_err(|e| {
+            UsageError(format!("alerts.{} = {} breaks the rule: {}", e.field, e.value, e.rule))
+        })?;
+        if let Some(phases) = phases {
+            for p in &self.no_verdict_phases {
+                if !phases.contains(p) {
+                    return Err(UsageError(format!(
+                        "alerts.no_verdict_phases: {p:?} is not a phase of the contract (its phases: {})",
+                        phases.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---- Gates ----
@@ -414,6 +605,14 @@ pub struct Gates {
     pub max_far: f64,
     /// Highest p99 single-window inference latency through ONNX Runtime, ms.
     pub max_latency_p99_ms: f64,
+    /// Lowest fraction of gross-fault test flights alerted within `alert_deadline_s` of onset.
+    pub min_gross_flights_alerted_in_time: f64,
+    /// The deadline of that gate, seconds after the labelled onset.
+    pub alert_deadline_s: f64,
+    /// Lowest fraction of subtle-fault test flights alerted before the flight ends.
+    pub min_subtle_flights_alerted: f64,
+    /// Highest false alerts per 100 healthy test flight hours (point estimate).
+    pub max_false_alerts_per_100_flight_hours: f64,
 }
 
 impl Default for Gates {
@@ -424,6 +623,10 @@ impl Default for Gates {
             min_recall: 0.85,
             max_far: 0.05,
             max_latency_p99_ms: 50.0,
+            min_gross_flights_alerted_in_time: 1.0,
+            alert_deadline_s: 60.0,
+            min_subtle_flights_alerted: 0.9,
+            max_false_alerts_per_100_flight_hours: 1.0,
         }
     }
 }

@@ -60,6 +60,8 @@ pub const THRESHOLDS: &str = "thresholds.yaml";
 pub const VALIDATION: &str = "validation.json";
 /// Hashes and provenance of a version.
 pub const SIGNATURE: &str = "signature.json";
+/// A detector version's copy of the data contract it was trained under (`avm score` reads it).
+pub const CONTRACT_COPY: &str = "contract.yaml";
 /// The evaluation plots (evaluation and version directories).
 pub const PLOTS: [&str; 4] = ["roc.png", "roc.svg", "confusion.png", "confusion.svg"];
 /// The registry index.

@@ -144,6 +144,30 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Applies a detector version to recordings: validation against its contract, avm-core
+    /// features, scores, verdicts by phase and the alert policy, as on board. Writes per-window
+    /// scores, alerts, per-flight summaries and score-over-time plots.
+    Score {
+        /// The version: its directory (MODELS/<name>/<version>), or <name>@<version>,
+        /// <name>@production or <name>@latest from the registry.
+        #[arg(long)]
+        model: String,
+        /// Registry directory (for <name>@...).
+        #[arg(long, default_value = "REGISTRY")]
+        registry: PathBuf,
+        /// Output directory (replaced).
+        #[arg(long, default_value = "avm-scores")]
+        out: PathBuf,
+        /// Label file (labels.csv format): windows get labels, flights detection delays.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Print the summary as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Recordings (Parquet or CSV with their metadata).
+        #[arg(required = true)]
+        recordings: Vec<PathBuf>,
+    },
     /// Inspects and promotes registered detector versions.
     Registry {
         /// Registry directory.
@@ -292,6 +316,21 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             outln!("registered {} {} (candidate) -> {}", e.detector, e.version, e.path.display());
             out!("{e}");
+        }
+        Command::Score { model, registry, out, labels, json, recordings } => {
+            use avm_trainer::stages::score;
+            let dir = score::resolve(&model, &registry)?;
+            let m = score::load(&dir)?;
+            let labels = labels.map(|p| avm_trainer::formats::labels::read(&p)).transpose()?;
+            let _l = lock("score", &[parent_of(&out)])?;
+            let s = score::score(&m, &recordings, labels.as_deref())?;
+            score::write(&s, &out)?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                out!("{}", score::table(&s));
+                outln!("-> {}", out.display());
+            }
         }
         Command::Run { config, version, force } => {
             let cfg = load(&config)?;

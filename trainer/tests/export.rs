@@ -113,6 +113,7 @@ fn run_export_registry_end_to_end() {
         "validation.json",
         "roc.png",
         "confusion.png",
+        "contract.yaml",
     ] {
         assert!(art.contains_key(n), "{n} missing: {:?}", art.keys());
     }
@@ -164,6 +165,54 @@ fn run_export_registry_end_to_end() {
         String::from_utf8_lossy(&py.stdout),
         String::from_utf8_lossy(&py.stderr)
     );
+
+    // `avm score`: the registered version applied to the test recordings gives, window for
+    // window, what `avm evaluate` reported for them (evaluate judges with the trainer's phase
+    // table, score with the bundle's: the same scores, thresholds, verdicts and alerts).
+    let eval_scores = std::fs::read_to_string(a.join("MODELS/small/evaluation/scores.csv")).unwrap();
+    let mut flights: Vec<String> =
+        eval_scores.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    flights.dedup();
+    let recs: Vec<String> = flights.iter().map(|f| format!("DATA/raw/recordings/{f}.parquet")).collect();
+    let rec_args: Vec<&str> = recs.iter().map(String::as_str).collect();
+    let out = avm(
+        &a,
+        &[
+            &["score", "--model", "small@1.0.0", "--out", "scored", "--labels", "DATA/raw/labels.csv"][..],
+            &rec_args,
+        ]
+        .concat(),
+    );
+    assert!(out.contains("small 1.0.0") && out.contains("false alerts"), "{out}");
+    let scored = std::fs::read_to_string(a.join("scored/scores.csv")).unwrap();
+    let key = |text: &str| -> Vec<String> {
+        let mut v: Vec<String> = text.lines().map(str::to_string).collect();
+        v[1..].sort();
+        v
+    };
+    assert_eq!(key(&scored), key(&eval_scores), "avm score and avm evaluate disagree");
+    for f in ["scores.parquet", "alerts.csv", "flights.json", "flights.csv"] {
+        assert!(a.join("scored").join(f).exists(), "{f}");
+    }
+    assert!(
+        std::fs::read(a.join(format!("scored/flights/{}.png", flights[0]))).unwrap().starts_with(b"\x89PNG")
+    );
+    // A modified artifact: the detector is refused, nothing is scored.
+    let bundle_path = vdir.join("detector.avmb");
+    let original = std::fs::read(&bundle_path).unwrap();
+    let mut tampered = original.clone();
+    tampered[300] ^= 1;
+    std::fs::write(&bundle_path, &tampered).unwrap();
+    let out = avm_raw(
+        &a,
+        &[&["score", "--model", "MODELS/small/1.0.0", "--out", "scored2"][..], &rec_args].concat(),
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("detector.avmb") && err.contains("refusing a modified detector"), "{err}");
+    assert!(!a.join("scored2").exists());
+    std::fs::write(&bundle_path, &original).unwrap();
 
     // An existing version is refused (exit 2) unless --force.
     let out = avm_raw(&a, &[&["export"][..], &c, &["--version", "1.0.0"]].concat(), &[]);

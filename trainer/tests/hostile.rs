@@ -86,6 +86,22 @@ fn config_values_outside_their_range_are_refused_before_anything_runs() {
         ("spike_k_sigma: 3.0", "spike_k_sigma: 3.0\n  spike_policy: median", "median"),
         ("name: small", "name: ../../x", "name \"../../x\" is not a valid identifier"),
         (
+            "cv_folds: 0",
+            "cv_folds: 0\nalerts: {raise_count: 7, raise_window: 6}",
+            "alerts.raise_count = 7 breaks the rule: must be in 1..=raise_window",
+        ),
+        (
+            "cv_folds: 0",
+            "cv_folds: 0\nalerts: {no_verdict_phases: [cruse]}",
+            "alerts.no_verdict_phases: \"cruse\" is not a phase of the contract",
+        ),
+        (
+            "cv_folds: 0",
+            "cv_folds: 0\n  calibration: {method: tolerance, confidence: 1.0}",
+            "evaluate.calibration.confidence = 1 must be below 1",
+        ),
+        ("cv_folds: 0", "cv_folds: 0\n  calibration: {method: bootstrap}", "bootstrap"),
+        (
             "aircraft: 2",
             "aircraft: 100000",
             "simulate: aircraft x engines_per_aircraft x flights_per_aircraft",

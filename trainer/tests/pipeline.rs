@@ -69,3 +69,49 @@ fn stages_end_to_end() {
         assert!(std::fs::read_to_string(e.join(f)).unwrap().contains("<svg"), "{f}");
     }
 }
+
+/// A new fleet with healthy recordings only: `avm run` calibrates on normal data, reports the
+/// false-alarm and false-alert figures, says recall cannot be measured, skips the gates that
+/// need faults with that note (never a silent pass) and registers the detector.
+#[test]
+fn normal_only_fleet_is_calibrated_and_its_fault_gates_are_skipped_visibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::write_small_config(d, |c| {
+        c.train.max_epochs = 3;
+        let s = c.simulate.as_mut().unwrap();
+        s.engine_fault_probability = 0.0;
+        s.sensor_event_probability = 0.0;
+        c.gates.min_auc = 0.9;
+        c.gates.min_recall = 0.85;
+        c.gates.min_subtle_flights_alerted = 0.9;
+        c.gates.min_gross_flights_alerted_in_time = 1.0;
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(["run", "--config", "c.yaml"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for gate in [
+        "test/auc",
+        "test/recall",
+        "test/precision",
+        "test/flight/gross_alerted_in_time",
+        "test/flight/subtle_alerted",
+    ] {
+        let line = stdout.lines().find(|l| l.starts_with(gate)).unwrap_or_else(|| panic!("{gate}: {stdout}"));
+        assert!(line.contains("skipped:"), "{line}");
+    }
+    assert!(stdout.contains("recall cannot be measured"), "{stdout}");
+    let far_line = stdout.lines().find(|l| l.starts_with("test/far ")).unwrap();
+    assert!(far_line.contains("pass"), "{far_line}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("MODELS/small/evaluation/metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!((m["normal_only"].as_bool(), m["auc"].is_null()), (Some(true), true));
+    assert!(m["flights"]["healthy_hours"].as_f64().unwrap() > 0.0);
+    assert!(d.join("MODELS/small/1.0.0/detector.avmb").exists());
+    assert!(!d.join("MODELS/small/1.0.0/roc.png").exists());
+}

@@ -17,6 +17,7 @@ fn cfg() -> TrainConfig {
         patience: 100,
         seed: 3,
         keep_epochs: 3,
+        lr_schedule: None,
     }
 }
 
@@ -99,6 +100,50 @@ fn early_stopping_stops() {
         .unwrap();
     assert!(ck.epoch < 200, "ran all epochs");
     assert_eq!(ck.epoch, ck.best_epoch + 2);
+}
+
+#[test]
+fn plateau_schedule_reduces_the_rate_and_resumes_exactly() {
+    use avm_trainer::config::LrSchedule;
+    let c = TrainConfig {
+        max_epochs: 40,
+        learning_rate: 0.05,
+        lr_schedule: Some(LrSchedule { factor: 0.5, patience: 2, min_learning_rate: 0.01 }),
+        ..cfg()
+    };
+    let (t, v) = (data(200, 1), data(60, 2));
+    let run = |dir: &std::path::Path, resume: Option<Checkpoint>, stop: Option<usize>| {
+        let mut log = MetricLog::open(&dir.join("m.jsonl"), resume.as_ref().map(|c| c.epoch)).unwrap();
+        train::fit(&c, &names(), Matrices { train: &t, val: &v }, dir, (resume, stop), &mut log).unwrap()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let full = run(a.path(), None, None);
+    let rates: Vec<f64> = full.history.iter().map(|h| h.learning_rate).collect();
+    assert_eq!(rates[0], 0.05);
+    assert!(rates.windows(2).all(|w| w[1] <= w[0]), "never raised: {rates:?}");
+    assert!(rates.iter().any(|&r| r < 0.05), "never reduced in 40 epochs: {rates:?}");
+    assert!(rates.iter().all(|&r| r >= 0.01), "below the floor: {rates:?}");
+    // Each reduction follows `patience` epochs without a new best (replayed independently).
+    let mut best = f64::INFINITY;
+    let (mut stale, mut lr) = (0, 0.05f64);
+    for h in &full.history {
+        assert_eq!(h.learning_rate, lr, "epoch {}", h.epoch);
+        if h.val_loss < best {
+            best = h.val_loss;
+            stale = 0;
+        } else {
+            stale += 1;
+        }
+        if stale == 2 {
+            lr = (lr * 0.5).max(0.01);
+            stale = 0;
+        }
+    }
+    // Interrupted mid-way and resumed: the same rates and weights.
+    let part = run(b.path(), None, Some(17));
+    let resumed = run(b.path(), Some(part), None);
+    assert_eq!(resumed.history, full.history);
+    assert_eq!(weights(&resumed), weights(&full));
 }
 
 #[test]

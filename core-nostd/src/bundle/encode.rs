@@ -1,9 +1,10 @@
 //! [`encode`]: writes a bundle from its parts through the same field table the parser reads.
 
 use super::{
-    BUNDLE_FORMAT_VERSION, Detector, EncodeError, HEADER_BYTES, MAGIC, NAME_BYTES, PHASE_ENTRY_BYTES, crc32,
-    field,
+    ALERT_LATCH, BUNDLE_FORMAT_VERSION, Detector, EncodeError, HEADER_BYTES, MAGIC, NAME_BYTES,
+    PHASE_ENTRY_BYTES, PHASE_NO_VERDICT, PhaseEntry, crc32, field,
 };
+use crate::alert::AlertPolicy;
 use crate::config::ExtractorConfig;
 use crate::features::FEATURE_SCHEMA_VERSION;
 use crate::model;
@@ -23,8 +24,10 @@ pub struct BundleSpec<'s> {
     pub layers: &'s [model::LayerSpec<'s>],
     /// Global threshold.
     pub threshold: f32,
-    /// Per-phase thresholds (names at most [`NAME_BYTES`] bytes).
-    pub phase_thresholds: &'s [(&'s str, f32)],
+    /// The phase table in phase-code order (names at most [`NAME_BYTES`] bytes).
+    pub phases: &'s [PhaseEntry<'s>],
+    /// The alert policy.
+    pub alert: AlertPolicy,
     /// Detector version.
     pub version: [u16; 3],
 }
@@ -59,7 +62,7 @@ pub fn encoded_len(spec: &BundleSpec<'_>) -> Result<usize, EncodeError> {
         + spec.channels.len() * NAME_BYTES
         + 8 * features
         + layers
-        + spec.phase_thresholds.len() * PHASE_ENTRY_BYTES
+        + spec.phases.len() * PHASE_ENTRY_BYTES
         + 4)
 }
 
@@ -121,7 +124,7 @@ pub fn encode(spec: &BundleSpec<'_>, out: &mut [u8]) -> Result<usize, EncodeErro
         (field::N_CHANNELS, spec.channels.len()),
         (field::N_FEATURES, features),
         (field::N_LAYERS, spec.layers.len()),
-        (field::N_PHASES, spec.phase_thresholds.len()),
+        (field::N_PHASES, spec.phases.len()),
     ];
     for (r, n) in counts {
         header[r].copy_from_slice(&count(n)?.to_le_bytes());
@@ -130,6 +133,12 @@ pub fn encode(spec: &BundleSpec<'_>, out: &mut [u8]) -> Result<usize, EncodeErro
     for (r, v) in field::VERSION.into_iter().zip(spec.version) {
         header[r].copy_from_slice(&v.to_le_bytes());
     }
+    let a = &spec.alert;
+    header[field::RAISE_COUNT] = a.raise_count;
+    header[field::RAISE_WINDOW] = a.raise_window;
+    header[field::CLEAR_COUNT] = a.clear_count;
+    header[field::ALERT_FLAGS] = if a.latch { ALERT_LATCH } else { 0 };
+    header[field::CLEAR_FRACTION].copy_from_slice(&a.clear_fraction.to_le_bytes());
     let mut at = HEADER_BYTES;
     for name in spec.channels {
         put_name(out, &mut at, name)?;
@@ -138,9 +147,10 @@ pub fn encode(spec: &BundleSpec<'_>, out: &mut [u8]) -> Result<usize, EncodeErro
         put(out, &mut at, &v.to_le_bytes());
     }
     at += model::encode_layers(spec.layers, &mut out[at..]).map_err(|_| EncodeError::Counts)?;
-    for (name, t) in spec.phase_thresholds {
-        put_name(out, &mut at, name)?;
-        put(out, &mut at, &t.to_le_bytes());
+    for p in spec.phases {
+        put_name(out, &mut at, p.name)?;
+        put(out, &mut at, &p.threshold.to_le_bytes());
+        put(out, &mut at, &[if p.no_verdict { PHASE_NO_VERDICT } else { 0 }, 0, 0, 0]);
     }
     let crc = crc32(&out[..at]);
     put(out, &mut at, &crc.to_le_bytes());

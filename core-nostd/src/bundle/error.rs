@@ -2,8 +2,10 @@
 //! ([`EncodeError`]).
 
 use super::NAME_BYTES;
+use crate::alert::PolicyError;
 use crate::config::ConfigError;
 use crate::model::{MAX_LAYER_WIDTH, ModelError};
+use crate::phase::MAX_PHASES;
 use core::fmt;
 
 /// Why a bundle was refused.
@@ -88,6 +90,18 @@ pub enum BundleError {
         /// How many.
         count: usize,
     },
+    /// The alert policy breaks a rule.
+    Policy(PolicyError),
+    /// More phases than a detector can tell apart.
+    TooManyPhases {
+        /// Phases in the bundle.
+        count: usize,
+    },
+    /// A reserved field or flag bit is set: the bundle was written by a newer build.
+    Reserved {
+        /// Byte offset.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for BundleError {
@@ -131,6 +145,14 @@ impl fmt::Display for BundleError {
             BundleError::TrailingBytes { count } => {
                 write!(f, "bundle has {count} unexplained bytes before its checksum")
             }
+            BundleError::Policy(e) => write!(f, "bundle {e}"),
+            BundleError::TooManyPhases { count } => {
+                write!(f, "bundle has {count} phases; a detector tells at most {MAX_PHASES} apart")
+            }
+            BundleError::Reserved { offset } => write!(
+                f,
+                "bundle byte {offset} is reserved but set: written by a newer avm, which this build cannot honour"
+            ),
         }
     }
 }
@@ -196,6 +218,13 @@ pub enum AssessError {
     },
     /// The network could not score the frame.
     Model(ModelError),
+    /// A phase code that is neither in the bundle's phase table nor [`crate::phase::PHASE_UNKNOWN`].
+    Phase {
+        /// The code given.
+        code: u8,
+        /// Phases in the bundle.
+        phases: usize,
+    },
 }
 
 impl fmt::Display for AssessError {
@@ -205,6 +234,10 @@ impl fmt::Display for AssessError {
                 write!(f, "frame has {actual} channels; the detector was trained on {expected}")
             }
             AssessError::Model(e) => write!(f, "scoring: {e}"),
+            AssessError::Phase { code, phases } => write!(
+                f,
+                "phase code {code}: the detector knows {phases} phases (codes 0..{phases}) and 255 for unknown"
+            ),
         }
     }
 }

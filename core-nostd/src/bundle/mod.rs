@@ -13,36 +13,41 @@
 //! | 6 | feature schema version `u16` (must equal [`FEATURE_SCHEMA_VERSION`]) |
 //! | 8 | total length in bytes `u32`, checksum included |
 //! | 12 | extractor config: `sample_rate_hz, window_len_samples, hop_len_samples, fft_len, order_band_bins, max_gap_samples` as `u32`, then `spike_k_sigma, full_scale_g, max_shaft_speed_rpm` as `f32` |
-//! | 48 | `n_channels u16, n_features u16, n_layers u16, n_phase_thresholds u16` |
+//! | 48 | `n_channels u16, n_features u16, n_layers u16, n_phases u16` |
 //! | 56 | global threshold `f32` |
 //! | 60 | detector version `major, minor, patch u16`, `0u16` |
 //! | 68 | feature-set descriptor: `families u8, scale u8, band_count u8, order_count u8, spike_policy u8`, 3 zero bytes, `order_half_width f32`, 21 band edges `f32` (Hz), 8 orders `f32` (unused entries 0), envelope band `lo, hi f32` (Hz), `env_decimation u16, env_fft_len u16, env_order_count u8`, 3 zero bytes, 4 envelope orders `f32` |
-//! | 228 | channel names: `n_channels` x [`NAME_BYTES`] (UTF-8, zero-padded) |
+//! | 228 | alert policy ([`crate::alert::AlertPolicy`]): `raise_count, raise_window, clear_count u8`, flags `u8` (bit 0 latch), `clear_fraction f32`, 4 zero bytes |
+//! | 240 | channel names: `n_channels` x [`NAME_BYTES`] (UTF-8, zero-padded) |
 //! | | scaler: `n_features` means, then `n_features` stds (`f32`) |
 //! | | network: `n_layers` layers ([`crate::model`]'s encoding) |
-//! | | phase thresholds: `n_phase_thresholds` x ([`NAME_BYTES`] name, `f32`) |
+//! | | phase table, in phase-code order: `n_phases` (at most [`crate::MAX_PHASES`]) x ([`NAME_BYTES`] name, threshold `f32`, flags `u8` (bit 0 no verdict), 3 zero bytes) |
 //! | end - 4 | CRC-32 (IEEE 802.3, as zlib's `crc32`) of every byte before it |
 //!
 //! # Verdicts
 //! [`Detector::assess`] scales a [`FeatureFrame`] with the bundle's scaler (exactly
 //! [`crate::Scaler::apply`]'s arithmetic), scores it with the network and alarms when the
-//! window is valid and `score > threshold`. An invalid window (unrepaired gaps) is scored but
-//! never alarms: it has no verdict.
+//! window is judged and `score > threshold`. An invalid window (unrepaired gaps) is scored but
+//! never alarms: it has no verdict. [`Detector::assess_in_phase`] takes the window's phase
+//! code ([`crate::phase`]): the phase table's threshold applies (by index), and a phase
+//! flagged "no verdict" (a transient, say) gives no verdict either. The verdicts then feed the
+//! bundle's alert policy ([`crate::alert::Alerter`]).
 
 mod encode;
 mod error;
 mod parse;
 
+pub use crate::phase::PHASE_UNKNOWN;
 pub use encode::{BundleSpec, encode, encoded_len};
 pub use error::{AssessError, BundleError, EncodeError};
-pub use parse::{Detector, Verdict};
+pub use parse::{Detector, PhaseEntry, Verdict};
 
 /// The bundle's first four bytes.
 pub const MAGIC: [u8; 4] = *b"AVMB";
 /// The layout version this build reads and writes.
 /// v2: the feature-set descriptor after the fixed header (schema v3); v3: with the envelope
-/// path's parameters.
-pub const BUNDLE_FORMAT_VERSION: u16 = 3;
+/// path's parameters; v4: the alert policy, and a phase table with flags.
+pub const BUNDLE_FORMAT_VERSION: u16 = 4;
 /// Bytes of the fixed header (before the channel names).
 pub const HEADER_BYTES: usize = field::HEADER_END;
 
@@ -111,13 +116,29 @@ pub mod field {
     pub const RESERVED_ENV: Range<usize> = 209..212;
     /// Envelope orders, `f32` each (`MAX_ENV_ORDERS` of them).
     pub const ENV_ORDERS: Range<usize> = 212..228;
+    /// Alert policy: `raise_count`, `u8`.
+    pub const RAISE_COUNT: usize = 228;
+    /// Alert policy: `raise_window`, `u8`.
+    pub const RAISE_WINDOW: usize = 229;
+    /// Alert policy: `clear_count`, `u8`.
+    pub const CLEAR_COUNT: usize = 230;
+    /// Alert policy flags, `u8`: [`super::ALERT_LATCH`].
+    pub const ALERT_FLAGS: usize = 231;
+    /// Alert policy: `clear_fraction`, `f32`.
+    pub const CLEAR_FRACTION: Range<usize> = 232..236;
+    /// Reserved, zero.
+    pub const RESERVED_ALERT: Range<usize> = 236..240;
     /// End of the fixed header: the channel names start here.
-    pub const HEADER_END: usize = ENV_ORDERS.end;
+    pub const HEADER_END: usize = RESERVED_ALERT.end;
 }
 /// Bytes of a channel or phase name field.
 pub const NAME_BYTES: usize = 32;
-/// Bytes of one phase-threshold entry.
-pub const PHASE_ENTRY_BYTES: usize = NAME_BYTES + 4;
+/// Bytes of one phase-table entry: name, threshold `f32`, flags `u8`, 3 zero bytes.
+pub const PHASE_ENTRY_BYTES: usize = NAME_BYTES + 8;
+/// Alert flag: the alert latches until the flight ends.
+pub const ALERT_LATCH: u8 = 1;
+/// Phase flag: windows in this phase get no verdict.
+pub const PHASE_NO_VERDICT: u8 = 1;
 
 /// CRC-32 (IEEE 802.3, reflected, init and final xor `0xFFFF_FFFF`: zlib's `crc32`), from the
 /// `crc` crate; [`CRC32`]`.digest()` hashes a stream in pieces.
@@ -139,6 +160,7 @@ const _: () = assert!(
 const _: () = assert!(
     field::BAND_EDGES.start == field::ORDER_HALF_WIDTH.end && field::ORDERS.start == field::BAND_EDGES.end
 );
+const _: () = assert!(field::RAISE_COUNT == field::ENV_ORDERS.end && field::CLEAR_FRACTION.start == 232);
 
 #[cfg(test)]
 mod tests {
@@ -176,6 +198,14 @@ mod tests {
         cfg
     }
 
+    const POLICY: crate::AlertPolicy = crate::AlertPolicy {
+        raise_count: 2,
+        raise_window: 3,
+        clear_count: 4,
+        clear_fraction: 0.5,
+        latch: true,
+    };
+
     /// A 1-channel detector: 11 -> 3 -> 11.
     fn sample() -> Vec<u8> {
         sample_with(sample_cfg())
@@ -198,7 +228,12 @@ mod tests {
             std: &std,
             layers: &layers,
             threshold: 0.75,
-            phase_thresholds: &[("cruise", 0.5), ("take_off", 1.5)],
+            phases: &[
+                PhaseEntry { name: "cruise", threshold: 0.5, no_verdict: false },
+                PhaseEntry { name: "take_off", threshold: 1.5, no_verdict: false },
+                PhaseEntry { name: "taxi", threshold: 0.75, no_verdict: true },
+            ],
+            alert: POLICY,
             version: [1, 2, 3],
         };
         let n = encoded_len(&spec).unwrap();
@@ -226,10 +261,13 @@ mod tests {
         assert_eq!((d.channels(), d.features(), d.threshold(), d.version()), (1, 11, 0.75, [1, 2, 3]));
         assert_eq!(d.channel_name(0), Some("vib_fan"));
         assert_eq!(d.channel_name(1), None);
-        assert_eq!(d.phase_count(), 2);
-        assert_eq!(d.phase_threshold_at(1), Some(("take_off", 1.5)));
+        assert_eq!(d.phase_count(), 3);
+        assert_eq!(d.phase(1), Some(PhaseEntry { name: "take_off", threshold: 1.5, no_verdict: false }));
+        assert_eq!(d.phase(3), None);
+        assert_eq!(d.phase_code("taxi"), Some(2));
         assert_eq!(d.threshold_for_phase("cruise"), 0.5);
-        assert_eq!(d.threshold_for_phase("taxi"), 0.75);
+        assert_eq!(d.threshold_for_phase("climb"), 0.75);
+        assert_eq!(d.alert_policy(), POLICY);
         assert_eq!(d.network().parameters(), 33 + 3 + 33 + 11);
         assert_eq!(d.checksum(), crc32(&b[..b.len() - 4]));
         // Scaling is exactly the Scaler's.
@@ -274,6 +312,59 @@ mod tests {
             roc_valid: true,
         };
         assert_eq!(d.assess(&two), Err(AssessError::Channels { expected: 1, actual: 2 }));
+    }
+
+    #[test]
+    fn phases_are_assessed_by_code() {
+        let b = sample();
+        let d = Detector::parse(&b).unwrap();
+        let mut frame = FeatureFrame::<1> {
+            window_index: 3,
+            start_sample: 0,
+            per_channel: 11,
+            features: [[0.0; MAX_FEATURES_PER_CHANNEL]],
+            quality: Default::default(),
+            valid: true,
+            roc_valid: true,
+        };
+        frame.features[0][0] = 1.0;
+        let global = d.assess(&frame).unwrap();
+        let s = global.score;
+        assert!(s > 0.75 && s <= 1.5, "pick a score between the phase thresholds: {s}");
+        assert_eq!((global.phase, global.judged, global.alarm), (PHASE_UNKNOWN, true, true));
+        let cruise = d.assess_in_phase(&frame, 0).unwrap();
+        assert_eq!((cruise.threshold, cruise.phase, cruise.alarm), (0.5, 0, true));
+        let take_off = d.assess_in_phase(&frame, 1).unwrap();
+        assert_eq!((take_off.threshold, take_off.alarm, take_off.score.to_bits()), (1.5, false, s.to_bits()));
+        // Taxi is flagged "no verdict": scored, not judged, never an alarm.
+        let taxi = d.assess_in_phase(&frame, 2).unwrap();
+        assert_eq!((taxi.valid, taxi.judged, taxi.alarm), (true, false, false));
+        assert_eq!(d.assess_in_phase(&frame, PHASE_UNKNOWN).unwrap(), global);
+        assert_eq!(d.assess_in_phase(&frame, 3), Err(AssessError::Phase { code: 3, phases: 3 }));
+    }
+
+    #[test]
+    fn alert_policy_and_phase_flags_are_checked() {
+        let good = sample();
+        let mut b = good.clone();
+        b[field::RAISE_COUNT] = 4; // above raise_window 3
+        reseal(&mut b);
+        let e = Detector::parse(&b).unwrap_err();
+        assert!(matches!(e, BundleError::Policy(p) if p.field == "raise_count"), "{e:?}");
+        for at in [field::ALERT_FLAGS, field::RESERVED_ALERT.start] {
+            let mut b = good.clone();
+            b[at] |= 0x80;
+            reseal(&mut b);
+            assert_eq!(Detector::parse(&b), Err(BundleError::Reserved { offset: at }));
+        }
+        // The first phase entry's flags byte.
+        let d = Detector::parse(&good).unwrap();
+        let flags_at = good.len() - 4 - 3 * PHASE_ENTRY_BYTES + NAME_BYTES + 4;
+        assert!(!d.phase(0).unwrap().no_verdict);
+        let mut b = good.clone();
+        b[flags_at] = 2;
+        reseal(&mut b);
+        assert_eq!(Detector::parse(&b), Err(BundleError::Reserved { offset: flags_at }));
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! [`Detector::parse`]: checks a bundle and returns a view over it, and the view's verdicts.
 
 use super::{
-    AssessError, BUNDLE_FORMAT_VERSION, BundleError, HEADER_BYTES, MAGIC, NAME_BYTES, PHASE_ENTRY_BYTES,
-    crc32, field,
+    ALERT_LATCH, AssessError, BUNDLE_FORMAT_VERSION, BundleError, HEADER_BYTES, MAGIC, NAME_BYTES,
+    PHASE_ENTRY_BYTES, PHASE_NO_VERDICT, crc32, field,
 };
+use crate::alert::AlertPolicy;
 use crate::config::{ConfigError, ExtractorConfig};
 use crate::features::{
     FEATURE_SCHEMA_VERSION, Families, FeatureFrame, FeatureSet, MAX_BANDS, MAX_ENV_ORDERS, MAX_ORDERS,
     SpectralScale,
 };
 use crate::model::{MAX_LAYER_WIDTH, ModelError, Network, f32_at, u16_at, u32_at};
+use crate::phase::{MAX_PHASES, PHASE_UNKNOWN};
 use crate::sanitize::SpikePolicy;
 use crate::scaler::scale_value;
 
@@ -32,10 +34,53 @@ pub struct Verdict {
     pub score: f32,
     /// The threshold it was compared with.
     pub threshold: f32,
-    /// The window had no unrepaired gap: the verdict counts.
+    /// The window had no unrepaired gap.
     pub valid: bool,
-    /// `valid && score > threshold`.
+    /// The window gets a verdict: `valid`, and its phase is not flagged "no verdict".
+    pub judged: bool,
+    /// The window's phase code ([`crate::phase::PHASE_UNKNOWN`] when not given).
+    pub phase: u8,
+    /// `judged && score > threshold`.
     pub alarm: bool,
+}
+
+impl Verdict {
+    /// The verdict rule, written once for the firmware and the ground: a window of phase
+    /// `code` whose table entry is `phase` (none: unknown phase, `global_threshold` applies) is
+    /// judged when `valid` and its phase is not flagged "no verdict", and alarms when judged
+    /// and `score > threshold`.
+    pub fn judge(
+        window_index: u32,
+        score: f32,
+        valid: bool,
+        code: u8,
+        phase: Option<&PhaseEntry<'_>>,
+        global_threshold: f32,
+    ) -> Verdict {
+        let (threshold, no_verdict) =
+            phase.map_or((global_threshold, false), |p| (p.threshold, p.no_verdict));
+        let judged = valid && !no_verdict;
+        Verdict {
+            window_index,
+            score,
+            threshold,
+            valid,
+            judged,
+            phase: if phase.is_some() { code } else { PHASE_UNKNOWN },
+            alarm: judged && score > threshold,
+        }
+    }
+}
+
+/// One entry of the bundle's phase table (its index is the phase code).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PhaseEntry<'s> {
+    /// The phase's name, as the data contract spells it.
+    pub name: &'s str,
+    /// Its threshold (the global one when it had too few calibration windows).
+    pub threshold: f32,
+    /// Windows in this phase get no verdict (and so never alarm).
+    pub no_verdict: bool,
 }
 
 /// A checked view of a detector bundle.
@@ -52,6 +97,7 @@ pub struct Detector<'a> {
     network: Network<'a>,
     phases_at: usize,
     phases: usize,
+    alert: AlertPolicy,
 }
 
 impl<'a> Detector<'a> {
@@ -168,6 +214,24 @@ impl<'a> Detector<'a> {
             return Err(BundleError::BadThreshold { offset: field::THRESHOLD.start });
         }
         let version = field::VERSION.map(|r| u16_at(bytes, r.start));
+        let flags = bytes[field::ALERT_FLAGS];
+        if flags & !ALERT_LATCH != 0 {
+            return Err(BundleError::Reserved { offset: field::ALERT_FLAGS });
+        }
+        if bytes[field::RESERVED_ALERT].iter().any(|&b| b != 0) {
+            return Err(BundleError::Reserved { offset: field::RESERVED_ALERT.start });
+        }
+        let alert = AlertPolicy {
+            raise_count: bytes[field::RAISE_COUNT],
+            raise_window: bytes[field::RAISE_WINDOW],
+            clear_count: bytes[field::CLEAR_COUNT],
+            clear_fraction: f32_at(bytes, field::CLEAR_FRACTION.start),
+            latch: flags & ALERT_LATCH != 0,
+        };
+        alert.validate().map_err(BundleError::Policy)?;
+        if phases > MAX_PHASES {
+            return Err(BundleError::TooManyPhases { count: phases });
+        }
         let names_at = HEADER_BYTES;
         let scaler_at = names_at + channels * NAME_BYTES;
         let network_at = scaler_at + 8 * features;
@@ -205,6 +269,10 @@ impl<'a> Detector<'a> {
             if !f32_at(bytes, at + NAME_BYTES).is_finite() {
                 return Err(BundleError::BadThreshold { offset: at + NAME_BYTES });
             }
+            let flags_at = at + NAME_BYTES + 4;
+            if bytes[flags_at] & !PHASE_NO_VERDICT != 0 || bytes[flags_at + 1..flags_at + 4] != [0; 3] {
+                return Err(BundleError::Reserved { offset: flags_at });
+            }
         }
         Ok(Detector {
             bytes,
@@ -218,6 +286,7 @@ impl<'a> Detector<'a> {
             network,
             phases_at,
             phases,
+            alert,
         })
     }
 
@@ -267,24 +336,36 @@ impl<'a> Detector<'a> {
         self.network
     }
 
-    /// Number of per-phase thresholds.
+    /// Phases in the phase table (codes `0..phase_count()`).
     pub fn phase_count(&self) -> usize {
         self.phases
     }
 
-    /// Per-phase threshold `i`: `(phase name, threshold)`.
-    pub fn phase_threshold_at(&self, i: usize) -> Option<(&'a str, f32)> {
-        let at = self.phases_at + i * PHASE_ENTRY_BYTES;
-        (i < self.phases)
-            .then(|| (name_at(self.bytes, at).unwrap_or(""), f32_at(self.bytes, at + NAME_BYTES)))
+    /// The phase table's entry for code `code`.
+    pub fn phase(&self, code: usize) -> Option<PhaseEntry<'a>> {
+        let at = self.phases_at + code * PHASE_ENTRY_BYTES;
+        (code < self.phases).then(|| PhaseEntry {
+            name: name_at(self.bytes, at).unwrap_or(""),
+            threshold: f32_at(self.bytes, at + NAME_BYTES),
+            no_verdict: self.bytes[at + NAME_BYTES + 4] & PHASE_NO_VERDICT != 0,
+        })
     }
 
-    /// The threshold for flight phase `phase`: its own if calibrated, else the global one.
+    /// The code of the phase named `name` (a host-side lookup: on board, phases arrive as codes).
+    pub fn phase_code(&self, name: &str) -> Option<u8> {
+        (0..self.phases).find(|&i| self.phase(i).is_some_and(|p| p.name == name)).map(|i| i as u8)
+    }
+
+    /// The threshold for the phase named `phase`: its own if calibrated, else the global one.
     pub fn threshold_for_phase(&self, phase: &str) -> f32 {
-        (0..self.phases)
-            .filter_map(|i| self.phase_threshold_at(i))
-            .find(|(p, _)| *p == phase)
-            .map_or(self.threshold, |(_, t)| t)
+        self.phase_code(phase)
+            .and_then(|c| self.phase(usize::from(c)))
+            .map_or(self.threshold, |p| p.threshold)
+    }
+
+    /// The alert policy the verdicts feed ([`crate::alert::Alerter`]).
+    pub fn alert_policy(&self) -> AlertPolicy {
+        self.alert
     }
 
     /// z-scores `features` into `out` (both of length [`Detector::features`]).
@@ -311,9 +392,38 @@ impl<'a> Detector<'a> {
         self.network.score(z)
     }
 
-    /// Scores a frame and compares with the global threshold.
+    /// Scores a frame and compares with the global threshold (no phase known).
     pub fn assess<const CH: usize>(&self, frame: &FeatureFrame<CH>) -> Result<Verdict, AssessError> {
         self.assess_with(frame, self.threshold)
+    }
+
+    /// Scores a frame of phase `code` (see [`crate::phase`]): the phase's threshold applies,
+    /// and a phase flagged "no verdict" gives none; [`PHASE_UNKNOWN`] uses the global
+    /// threshold. Another code outside the table is refused.
+    pub fn assess_in_phase<const CH: usize>(
+        &self,
+        frame: &FeatureFrame<CH>,
+        code: u8,
+    ) -> Result<Verdict, AssessError> {
+        let v = self.assess(frame)?;
+        self.judge(v.window_index, v.score, v.valid, code)
+    }
+
+    /// The verdict on a window already scored ([`Verdict::judge`] with this bundle's phase
+    /// table): what [`Detector::assess_in_phase`] returns for a frame with that score.
+    pub fn judge(
+        &self,
+        window_index: u32,
+        score: f32,
+        valid: bool,
+        code: u8,
+    ) -> Result<Verdict, AssessError> {
+        let entry = if code == PHASE_UNKNOWN {
+            None
+        } else {
+            Some(self.phase(usize::from(code)).ok_or(AssessError::Phase { code, phases: self.phases })?)
+        };
+        Ok(Verdict::judge(window_index, score, valid, code, entry.as_ref(), self.threshold))
     }
 
     /// Scores a frame and compares with `threshold` (a phase's, say).
@@ -334,12 +444,6 @@ impl<'a> Detector<'a> {
             *d = v;
         }
         let score = self.score(&flat[..n]).map_err(AssessError::Model)?;
-        Ok(Verdict {
-            window_index: frame.window_index,
-            score,
-            threshold,
-            valid: frame.valid,
-            alarm: frame.valid && score > threshold,
-        })
+        Ok(Verdict::judge(frame.window_index, score, frame.valid, PHASE_UNKNOWN, None, threshold))
     }
 }

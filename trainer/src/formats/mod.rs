@@ -6,5 +6,6 @@ pub mod labels;
 pub mod matfile;
 pub mod recording;
 pub mod scaler;
+pub mod scores;
 pub mod table;
 pub mod windows;

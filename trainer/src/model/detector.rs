@@ -64,8 +64,10 @@ pub struct BundleParts<'a> {
     pub channels: &'a [String],
     /// Global threshold.
     pub threshold: f32,
-    /// Per-phase thresholds, sorted by phase.
-    pub phase_thresholds: &'a [(String, f32)],
+    /// The phase table (contract phase order) with thresholds and no-verdict flags.
+    pub phases: &'a crate::model::flights::PhaseTable,
+    /// The alert policy.
+    pub alert: avm_core::AlertPolicy,
     /// Detector version.
     pub version: [u16; 3],
 }
@@ -74,7 +76,7 @@ pub struct BundleParts<'a> {
 pub fn bundle(model: &Autoencoder, scaler: &ScalerFile, parts: &BundleParts<'_>) -> Result<Vec<u8>> {
     let specs = specs(model);
     let channels: Vec<&str> = parts.channels.iter().map(String::as_str).collect();
-    let phases: Vec<(&str, f32)> = parts.phase_thresholds.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+    let phases = parts.phases.bundle_entries();
     let spec = BundleSpec {
         config: parts.config,
         channels: &channels,
@@ -82,7 +84,8 @@ pub fn bundle(model: &Autoencoder, scaler: &ScalerFile, parts: &BundleParts<'_>)
         std: &scaler.std,
         layers: &specs,
         threshold: parts.threshold,
-        phase_thresholds: &phases,
+        phases: &phases,
+        alert: parts.alert,
         version: parts.version,
     };
     let len = bundle::encoded_len(&spec).map_err(|e| anyhow!("detector bundle: {e}"))?;
@@ -138,6 +141,7 @@ mod tests {
             patience: 1,
             seed: 3,
             keep_epochs: 3,
+            lr_schedule: None,
         };
         let m = Autoencoder::init(11, &cfg);
         let scaler = ScalerFile {
@@ -164,7 +168,13 @@ mod tests {
             config,
             channels: &["vib_a".to_string()],
             threshold: 0.5,
-            phase_thresholds: &[("cruise".to_string(), 0.25)],
+            phases: &crate::model::flights::PhaseTable::new(
+                &["cruise".to_string()],
+                0.5,
+                &[("cruise".to_string(), 0.25)].into(),
+                &[],
+            ),
+            alert: crate::config::AlertConfig::default().policy(),
             version: [1, 0, 0],
         };
         let b = bundle(&m, &scaler, &parts).unwrap();

@@ -35,6 +35,22 @@ pub mod names {
     pub const TEST_PER_PHASE_RECALL: &str = "test_per_phase_thresholds/recall";
     /// Test false-alarm rate with per-phase thresholds.
     pub const TEST_PER_PHASE_FAR: &str = "test_per_phase_thresholds/far";
+    /// Test false-alarm rate minus the calibration target (threshold drift out of sample).
+    pub const TEST_FAR_DRIFT: &str = "test/far_drift";
+    /// Fraction of engine-fault test flights alerted after onset.
+    pub const TEST_FLIGHT_FAULT_ALERTED: &str = "test/flight/fault_alerted";
+    /// Fraction of gross-fault test flights alerted within the deadline.
+    pub const TEST_FLIGHT_GROSS_IN_TIME: &str = "test/flight/gross_alerted_in_time";
+    /// Fraction of subtle-fault test flights alerted before the flight ended.
+    pub const TEST_FLIGHT_SUBTLE_ALERTED: &str = "test/flight/subtle_alerted";
+    /// False alerts per 100 healthy test flight hours.
+    pub const TEST_FLIGHT_FALSE_ALERTS_PER_100H: &str = "test/flight/false_alerts_per_100h";
+    /// Healthy test flight hours observed.
+    pub const TEST_FLIGHT_HEALTHY_HOURS: &str = "test/flight/healthy_hours";
+    /// Median detection delay after onset, s.
+    pub const TEST_FLIGHT_DELAY_MEDIAN_S: &str = "test/flight/delay_median_s";
+    /// 90th-percentile detection delay, s.
+    pub const TEST_FLIGHT_DELAY_P90_S: &str = "test/flight/delay_p90_s";
     /// Median single-window inference latency through ONNX Runtime, ms.
     pub const EXPORT_LATENCY_P50_MS: &str = "export/latency_p50_ms";
     /// 99th-percentile single-window inference latency through ONNX Runtime, ms.

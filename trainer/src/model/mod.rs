@@ -2,8 +2,10 @@
 //! judged by.
 
 pub mod autoencoder;
+pub mod calibration;
 pub mod checkpoint;
 pub mod detector;
+pub mod flights;
 pub mod metrics;
 pub mod onnx;
 pub mod runtime;

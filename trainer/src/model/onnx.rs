@@ -292,6 +292,7 @@ mod tests {
             patience: 1,
             seed: 1,
             keep_epochs: 3,
+            lr_schedule: None,
         };
         let m = Autoencoder::init(4, &cfg);
         let bytes = encode(&m, "test", &[("k".into(), "v".into())]);

@@ -11,27 +11,47 @@ use std::collections::BTreeMap;
 pub struct GateResult {
     /// Gate: the metric it limits ([`crate::model::metrics::names`]).
     pub gate: String,
-    /// Measured value.
-    pub value: f64,
+    /// Measured value (null when the metric is missing or not measurable).
+    pub value: Option<f64>,
     /// `>=` or `<=`.
     pub op: String,
     /// Limit.
     pub limit: f64,
-    /// Passed.
+    /// Passed (a skipped gate counts as passed and says why in `skipped`).
     pub passed: bool,
+    /// Why the gate was not checked: the data cannot measure its metric (e.g. no fault flight
+    /// in a normal-only test split). Shown in the table, never silent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
-/// Checks every gate of `g` against `metrics` (a metric that is missing fails its gate).
-pub fn check(g: &Gates, metrics: &BTreeMap<String, f64>) -> Vec<GateResult> {
-    let value = |name: &str| metrics.get(name).copied().unwrap_or(f64::NAN);
-    let gate = |name: &str, op: &str, limit: f64| {
-        let v = value(name);
-        GateResult {
+/// Checks every gate of `g` against `metrics`. A metric that is missing fails its gate,
+/// unless `unmeasurable` names it with the reason: then the gate is skipped with that note.
+pub fn check(
+    g: &Gates,
+    metrics: &BTreeMap<String, f64>,
+    unmeasurable: &BTreeMap<String, String>,
+) -> Vec<GateResult> {
+    let gate = |name: &str, op: &str, limit: f64| match (metrics.get(name), unmeasurable.get(name)) {
+        (None, Some(why)) => GateResult {
             gate: name.into(),
-            value: v,
+            value: None,
             op: op.into(),
             limit,
-            passed: if op == ">=" { v >= limit } else { v <= limit },
+            passed: true,
+            skipped: Some(why.clone()),
+        },
+        (v, _) => {
+            let v = v.copied().filter(|v| v.is_finite());
+            GateResult {
+                gate: name.into(),
+                value: v,
+                op: op.into(),
+                limit,
+                // A missing (or non-finite) metric fails.
+                passed: v.is_some_and(|v| if op == ">=" { v >= limit } else { v <= limit }),
+                skipped: None,
+            }
         }
     };
     vec![
@@ -40,21 +60,23 @@ pub fn check(g: &Gates, metrics: &BTreeMap<String, f64>) -> Vec<GateResult> {
         gate(names::TEST_RECALL, ">=", g.min_recall),
         gate(names::TEST_FAR, "<=", g.max_far),
         gate(names::EXPORT_LATENCY_P99_MS, "<=", g.max_latency_p99_ms),
+        gate(names::TEST_FLIGHT_GROSS_IN_TIME, ">=", g.min_gross_flights_alerted_in_time),
+        gate(names::TEST_FLIGHT_SUBTLE_ALERTED, ">=", g.min_subtle_flights_alerted),
+        gate(names::TEST_FLIGHT_FALSE_ALERTS_PER_100H, "<=", g.max_false_alerts_per_100_flight_hours),
     ]
 }
 
 /// The gate table as text, one line per gate.
 pub fn table(results: &[GateResult]) -> String {
-    let mut s = format!("{:<22} {:>10}    {:>10}  {}\n", "gate", "value", "limit", "result");
+    let mut s = format!("{:<36} {:>10}    {:>10}  {}\n", "gate", "value", "limit", "result");
     for g in results {
-        s += &format!(
-            "{:<22} {:>10.4} {:>2} {:>10.4}  {}\n",
-            g.gate,
-            g.value,
-            g.op,
-            g.limit,
-            if g.passed { "pass" } else { "FAIL" }
-        );
+        let result = match (&g.skipped, g.passed) {
+            (Some(why), _) => format!("skipped: {why}"),
+            (None, true) => "pass".into(),
+            (None, false) => "FAIL".into(),
+        };
+        let value = g.value.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        s += &format!("{:<36} {value:>10} {:>2} {:>10.4}  {result}\n", g.gate, g.op, g.limit);
     }
     s
 }
@@ -74,19 +96,23 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let g = Gates {
-            min_auc: 0.9,
-            min_precision: 0.85,
-            min_recall: 0.85,
-            max_far: 0.05,
-            max_latency_p99_ms: 50.0,
-        };
-        let r = check(&g, &metrics);
+        let g = Gates::default();
+        let mut metrics = metrics;
+        metrics.insert(names::TEST_FLIGHT_GROSS_IN_TIME.into(), 1.0);
+        metrics.insert(names::TEST_FLIGHT_FALSE_ALERTS_PER_100H.into(), 2.0);
+        let unmeasurable: BTreeMap<String, String> =
+            [(names::TEST_FLIGHT_SUBTLE_ALERTED.to_string(), "no subtle-fault flight".to_string())].into();
+        let r = check(&g, &metrics, &unmeasurable);
         let passed: Vec<bool> = r.iter().map(|g| g.passed).collect();
-        // recall below, FAR above, latency missing.
-        assert_eq!(passed, [true, true, false, false, false]);
+        // recall below, FAR above, latency missing; gross in time; subtle skipped; false alerts above.
+        assert_eq!(passed, [true, true, false, false, false, true, true, false]);
+        assert_eq!(r[6].skipped.as_deref(), Some("no subtle-fault flight"));
         let t = table(&r);
         assert!(t.contains("test/auc") && t.contains("pass") && t.contains("FAIL"), "{t}");
-        assert_eq!(t.lines().count(), 6);
+        assert!(t.contains("skipped: no subtle-fault flight"), "{t}");
+        assert_eq!(t.lines().count(), 9);
+        // A missing metric nobody declared unmeasurable fails.
+        let r = check(&g, &metrics, &BTreeMap::new());
+        assert!(!r[6].passed && r[6].skipped.is_none());
     }
 }

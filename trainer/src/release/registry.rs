@@ -75,15 +75,24 @@ impl std::fmt::Display for Entry {
     /// The headline test metrics, the ONNX Runtime latency and the gate table.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use crate::model::metrics::names;
-        let m = |k: &str| self.metrics.get(k).copied().unwrap_or(f64::NAN);
+        let m = |k: &str| self.metrics.get(k).map_or("n/a".to_string(), |v| format!("{v:.3}"));
         writeln!(
             f,
-            "test AUC {:.3}, precision {:.3}, recall {:.3}, FAR {:.3}; ONNX Runtime p99 latency {:.3} ms",
+            "test AUC {}, precision {}, recall {}, FAR {}; ONNX Runtime p99 latency {} ms",
             m(names::TEST_AUC),
             m(names::TEST_PRECISION),
             m(names::TEST_RECALL),
             m(names::TEST_FAR),
             m(names::EXPORT_LATENCY_P99_MS)
+        )?;
+        writeln!(
+            f,
+            "test flights: {} false alerts per 100 h over {} healthy flight hours; gross faults alerted in time {}, subtle {}; delay median {} s",
+            m(names::TEST_FLIGHT_FALSE_ALERTS_PER_100H),
+            m(names::TEST_FLIGHT_HEALTHY_HOURS),
+            m(names::TEST_FLIGHT_GROSS_IN_TIME),
+            m(names::TEST_FLIGHT_SUBTLE_ALERTED),
+            m(names::TEST_FLIGHT_DELAY_MEDIAN_S)
         )?;
         write!(f, "{}", crate::release::gates::table(&self.gates))
     }

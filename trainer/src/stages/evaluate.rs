@@ -23,6 +23,7 @@
 //! - Writes `metrics.json`, `roc.{png,svg}`, `confusion.{png,svg}` into the evaluation
 //!   directory next to the model (replaced atomically).
 
+use crate::config::AlertConfig;
 pub use crate::config::EvalConfig;
 use crate::config::PipelineConfig;
 use crate::error::UsageError;
@@ -30,7 +31,9 @@ use crate::formats::scaler::ScalerFile;
 use crate::formats::windows::{NONE, Window as Row};
 use crate::layout;
 use crate::model::autoencoder::Autoencoder;
+use crate::model::calibration;
 use crate::model::checkpoint::Checkpoint;
+use crate::model::flights;
 use crate::model::metrics::{self, Confusion, names};
 use crate::stages::featurize::{self, FeatureSet};
 use crate::stages::train;
@@ -86,10 +89,6 @@ impl EvalReport {
     /// and deviations (`cv/<metric>_mean`, `cv/<metric>_std`).
     pub fn headline(&self) -> std::collections::BTreeMap<String, f64> {
         let mut m: std::collections::BTreeMap<String, f64> = [
-            (names::TEST_AUC, self.auc),
-            (names::TEST_PRECISION, self.test.precision),
-            (names::TEST_RECALL, self.test.recall),
-            (names::TEST_F1, self.test.f1),
             (names::TEST_FAR, self.test.far),
             (names::TEST_FALSE_ALARMS_PER_FLIGHT_HOUR, self.test.false_alarms_per_flight_hour),
             (names::TEST_THRESHOLD, self.threshold),
@@ -97,15 +96,74 @@ impl EvalReport {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        if !self.normal_only {
+            for (k, v) in [
+                (names::TEST_AUC, self.auc.unwrap_or(f64::NAN)),
+                (names::TEST_PRECISION, self.test.precision),
+                (names::TEST_RECALL, self.test.recall),
+                (names::TEST_F1, self.test.f1),
+            ] {
+                m.insert(k.into(), v);
+            }
+        }
         if let Some(p) = &self.test_per_phase_thresholds {
-            m.insert(names::TEST_PER_PHASE_PRECISION.into(), p.precision);
-            m.insert(names::TEST_PER_PHASE_RECALL.into(), p.recall);
+            if !self.normal_only {
+                m.insert(names::TEST_PER_PHASE_PRECISION.into(), p.precision);
+                m.insert(names::TEST_PER_PHASE_RECALL.into(), p.recall);
+            }
             m.insert(names::TEST_PER_PHASE_FAR.into(), p.far);
         }
+        m.insert(names::TEST_FAR_DRIFT.into(), self.calibration.drift);
+        let f = &self.flights;
+        for (k, v) in [
+            (names::TEST_FLIGHT_FAULT_ALERTED, f.fault_flights_alerted),
+            (names::TEST_FLIGHT_GROSS_IN_TIME, f.gross_alerted_in_time),
+            (names::TEST_FLIGHT_SUBTLE_ALERTED, f.subtle_alerted),
+            (names::TEST_FLIGHT_FALSE_ALERTS_PER_100H, f.false_alerts_per_1000h.map(|x| x / 10.0)),
+            (names::TEST_FLIGHT_DELAY_MEDIAN_S, f.delay.median_s),
+            (names::TEST_FLIGHT_DELAY_P90_S, f.delay.p90_s),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), v);
+            }
+        }
+        m.insert(names::TEST_FLIGHT_HEALTHY_HOURS.into(), f.healthy_hours);
         for (k, (mean, sd)) in self.cross_validation.iter().flatten() {
             m.insert(format!("cv/{k}_mean"), *mean);
             m.insert(format!("cv/{k}_std"), *sd);
         }
+        m
+    }
+
+    /// Headline metrics this test split cannot measure, with the reason (their gates are
+    /// skipped with that note, never silently passed).
+    pub fn unmeasurable(&self) -> BTreeMap<String, String> {
+        let f = &self.flights;
+        let mut m = BTreeMap::new();
+        if self.normal_only {
+            for n in [names::TEST_AUC, names::TEST_PRECISION, names::TEST_RECALL, names::TEST_F1] {
+                m.insert(
+                    n.to_string(),
+                    "normal-only test data: no engine-fault window, recall cannot be measured".to_string(),
+                );
+            }
+        }
+        let mut no = |name: &str, v: Option<f64>, why: &str| {
+            if v.is_none() {
+                m.entry(name.to_string()).or_insert_with(|| why.to_string());
+            }
+        };
+        no(
+            names::TEST_FLIGHT_GROSS_IN_TIME,
+            f.gross_alerted_in_time,
+            "no gross-fault flight in the test split",
+        );
+        no(names::TEST_FLIGHT_SUBTLE_ALERTED, f.subtle_alerted, "no subtle-fault flight in the test split");
+        no(
+            names::TEST_FLIGHT_FALSE_ALERTS_PER_100H,
+            f.false_alerts_per_1000h,
+            "no healthy flight hours in the test split",
+        );
         m
     }
 }
@@ -115,19 +173,28 @@ impl std::fmt::Display for EvalReport {
     /// and the cross-validation means.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let t = &self.test;
-        write!(
-            f,
-            "test: AUC {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, FAR {:.3} ({:.2} false alarms per flight hour) \
-             at threshold {:.5} (target FAR {})",
-            self.auc,
-            t.precision,
-            t.recall,
-            t.f1,
-            t.far,
-            t.false_alarms_per_flight_hour,
-            self.threshold,
-            self.target_far
-        )?;
+        if self.normal_only {
+            write!(
+                f,
+                "test (normal-only data: no engine-fault window, so recall, precision and AUC cannot be measured; \
+                 their gates are skipped): FAR {:.3} ({:.2} false alarms per flight hour) at threshold {:.5} (target FAR {})",
+                t.far, t.false_alarms_per_flight_hour, self.threshold, self.target_far
+            )?;
+        } else {
+            write!(
+                f,
+                "test: AUC {:.3}, precision {:.3}, recall {:.3}, F1 {:.3}, FAR {:.3} ({:.2} false alarms per flight hour) \
+                 at threshold {:.5} (target FAR {})",
+                self.auc.unwrap_or(f64::NAN),
+                t.precision,
+                t.recall,
+                t.f1,
+                t.far,
+                t.false_alarms_per_flight_hour,
+                self.threshold,
+                self.target_far
+            )?;
+        }
         if let Some(p) = &self.test_per_phase_thresholds {
             write!(
                 f,
@@ -138,10 +205,64 @@ impl std::fmt::Display for EvalReport {
         for (t, g) in &self.by_fault_type {
             write!(f, "\n  recall {t:<16} {:.3} ({} windows)", g.recall.unwrap_or(f64::NAN), g.faulty)?;
         }
+        let c = &self.calibration;
+        write!(
+            f,
+            "\n  calibration: {} ({} windows); FAR validation {:.4}, test {:.4} (drift {:+.4})",
+            c.rule, c.windows, c.validation_far, c.test_far, c.drift
+        )?;
+        write!(f, "\n{}", FlightTable(&self.flights))?;
         for (m, (mean, sd)) in self.cross_validation.iter().flatten() {
             write!(f, "\n  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", self.cv_folds)?;
         }
         Ok(())
+    }
+}
+
+/// The flight-level table an operator reads.
+pub struct FlightTable<'a>(pub &'a flights::FlightMetrics);
+
+impl std::fmt::Display for FlightTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0;
+        let p = &m.policy;
+        let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.0} %", 100.0 * v));
+        let secs = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.0} s"));
+        write!(
+            f,
+            "  flights (alert: {} of {} windows, clear after {} below {} x threshold{}): {} healthy, {} engine-fault, {} sensor-event",
+            p.raise_count,
+            p.raise_window,
+            p.clear_count,
+            p.clear_fraction,
+            if p.latch { ", latched" } else { "" },
+            m.flights.get("healthy").unwrap_or(&0),
+            m.flights.get("engine_fault").unwrap_or(&0),
+            m.flights.get("sensor_event").unwrap_or(&0)
+        )?;
+        write!(
+            f,
+            "\n    fault flights alerted after onset {}; gross within {:.0} s {}; subtle before the end {}; delay median {}, p90 {}",
+            pct(m.fault_flights_alerted),
+            m.deadline_s,
+            pct(m.gross_alerted_in_time),
+            pct(m.subtle_alerted),
+            secs(m.delay.median_s),
+            secs(m.delay.p90_s)
+        )?;
+        match (m.false_alerts_per_1000h, m.false_alerts_per_1000h_ci95) {
+            (Some(r), Some([lo, hi])) => write!(
+                f,
+                "\n    false alerts: {} in {:.2} healthy flight hours = {r:.0} per 1000 h (95 % CI {lo:.0} to {hi:.0})",
+                m.false_alerts, m.healthy_hours
+            )?,
+            _ => write!(f, "\n    false alerts: no healthy flight hours observed")?,
+        }
+        write!(
+            f,
+            "\n    sensor-event flights: {} alerts in {:.2} h (data-quality alerts, counted apart)",
+            m.sensor_event_alerts, m.sensor_event_hours
+        )
     }
 }
 
@@ -160,14 +281,20 @@ pub struct EvalReport {
     pub threshold: f64,
     /// Per-phase thresholds (phases without enough data use the global one).
     pub phase_thresholds: BTreeMap<String, f64>,
-    /// Test ROC AUC.
-    pub auc: f64,
+    /// Test ROC AUC (null with normal-only test data).
+    pub auc: Option<f64>,
+    /// The test split holds no engine-fault window: recall, precision, F1 and AUC cannot be
+    /// measured (their gates are skipped with that note); the false-alarm figures stand.
+    #[serde(default)]
+    pub normal_only: bool,
     /// Test metrics at the global threshold.
     pub test: OperatingPoint,
     /// Test metrics with per-phase thresholds.
     pub test_per_phase_thresholds: Option<OperatingPoint>,
     /// Validation metrics at the global threshold.
     pub validation: OperatingPoint,
+    /// How the threshold was calibrated, and validation-vs-test FAR drift.
+    pub calibration: CalibrationReport,
     /// Test windows without a verdict (invalid).
     pub test_windows_without_verdict: usize,
     /// Test breakdown by phase.
@@ -180,6 +307,8 @@ pub struct EvalReport {
     pub sensor_event_windows: Group,
     /// Score quantiles: `normal`, `faulty`, `sensor_event`.
     pub score_distributions: BTreeMap<String, Distribution>,
+    /// Flight-level metrics of the test flights with the alert policy.
+    pub flights: flights::FlightMetrics,
     /// Cross-validation: per metric, mean and standard deviation over the folds.
     pub cross_validation: Option<BTreeMap<String, (f64, f64)>>,
     /// Cross-validation folds run.
@@ -241,17 +370,84 @@ pub struct Evaluated {
     pub report: EvalReport,
     /// Test ROC curve.
     pub roc: Vec<(f64, f64, f64)>,
+    /// Every test window, scored, judged and through the alert policy, by flight.
+    pub windows: Vec<ScoredWindow>,
+    /// Each test flight's alerts and outcome.
+    pub flights: Vec<flights::FlightSummary>,
+}
+
+/// What evaluation needs besides the model and the windows: the phase table's order, the
+/// alert policy, the labelled onsets and the flight-level deadline.
+#[derive(Clone, Debug, Default)]
+pub struct EvalContext {
+    /// The contract's phases (phase-code order).
+    pub phases: Vec<String>,
+    /// The alert policy and no-verdict phases.
+    pub alerts: AlertConfig,
+    /// Engine-fault onsets by flight, s (from `labels.csv`).
+    pub onsets: BTreeMap<String, f64>,
+    /// The gross-fault alert deadline, s.
+    pub deadline_s: f64,
+    /// Flight time one window stands for (the hop), s.
+    pub hop_s: f64,
+}
+
+impl EvalContext {
+    /// The context of `cfg`: its contract's phases, its alert policy, the raw labels' onsets.
+    pub fn of(cfg: &PipelineConfig) -> Result<EvalContext> {
+        let contract = cfg.load_contract()?;
+        let labels_path = cfg.paths.raw_labels();
+        let labels =
+            if labels_path.is_file() { crate::formats::labels::read(&labels_path)? } else { Vec::new() };
+        Ok(EvalContext {
+            phases: contract.phases.clone(),
+            alerts: cfg.alerts.clone(),
+            onsets: onsets(&labels),
+            deadline_s: cfg.gates.alert_deadline_s,
+            hop_s: cfg.features.hop_s,
+        })
+    }
+}
+
+/// The earliest engine-fault label start per flight.
+pub fn onsets(labels: &[crate::formats::labels::LabelInterval]) -> BTreeMap<String, f64> {
+    let mut m: BTreeMap<String, f64> = BTreeMap::new();
+    for l in labels.iter().filter(|l| l.category == crate::formats::contract::FaultCategory::Engine) {
+        let e = m.entry(l.flight_id.clone()).or_insert(l.start_s);
+        *e = e.min(l.start_s);
+    }
+    m
+}
+
+pub use crate::formats::scores::ScoredWindow;
+
+/// Calibration and its out-of-sample check.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CalibrationReport {
+    /// The rule and its guarantee.
+    pub rule: String,
+    /// Calibration (validation) normal windows.
+    pub windows: usize,
+    /// Of which above the threshold.
+    pub above: usize,
+    /// FAR on the calibration windows.
+    pub validation_far: f64,
+    /// FAR on the test normal windows.
+    pub test_far: f64,
+    /// `test_far - target_far`: positive means the threshold did not hold out of sample.
+    pub drift: f64,
 }
 
 /// Evaluates a model on validation and test sets.
 pub fn evaluate_sets(
     ecfg: &EvalConfig,
+    ctx: &EvalContext,
     model: &Autoencoder,
     scaler: &ScalerFile,
     val: &FeatureSet,
     test: &FeatureSet,
-    hop_s: f64,
 ) -> Result<Evaluated> {
+    let hop_s = ctx.hop_s;
     // Engine-health verdicts: valid windows without a labelled data-quality event. Windows with
     // a sensor event are normal-engine windows scored and reported apart (their alarm rate).
     let scored = |r: &&Row| r.valid && r.sensor_event == NONE;
@@ -263,28 +459,44 @@ pub fn evaluate_sets(
     let (vs, ts) = (score(model, scaler, &val_rows)?, score(model, scaler, &test_rows)?);
     let vl: Vec<u8> = val_rows.iter().map(|r| r.label).collect();
     let tl: Vec<u8> = test_rows.iter().map(|r| r.label).collect();
-    let threshold = metrics::calibrate_threshold(&vs, &vl, ecfg.target_far)?;
+    let normal = |rows: &[&Row], s: &[f64], phase: Option<&str>| -> Vec<f64> {
+        rows.iter()
+            .zip(s)
+            .filter(|(r, _)| r.label == 0 && phase.is_none_or(|p| r.phase == p))
+            .map(|(_, s)| *s)
+            .collect()
+    };
+    let global = calibration::threshold(
+        ecfg.calibration,
+        &normal(&val_rows, &vs, None),
+        ecfg.target_far,
+        "validation split",
+    )?;
+    let threshold = global.threshold;
     let mut phase_thresholds = BTreeMap::new();
     if ecfg.per_phase_thresholds {
         let mut phases: Vec<&str> = val_rows.iter().map(|r| r.phase.as_str()).collect();
         phases.sort();
         phases.dedup();
         for p in phases {
-            let (s, l): (Vec<f64>, Vec<u8>) = val_rows
-                .iter()
-                .zip(&vs)
-                .filter(|(r, _)| r.phase == p && r.label == 0)
-                .map(|(r, s)| (*s, r.label))
-                .unzip();
-            if s.len() >= ecfg.min_phase_windows {
-                phase_thresholds
-                    .insert(p.to_string(), metrics::calibrate_threshold(&s, &l, ecfg.target_far)?);
+            let s = normal(&val_rows, &vs, Some(p));
+            // A phase with too few windows for the rule keeps the global threshold.
+            if s.len()
+                >= ecfg.min_phase_windows.max(calibration::min_windows(ecfg.calibration, ecfg.target_far))
+            {
+                let t = calibration::threshold(ecfg.calibration, &s, ecfg.target_far, p)?;
+                phase_thresholds.insert(p.to_string(), t.threshold);
             }
         }
     }
-    let auc = metrics::roc_auc(&ts, &tl)?;
-    let roc = metrics::roc_curve(&ts, &tl)?;
-    let global = vec![threshold; ts.len()];
+    // Normal-only data (a new fleet): no engine-fault window to measure recall or AUC on.
+    let normal_only = !tl.contains(&1);
+    let (auc, roc) = if normal_only {
+        (None, Vec::new())
+    } else {
+        (Some(metrics::roc_auc(&ts, &tl)?), metrics::roc_curve(&ts, &tl)?)
+    };
+    let global_t = vec![threshold; ts.len()];
     let per_phase: Vec<f64> =
         test_rows.iter().map(|r| *phase_thresholds.get(&r.phase).unwrap_or(&threshold)).collect();
     let with = |f: &dyn Fn(&Row) -> bool| {
@@ -305,7 +517,9 @@ pub fn evaluate_sets(
         .collect();
     let by_severity = [("subtle", true), ("gross", false)]
         .into_iter()
-        .map(|(n, subtle)| (n.to_string(), with(&|r: &Row| r.label == 1 && (r.severity < 0.35) == subtle)))
+        .map(|(n, subtle)| {
+            (n.to_string(), with(&|r: &Row| r.label == 1 && (r.severity < flights::SUBTLE_BELOW) == subtle))
+        })
         .collect();
     let cls = |f: &dyn Fn(&Row) -> bool| {
         distribution(test_rows.iter().zip(&ts).filter(|(r, _)| f(r)).map(|(_, s)| *s).collect())
@@ -315,6 +529,41 @@ pub fn evaluate_sets(
     score_distributions.insert("faulty".into(), cls(&|r: &Row| r.label == 1));
     score_distributions
         .insert("sensor_event".into(), cls(&|r: &Row| r.label == 0 && r.sensor_event != "none"));
+    let test_point = operating_point(&ts, &tl, &global_t, hop_s)?;
+    let validation = operating_point(&vs, &vl, &vec![threshold; vs.len()], hop_s)?;
+    let calibration = CalibrationReport {
+        rule: global.guarantee.clone(),
+        windows: global.n,
+        above: global.above,
+        validation_far: validation.far,
+        test_far: test_point.far,
+        drift: test_point.far - ecfg.target_far,
+    };
+
+    // Flight level: every test window (invalid and sensor-event ones too, as on board) in
+    // flight and window order, judged with the phase table, through the alert policy.
+    let table = flights::PhaseTable::new(
+        &ctx.phases,
+        threshold as f32,
+        &phase_thresholds,
+        &ctx.alerts.no_verdict_phases,
+    );
+    let mut all: Vec<&Row> = test.rows.iter().collect();
+    all.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
+    let all_scores =
+        crate::model::detector::core_scores(model, scaler, all.iter().map(|r| r.features.as_slice()))?;
+    let verdicts: Vec<avm_core::Verdict> =
+        all.iter().zip(&all_scores).map(|(r, s)| table.verdict(r, *s)).collect();
+    let policy = ctx.alerts.policy();
+    let alerted = flights::alerts(policy, &all, &verdicts, &ctx.onsets)?;
+    let flight_metrics = flights::metrics(policy, &alerted.flights, ctx.deadline_s);
+    let windows = all
+        .iter()
+        .zip(&verdicts)
+        .zip(&alerted.alert_up)
+        .map(|((r, v), up)| ScoredWindow { window: (*r).clone(), verdict: *v, alert_up: *up, labelled: true })
+        .collect();
+
     let report = EvalReport {
         checkpoint: String::new(),
         checkpoint_sha256: String::new(),
@@ -322,12 +571,14 @@ pub fn evaluate_sets(
         target_far: ecfg.target_far,
         threshold,
         auc,
-        test: operating_point(&ts, &tl, &global, hop_s)?,
+        normal_only,
+        test: test_point,
         test_per_phase_thresholds: ecfg
             .per_phase_thresholds
             .then(|| operating_point(&ts, &tl, &per_phase, hop_s))
             .transpose()?,
-        validation: operating_point(&vs, &vl, &vec![threshold; vs.len()], hop_s)?,
+        validation,
+        calibration,
         phase_thresholds,
         test_windows_without_verdict: test.rows.iter().filter(|r| !r.valid).count(),
         by_phase,
@@ -335,20 +586,21 @@ pub fn evaluate_sets(
         by_severity,
         sensor_event_windows: group(sensor_rows.iter().zip(&sensor_scores).map(|(r, s)| (*r, *s, threshold))),
         score_distributions,
+        flights: flight_metrics,
         cross_validation: None,
         cv_folds: 0,
     };
-    Ok(Evaluated { report, roc })
+    Ok(Evaluated { report, roc, windows, flights: alerted.flights })
 }
 
 /// k-fold cross-validation grouped by flight over `all` rows.
 pub fn cross_validate(
     cfg: &PipelineConfig,
     ecfg: &EvalConfig,
+    ctx: &EvalContext,
     names: &[String],
     units: &[String],
     all: &[Row],
-    hop_s: f64,
     work: &Path,
 ) -> Result<BTreeMap<String, (f64, f64)>> {
     let k = ecfg.cv_folds;
@@ -374,6 +626,7 @@ pub fn cross_validate(
         .clone();
     let fold_of = |f: &str| folds.iter().position(|x| x == f).unwrap_or(0) % k;
     let mut per_metric: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut pooled = Pooled::default();
     let pb = crate::stages::progress(k, "cross-val");
     for fold in 0..k {
         let set = |pred: &dyn Fn(usize) -> bool| FeatureSet {
@@ -390,29 +643,70 @@ pub fn cross_validate(
         let mut log = MetricLog::open(&dir.join(layout::METRICS_LOG), None)?;
         train::fit(&tcfg, names, train::Matrices { train: &xt, val: &xv }, &dir, (None, None), &mut log)?;
         let best = Checkpoint::load(&dir.join(train::BEST))?;
-        let e = evaluate_sets(ecfg, &best.model, &scaler, &val, &test, hop_s)?.report;
-        for (m, v) in [
-            ("auc", e.auc),
+        let evaluated = evaluate_sets(ecfg, ctx, &best.model, &scaler, &val, &test)?;
+        // Every flight is tested in exactly one fold: the folds' scores together cover the
+        // whole data set (for studying thresholds and alert policies offline).
+        crate::formats::scores::write(&dir, &evaluated.windows)?;
+        let e = evaluated.report;
+        let fault_metrics = [
+            ("auc", e.auc.unwrap_or(f64::NAN)),
             ("precision", e.test.precision),
             ("recall", e.test.recall),
             ("f1", e.test.f1),
+        ];
+        // A fold without an engine-fault window measures no recall: its false alarms count.
+        let measured = if e.normal_only { &fault_metrics[..0] } else { &fault_metrics[..] };
+        for (m, v) in measured.iter().copied().chain([
             ("far", e.test.far),
+            ("far_drift", e.calibration.drift),
             ("false_alarms_per_flight_hour", e.test.false_alarms_per_flight_hour),
-        ] {
+        ]) {
             per_metric.entry(m.into()).or_default().push(v);
+        }
+        // Flight level, pooled over the folds (every flight is tested once).
+        let f = &e.flights;
+        pooled.false_alerts += f.false_alerts;
+        pooled.healthy_hours += f.healthy_hours;
+        for (k, v) in [
+            ("fault_flights_alerted", f.fault_flights_alerted),
+            ("gross_alerted_in_time", f.gross_alerted_in_time),
+            ("subtle_alerted", f.subtle_alerted),
+        ] {
+            if let Some(v) = v {
+                per_metric.entry(format!("flight/{k}")).or_default().push(v);
+            }
         }
         pb.inc(1);
     }
     pb.finish_and_clear();
-    Ok(per_metric
+    let mut out: BTreeMap<String, (f64, f64)> = per_metric
         .into_iter()
         .map(|(m, v)| {
             let mean = v.iter().sum::<f64>() / v.len() as f64;
             let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
             (m, (mean, sd))
         })
-        .collect())
+        .collect();
+    // Pooled false alerts per 1000 healthy hours over all folds (reported as the "mean", with
+    // the exact Poisson interval's half-width as the "std" slot's companion in the report).
+    if pooled.healthy_hours > 0.0 {
+        let rate = pooled.false_alerts as f64 / pooled.healthy_hours * 1000.0;
+        out.insert("flight/false_alerts_per_1000h_pooled".into(), (rate, 0.0));
+        out.insert("flight/healthy_hours_pooled".into(), (pooled.healthy_hours, 0.0));
+    }
+    Ok(out)
 }
+
+#[derive(Default)]
+struct Pooled {
+    false_alerts: usize,
+    healthy_hours: f64,
+}
+
+/// Per-flight outcomes (alerts, delays) in the evaluation directory.
+pub const FLIGHTS_JSON: &str = "flights.json";
+/// Score-over-time plots, one per test flight.
+pub const FLIGHT_PLOTS_DIR: &str = "flights";
 
 /// Where the evaluation of a config's model goes.
 pub fn evaluation_dir(cfg: &PipelineConfig) -> PathBuf {
@@ -432,8 +726,9 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
     );
     let val = featurize::load_split(cfg, "validation")?;
     let test = featurize::load_split(cfg, "test")?;
-    let hop_s = cfg.features.hop_s;
-    let Evaluated { mut report, roc } = evaluate_sets(&ecfg, &ck.model, &scaler, &val, &test, hop_s)?;
+    let ctx = EvalContext::of(cfg)?;
+    let Evaluated { mut report, roc, windows, flights } =
+        evaluate_sets(&ecfg, &ctx, &ck.model, &scaler, &val, &test)?;
     report.checkpoint = ck_path.display().to_string();
     report.checkpoint_sha256 = crate::io::sha256_file(&ck_path)?;
     report.epoch = ck.epoch;
@@ -446,15 +741,17 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
             report.cross_validation = Some(cross_validate(
                 cfg,
                 &ecfg,
+                &ctx,
                 &ck.feature_names,
                 &scaler.units,
                 &all,
-                hop_s,
                 &stage.join("cv"),
             )?);
             report.cv_folds = ecfg.cv_folds;
         }
-        plots::roc(stage, "roc", &roc, report.auc, "ROC, test split")?;
+        if let Some(auc) = report.auc {
+            plots::roc(stage, "roc", &roc, auc, "ROC, test split")?;
+        }
         plots::confusion(
             stage,
             "confusion",
@@ -465,6 +762,19 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
             &stage.join(layout::METRICS_JSON),
             serde_json::to_string_pretty(&report)?.as_bytes(),
         )?;
+        crate::io::write_bytes_atomic(
+            &stage.join(FLIGHTS_JSON),
+            serde_json::to_string_pretty(&flights)?.as_bytes(),
+        )?;
+        crate::formats::scores::write(stage, &windows)?;
+        let plots_dir = stage.join(FLIGHT_PLOTS_DIR);
+        std::fs::create_dir_all(&plots_dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", plots_dir.display()))?;
+        for f in &flights {
+            let ws: Vec<&ScoredWindow> =
+                windows.iter().filter(|w| w.window.flight_id == f.flight_id).collect();
+            plots::flight(&plots_dir, &f.flight_id, &ws, f)?;
+        }
         let mut log = MetricLog::open(&stage.join(layout::METRICS_LOG), None)?;
         for (n, v) in report.headline() {
             log.record(&n, report.epoch, v);

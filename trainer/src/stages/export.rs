@@ -171,6 +171,12 @@ pub struct Thresholds {
     pub global: f64,
     /// Per-phase thresholds (phases not listed use the global one).
     pub per_phase: BTreeMap<String, f64>,
+    /// Phases whose windows get no verdict.
+    #[serde(default)]
+    pub no_verdict_phases: Vec<String>,
+    /// The alert policy (`alerts:` in the config; also in `detector.avmb`).
+    #[serde(default)]
+    pub alert_policy: Option<crate::model::flights::PolicyReport>,
 }
 
 /// Latency of single-window inference through ONNX Runtime.
@@ -273,8 +279,20 @@ pub fn stage(
     ];
     let onnx_bytes = onnx::encode(&ck.model, &doc, &meta);
     write(layout::MODEL_ONNX, &onnx_bytes)?;
-    let phase_thresholds: Vec<(String, f32)> =
-        report.phase_thresholds.iter().map(|(p, t)| (p.clone(), *t as f32)).collect();
+    let phases = crate::model::flights::PhaseTable::new(
+        &contract.phases,
+        report.threshold as f32,
+        &report.phase_thresholds,
+        &cfg.alerts.no_verdict_phases,
+    );
+    ensure!(
+        phases.entries.len() <= avm_core::MAX_PHASES,
+        UsageError(format!(
+            "the contract has {} phases; a detector bundle tells at most {} apart",
+            phases.entries.len(),
+            avm_core::MAX_PHASES
+        ))
+    );
     for (p, t) in &report.phase_thresholds {
         ensure!(
             f64::from(*t as f32) == *t,
@@ -293,15 +311,22 @@ pub fn stage(
             config: xcfg,
             channels: &channels,
             threshold: report.threshold as f32,
-            phase_thresholds: &phase_thresholds,
+            phases: &phases,
+            alert: cfg.alerts.policy(),
             version: version.0,
         },
     )?;
     write(layout::BUNDLE, &bundle)?;
+    let contract_bytes = std::fs::read(&cfg.contract)
+        .with_context(|| format!("reading the contract {}", cfg.contract.display()))?;
+    write(layout::CONTRACT_COPY, &contract_bytes)?;
     write(layout::SCALER_JSON, serde_json::to_string_pretty(&scaler)?.as_bytes())?;
     write(layout::SCALER_PKL, &detector::scaler_pickle(&scaler)?)?;
     write(layout::METRICS_JSON, &metrics_bytes)?;
     for p in PLOTS {
+        if report.normal_only && p.starts_with("roc") {
+            continue; // no ROC curve without faults
+        }
         let src = eval_dir.join(p);
         write(p, &std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?)?;
     }
@@ -309,12 +334,16 @@ pub fn stage(
         detector: cfg.name.clone(),
         version: version.to_string(),
         score: "reconstruction MSE of the z-scored avm-core feature vector (float32)".into(),
-        alarm_rule: "alarm when the window is valid and score > threshold".into(),
-        calibration_method: "lowest threshold whose false-alarm rate on the calibration split's normal windows is <= target_far (the (k+1)-th largest normal score, k = floor(target_far * n))".into(),
+        alarm_rule:
+            "alarm when the window is valid, its phase is not a no-verdict phase, and score > threshold"
+                .into(),
+        calibration_method: report.calibration.rule.clone(),
         target_far: report.target_far,
         calibration_split: "validation".into(),
         global: report.threshold,
         per_phase: report.phase_thresholds.clone(),
+        no_verdict_phases: cfg.alerts.no_verdict_phases.clone(),
+        alert_policy: Some(cfg.alerts.policy().into()),
     };
     write(layout::THRESHOLDS, serde_saphyr::to_string(&thresholds)?.as_bytes())?;
 

@@ -13,6 +13,7 @@ pub mod featurize;
 pub mod import;
 pub mod pipeline;
 pub mod preprocess;
+pub mod score;
 pub mod simulate;
 pub mod sync;
 pub mod train;

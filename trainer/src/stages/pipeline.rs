@@ -63,7 +63,7 @@ pub fn export_version(
         }
     };
     let metrics = headline(&staged.report, &staged);
-    let gates = gates::check(&cfg.gates, &metrics);
+    let gates = gates::check(&cfg.gates, &metrics, &staged.report.unmeasurable());
     if gates.iter().any(|g| !g.passed) {
         let _ = std::fs::remove_dir_all(&staging);
         bail!(GateFailure(gates::table(&gates)));

@@ -8,7 +8,8 @@
 //! - Optimisation: burn's autodiff (flex CPU backend) for gradients, burn's Adam
 //!   (β₁ 0.9, β₂ 0.999, ε 1e-8) applied parameter by parameter with its state kept here, MSE
 //!   loss, mini-batches in an order shuffled per epoch with ChaCha8(seed, stream = epoch).
-//!   Early stopping on the validation loss (`patience` epochs without improvement).
+//!   Early stopping on the validation loss (`patience` epochs without improvement); optionally
+//!   the learning rate is reduced on a plateau (`lr_schedule`, replayed from the history).
 //! - Checkpoints: after every epoch, `epoch_NNN.json`, `last.json`, and `best.json` when the
 //!   validation loss improved. A checkpoint holds the weights, Adam's moments and step counts,
 //!   the early-stopping state and the history, so `--resume` continues exactly: a resumed run
@@ -148,6 +149,7 @@ pub fn fit(
             break;
         }
         let epoch = ck.epoch + 1;
+        let lr = tcfg.learning_rate_after(ck.history.iter().map(|h| h.val_loss));
         let mut order: Vec<usize> = (0..train.len()).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(tcfg.seed);
         rng.set_stream(epoch as u64);
@@ -172,8 +174,8 @@ pub fn fit(
                 let gb = tb.grad(&grads).context("no gradient for a bias")?;
                 sq += f64::from(gw.clone().square().sum().into_scalar::<f32>());
                 sq += f64::from(gb.clone().square().sum().into_scalar::<f32>());
-                let (nw, sw) = adam.step(tcfg.learning_rate, w.clone(), gw, states[k].0.take());
-                let (nb, sb) = adam.step(tcfg.learning_rate, b.clone(), gb, states[k].1.take());
+                let (nw, sw) = adam.step(lr, w.clone(), gw, states[k].0.take());
+                let (nb, sb) = adam.step(lr, b.clone(), gb, states[k].1.take());
                 *w = nw;
                 *b = nb;
                 states[k] = (sw, sb);
@@ -188,7 +190,7 @@ pub fn fit(
             epoch,
             train_loss: loss_sum / batches as f64,
             val_loss,
-            learning_rate: tcfg.learning_rate,
+            learning_rate: lr,
             grad_norm: norm_sum / batches as f64,
         };
         log.record("train/loss", epoch, entry.train_loss);

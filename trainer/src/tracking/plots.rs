@@ -1,6 +1,8 @@
 //! ROC curve and confusion matrix as PNG and SVG (plotters, with a bundled DejaVu Sans so no
 //! system font or fontconfig is needed).
 
+use crate::formats::scores::ScoredWindow;
+use crate::model::flights::FlightSummary;
 use crate::model::metrics::Confusion;
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
@@ -126,4 +128,109 @@ pub fn confusion(dir: &Path, stem: &str, c: &Confusion, title: &str) -> Result<(
     let svg = dir.join(format!("{stem}.svg"));
     draw_confusion(BitMapBackend::new(&png, (520, 460)).into_drawing_area(), c, title)?;
     draw_confusion(SVGBackend::new(&svg, (520, 460)).into_drawing_area(), c, title)
+}
+
+fn draw_flight<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    flight: &str,
+    windows: &[&ScoredWindow],
+    summary: &FlightSummary,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE).map_err(err)?;
+    let floor = 1e-4f64;
+    let at = |w: &ScoredWindow| w.window.end_s;
+    let x0 = windows.first().map_or(0.0, |w| w.window.start_s);
+    let x1 = windows.iter().map(|w| at(w)).fold(x0 + 1.0, f64::max);
+    let y = |v: f32| f64::from(v).max(floor);
+    let ymax =
+        windows.iter().map(|w| y(w.verdict.score).max(y(w.verdict.threshold))).fold(floor * 10.0, f64::max);
+    let ymin = windows.iter().map(|w| y(w.verdict.score).min(y(w.verdict.threshold))).fold(ymax, f64::min);
+    let (ylo, yhi) = (ymin / 2.0, ymax * 2.0);
+    let kind = match summary.kind {
+        crate::model::flights::FlightKind::Healthy => "healthy".to_string(),
+        crate::model::flights::FlightKind::SensorEvent => "sensor event (data quality)".to_string(),
+        crate::model::flights::FlightKind::Unlabelled => "unlabelled".to_string(),
+        crate::model::flights::FlightKind::EngineFault => format!(
+            "{} (severity {:.2})",
+            summary.fault_type.as_deref().unwrap_or("engine fault"),
+            summary.severity.unwrap_or(0.0)
+        ),
+    };
+    let mut chart = ChartBuilder::on(&area)
+        .caption(format!("{flight}: {kind}, {} alert(s)", summary.alerts.len()), ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, (ylo..yhi).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time, s (window end)")
+        .y_desc("anomaly score (log)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    // Alert intervals, shaded: from the raising window's end to the clearing one's (or the end).
+    chart
+        .draw_series(summary.alerts.iter().map(|a| {
+            Rectangle::new([(a.raised_s, ylo), (a.cleared_s.unwrap_or(x1), yhi)], RED.mix(0.12).filled())
+        }))
+        .map_err(err)?
+        .label("alert up")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], RED.mix(0.25).filled()));
+    if let Some(o) = summary.onset_s {
+        chart
+            .draw_series(LineSeries::new([(o, ylo), (o, yhi)], RED.stroke_width(2)))
+            .map_err(err)?
+            .label("labelled fault onset")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], RED.stroke_width(2)));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            windows.iter().map(|w| (at(w), y(w.verdict.threshold))),
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?
+        .label("threshold")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], BLACK));
+    chart
+        .draw_series(LineSeries::new(
+            windows.iter().map(|w| (at(w), y(w.verdict.score))),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label("score")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], BLUE.stroke_width(2)));
+    // Windows without a verdict (invalid, or a no-verdict phase): grey dots.
+    chart
+        .draw_series(
+            windows
+                .iter()
+                .filter(|w| !w.verdict.judged)
+                .map(|w| Circle::new((at(w), y(w.verdict.score)), 3, BLACK.mix(0.4).filled())),
+        )
+        .map_err(err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 13))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(err)?;
+    area.present().map_err(err)?;
+    Ok(())
+}
+
+/// Writes `<flight>.png` and `<flight>.svg` into `dir`: the score over time with the applied
+/// threshold, the alert intervals, the labelled onset and the windows without verdict.
+pub fn flight(dir: &Path, flight: &str, windows: &[&ScoredWindow], summary: &FlightSummary) -> Result<()> {
+    font();
+    let png = dir.join(format!("{flight}.png"));
+    let svg = dir.join(format!("{flight}.svg"));
+    draw_flight(BitMapBackend::new(&png, (900, 420)).into_drawing_area(), flight, windows, summary)?;
+    draw_flight(SVGBackend::new(&svg, (900, 420)).into_drawing_area(), flight, windows, summary)
 }

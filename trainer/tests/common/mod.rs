@@ -44,7 +44,10 @@ evaluate:
   per_phase_thresholds: true
   min_phase_windows: 10
   cv_folds: 0
-gates: {min_auc: 0.5, min_precision: 0.0, min_recall: 0.0, max_far: 1.0, max_latency_p99_ms: 1000.0}
+gates:
+  {min_auc: 0.5, min_precision: 0.0, min_recall: 0.0, max_far: 1.0, max_latency_p99_ms: 1000.0,
+   min_gross_flights_alerted_in_time: 0.0, min_subtle_flights_alerted: 0.0,
+   max_false_alerts_per_100_flight_hours: 1.0e9}
 "#;
 
 /// `SMALL_CONFIG` as a typed value (the contract path filled in).
