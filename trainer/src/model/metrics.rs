@@ -51,6 +51,12 @@ pub mod names {
     pub const TEST_FLIGHT_DELAY_MEDIAN_S: &str = "test/flight/delay_median_s";
     /// 90th-percentile detection delay, s.
     pub const TEST_FLIGHT_DELAY_P90_S: &str = "test/flight/delay_p90_s";
+    /// Epochs the training ran.
+    pub const TRAIN_EPOCHS: &str = "train/epochs";
+    /// Epoch of the best validation loss.
+    pub const TRAIN_BEST_EPOCH: &str = "train/best_epoch";
+    /// 1 when early stopping ended training before `max_epochs`.
+    pub const TRAIN_CONVERGED: &str = "train/converged";
     /// Median single-window inference latency through ONNX Runtime, ms.
     pub const EXPORT_LATENCY_P50_MS: &str = "export/latency_p50_ms";
     /// 99th-percentile single-window inference latency through ONNX Runtime, ms.

@@ -94,6 +94,17 @@ impl std::fmt::Display for Entry {
             m(names::TEST_FLIGHT_SUBTLE_ALERTED),
             m(names::TEST_FLIGHT_DELAY_MEDIAN_S)
         )?;
+        if let (Some(e), Some(b), Some(c)) = (
+            self.metrics.get(names::TRAIN_EPOCHS),
+            self.metrics.get(names::TRAIN_BEST_EPOCH),
+            self.metrics.get(names::TRAIN_CONVERGED),
+        ) {
+            writeln!(
+                f,
+                "training: {} after {e} epochs (best epoch {b})",
+                if *c == 1.0 { "converged (early stopping)" } else { "cut by max_epochs, not converged" }
+            )?;
+        }
         write!(f, "{}", crate::release::gates::table(&self.gates))
     }
 }

@@ -128,6 +128,11 @@ impl EvalReport {
             }
         }
         m.insert(names::TEST_FLIGHT_HEALTHY_HOURS.into(), f.healthy_hours);
+        if let Some(t) = &self.training {
+            m.insert(names::TRAIN_EPOCHS.into(), t.epochs as f64);
+            m.insert(names::TRAIN_BEST_EPOCH.into(), t.best_epoch as f64);
+            m.insert(names::TRAIN_CONVERGED.into(), f64::from(u8::from(t.converged)));
+        }
         for (k, (mean, sd)) in self.cross_validation.iter().flatten() {
             m.insert(format!("cv/{k}_mean"), *mean);
             m.insert(format!("cv/{k}_std"), *sd);
@@ -212,6 +217,9 @@ impl std::fmt::Display for EvalReport {
             c.rule, c.windows, c.validation_far, c.test_far, c.drift
         )?;
         write!(f, "\n{}", FlightTable(&self.flights))?;
+        if let Some(t) = &self.training {
+            write!(f, "\n  {t}")?;
+        }
         for (m, (mean, sd)) in self.cross_validation.iter().flatten() {
             write!(f, "\n  {}-fold CV {m:<30} {mean:.3} ± {sd:.3}", self.cv_folds)?;
         }
@@ -313,6 +321,40 @@ pub struct EvalReport {
     pub cross_validation: Option<BTreeMap<String, (f64, f64)>>,
     /// Cross-validation folds run.
     pub cv_folds: usize,
+    /// How the training run ended (from its `last.json`; none when evaluating a loose
+    /// checkpoint).
+    #[serde(default)]
+    pub training: Option<TrainingSummary>,
+}
+
+/// How a training run ended: converged (early stopping) or cut by `max_epochs`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TrainingSummary {
+    /// Epochs run.
+    pub epochs: usize,
+    /// The epoch of the best validation loss (the checkpoint evaluated).
+    pub best_epoch: usize,
+    /// The cap.
+    pub max_epochs: usize,
+    /// Stopped by early stopping before the cap.
+    pub converged: bool,
+    /// Learning rate of the first and the last epoch.
+    pub learning_rate: [f64; 2],
+}
+
+impl std::fmt::Display for TrainingSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training: {} at epoch {} of at most {} (best epoch {}), learning rate {} -> {}",
+            if self.converged { "converged, early stopping" } else { "NOT converged, cut by max_epochs" },
+            self.epochs,
+            self.max_epochs,
+            self.best_epoch,
+            self.learning_rate[0],
+            self.learning_rate[1]
+        )
+    }
 }
 
 /// Reconstruction-MSE scores of rows, computed by avm-core's evaluator (the firmware's
@@ -589,6 +631,7 @@ pub fn evaluate_sets(
         flights: flight_metrics,
         cross_validation: None,
         cv_folds: 0,
+        training: None,
     };
     Ok(Evaluated { report, roc, windows, flights: alerted.flights })
 }
@@ -732,6 +775,20 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
     report.checkpoint = ck_path.display().to_string();
     report.checkpoint_sha256 = crate::io::sha256_file(&ck_path)?;
     report.epoch = ck.epoch;
+    // The run's last checkpoint says how training ended.
+    let last = ck_path.with_file_name(train::LAST);
+    if let Ok(l) = Checkpoint::load(&last) {
+        report.training = Some(TrainingSummary {
+            epochs: l.epoch,
+            best_epoch: l.best_epoch,
+            max_epochs: l.config.max_epochs,
+            converged: l.epoch - l.best_epoch.min(l.epoch) >= l.config.patience,
+            learning_rate: [
+                l.history.first().map_or(f64::NAN, |h| h.learning_rate),
+                l.history.last().map_or(f64::NAN, |h| h.learning_rate),
+            ],
+        });
+    }
     let dir = evaluation_dir(cfg);
     crate::io::replace_dir_atomic(&dir, |stage| {
         if ecfg.cv_folds > 0 {
