@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The firmware's CPU cost per window on the Cortex-M4F, as instruction counts: builds the
-# firmware example with the `cost` feature and runs its embedded 20 s flight segment (2 channels
+# firmware example with the `cost` feature and runs its embedded 36 s flight segment (2 channels
 # at 2048 Hz, the default detector) under QEMU with `-icount shift=0`, where the virtual clock
 # advances 1 ns per instruction and mps2-an386's SysTick (25 MHz) ticks once per 40
 # instructions. QEMU counts instructions, not cycles: cycles depend on the part's flash wait

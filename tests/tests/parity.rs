@@ -151,7 +151,8 @@ fn simulated_flights_firmware_host_and_trainer_agree() {
             bundle: b.clone(),
             contract: contract.clone(),
         };
-        let scored = avm_trainer::stages::score::score(&model, std::slice::from_ref(&path), None).unwrap();
+        let scored =
+            avm_trainer::stages::score::score(&model, std::slice::from_ref(&path), None, 60.0).unwrap();
         assert_eq!(scored.windows.len(), fw.windows.len(), "{flight}: avm score windows");
         for (s, f) in scored.windows.iter().zip(&fw.windows) {
             let v = &s.verdict;

@@ -317,6 +317,49 @@ pub struct SimConfig {
     pub sensor_event_probability: f64,
     /// Share of engine faults that are subtle.
     pub subtle_fraction: f64,
+    /// How a flight's phases fill its duration: `scaled` (the default fleet: every phase
+    /// stretched in proportion, minutes-long flights) or `realistic` (taxi, take-off, climb,
+    /// descent, approach and landing last what they last on a real flight; cruise takes the
+    /// rest: flights of hours, mostly cruise; needs flights of at least 4 500 s).
+    #[serde(default, skip_serializing_if = "FlightProfile::is_scaled")]
+    pub flight_profile: FlightProfile,
+    /// An engine fault grows from onset to its full severity over a time drawn uniformly from
+    /// this range, seconds (default 15 s, the default fleet's).
+    #[serde(default = "default_growth", skip_serializing_if = "is_default_growth")]
+    pub fault_growth_s: [f64; 2],
+}
+
+fn default_growth() -> [f64; 2] {
+    [15.0, 15.0]
+}
+
+fn is_default_growth(g: &[f64; 2]) -> bool {
+    *g == default_growth()
+}
+
+/// See [`SimConfig::flight_profile`].
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FlightProfile {
+    /// Every phase stretched in proportion to the flight's duration.
+    #[default]
+    Scaled,
+    /// Real phase durations; cruise absorbs the rest.
+    Realistic,
+}
+
+impl FlightProfile {
+    fn is_scaled(&self) -> bool {
+        *self == FlightProfile::Scaled
+    }
+
+    /// Shortest flight the profile can hold, s.
+    pub fn min_flight_s(self) -> f64 {
+        match self {
+            FlightProfile::Scaled => 120.0,
+            FlightProfile::Realistic => 4500.0,
+        }
+    }
 }
 
 impl SimConfig {
@@ -332,15 +375,23 @@ impl SimConfig {
             .checked_mul(self.flights_per_aircraft as usize)
     }
 
-    pub(crate) fn check(&self) -> Result<()> {
+    /// Checks every rule of the section (config loading calls it).
+    pub fn check(&self) -> Result<()> {
         ensure!(
             self.recordings() > 0,
             "simulate: aircraft, engines_per_aircraft and flights_per_aircraft must be > 0"
         );
         let [a, b] = self.flight_duration_s;
+        let min = self.flight_profile.min_flight_s();
         ensure!(
-            a >= 120.0 && b >= a,
-            "simulate.flight_duration_s must be [min, max] with 120 <= min <= max, got [{a}, {b}]"
+            a >= min && b >= a,
+            "simulate.flight_duration_s must be [min, max] with {min} <= min <= max (flight_profile {:?}), got [{a}, {b}]",
+            self.flight_profile
+        );
+        let [g0, g1] = self.fault_growth_s;
+        ensure!(
+            g0 > 0.0 && g1 >= g0 && g1 <= 43_200.0,
+            "simulate.fault_growth_s must be [min, max] with 0 < min <= max <= 43200, got [{g0}, {g1}]"
         );
         for (n, p) in [
             ("engine_fault_probability", self.engine_fault_probability),
@@ -369,6 +420,54 @@ pub struct SplitConfig {
     pub test: f64,
     /// Shuffle seed.
     pub seed: u64,
+    /// What is never divided between splits (and cross-validation folds): each flight (the
+    /// default), each engine, or each aircraft.
+    #[serde(default, skip_serializing_if = "GroupBy::is_flight")]
+    pub group_by: GroupBy,
+    /// Explicit recording ids per split (instead of the fractions): every recording must be in
+    /// exactly one list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lists: Option<SplitLists>,
+}
+
+/// The unit a split (or CV fold) never divides.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// Each recording (flight of one engine).
+    #[default]
+    Flight,
+    /// Each engine (`aircraft_id` and `engine_id`): no engine is both trained on and tested.
+    Engine,
+    /// Each aircraft.
+    Aircraft,
+}
+
+impl GroupBy {
+    fn is_flight(&self) -> bool {
+        *self == GroupBy::Flight
+    }
+
+    /// The group of a recording with these ids.
+    pub fn key(self, flight_id: &str, aircraft_id: &str, engine_id: &str) -> String {
+        match self {
+            GroupBy::Flight => flight_id.to_string(),
+            GroupBy::Engine => format!("{aircraft_id}/{engine_id}"),
+            GroupBy::Aircraft => aircraft_id.to_string(),
+        }
+    }
+}
+
+/// Recording ids per split (`split.lists`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitLists {
+    /// Training recordings.
+    pub training: Vec<String>,
+    /// Validation recordings.
+    pub validation: Vec<String>,
+    /// Test recordings.
+    pub test: Vec<String>,
 }
 
 impl SplitConfig {
@@ -480,8 +579,12 @@ pub struct EvalConfig {
     /// Fewest normal validation windows for a phase to get its own threshold.
     pub min_phase_windows: usize,
     /// Cross-validation folds: 0 disables cross-validation, otherwise at least 3 (one tests,
-    /// the next validates, the rest train).
+    /// the next validates, the rest train). Folds hold whole `split.group_by` groups.
     pub cv_folds: usize,
+    /// Leave one group out: one fold per `split.group_by` group (`cv_folds` is then ignored
+    /// unless 0, which still disables cross-validation).
+    #[serde(default)]
+    pub leave_one_group_out: bool,
     /// How thresholds are set from the calibration (validation) normal windows.
     #[serde(default)]
     pub calibration: Calibration,

@@ -164,6 +164,9 @@ enum Command {
         /// Print the summary as JSON instead of the table.
         #[arg(long)]
         json: bool,
+        /// With --labels: the gross-fault alert deadline after onset the summary reports, s.
+        #[arg(long, default_value_t = 60.0)]
+        deadline_s: f64,
         /// Recordings (Parquet or CSV with their metadata).
         #[arg(required = true)]
         recordings: Vec<PathBuf>,
@@ -317,13 +320,19 @@ fn run(cli: Cli) -> Result<()> {
             outln!("registered {} {} (candidate) -> {}", e.detector, e.version, e.path.display());
             out!("{e}");
         }
-        Command::Score { model, registry, out, labels, json, recordings } => {
+        Command::Score { model, registry, out, labels, json, deadline_s, recordings } => {
             use avm_trainer::stages::score;
             let dir = score::resolve(&model, &registry)?;
             let m = score::load(&dir)?;
             let labels = labels.map(|p| avm_trainer::formats::labels::read(&p)).transpose()?;
             let _l = lock("score", &[parent_of(&out)])?;
-            let s = score::score(&m, &recordings, labels.as_deref())?;
+            if !(deadline_s.is_finite() && deadline_s > 0.0) {
+                return Err(UsageError(format!(
+                    "--deadline-s {deadline_s}: must be a positive number of seconds"
+                ))
+                .into());
+            }
+            let s = score::score(&m, &recordings, labels.as_deref(), deadline_s)?;
             score::write(&s, &out)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&s)?);

@@ -25,6 +25,9 @@ fn stages_end_to_end() {
     common::write_small_config(d, |c| {
         c.train.max_epochs = 6;
         c.evaluate.cv_folds = 3;
+        // Whole engines per split and leave-one-engine-out cross-validation (4 engines).
+        c.split.group_by = avm_trainer::config::GroupBy::Engine;
+        c.evaluate.leave_one_group_out = true;
     });
     let c = ["--config", "c.yaml"];
     avm(d, &[&["simulate"][..], &c].concat());
@@ -58,7 +61,19 @@ fn stages_end_to_end() {
     assert!((0.0..=1.0).contains(&auc));
     assert!(m["test"]["far"].as_f64().unwrap() <= 1.0);
     assert!(m["validation"]["far"].as_f64().unwrap() <= 0.1 + 1e-12, "calibrated on validation");
-    assert_eq!(m["cv_folds"], 3);
+    assert_eq!(m["cv_folds"], 4, "one fold per engine");
+    // No engine is both trained on and tested.
+    let cfg = avm_trainer::config::PipelineConfig::load(&d.join("c.yaml")).unwrap();
+    let engines = |split: &str| -> std::collections::BTreeSet<String> {
+        avm_trainer::stages::featurize::load_split(&cfg, split)
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| format!("{}/{}", r.aircraft_id, r.engine_id))
+            .collect()
+    };
+    let (tr, te) = (engines("training"), engines("test"));
+    assert!(!te.is_empty() && tr.is_disjoint(&te), "training {tr:?} test {te:?}");
     assert!(m["cross_validation"]["auc"][0].as_f64().is_some());
     assert!(m["by_phase"].as_object().unwrap().contains_key("cruise"));
     assert!(m["score_distributions"]["normal"]["n"].as_u64().unwrap() > 0);

@@ -25,6 +25,8 @@ fn cfg() -> SimConfig {
         engine_fault_probability: 0.5,
         sensor_event_probability: 0.5,
         subtle_fraction: 0.5,
+        flight_profile: Default::default(),
+        fault_growth_s: [15.0, 15.0],
     }
 }
 
@@ -203,4 +205,35 @@ fn labels_mark_engine_faults_and_sensor_events_apart() {
     assert_eq!(sim.labels[0].category, avm_trainer::formats::contract::FaultCategory::Engine);
     assert_eq!(sim.labels[1].fault_type, "sensor_spike");
     assert_eq!(sim.labels[1].category, avm_trainer::formats::contract::FaultCategory::Sensor);
+}
+
+/// The `realistic` profile: hours-long flights, mostly cruise, real take-off and landing
+/// lengths; fault growth drawn from its range. The profiles are drawn without generating samples.
+#[test]
+fn realistic_profile_is_mostly_cruise_and_growth_is_drawn() {
+    use avm_trainer::config::FlightProfile;
+    let c = SimConfig {
+        flight_duration_s: [5400.0, 9000.0],
+        flight_profile: FlightProfile::Realistic,
+        fault_growth_s: [60.0, 600.0],
+        ..cfg()
+    };
+    c.check().unwrap();
+    for i in 0..c.recordings() {
+        let d = avm_trainer::stages::simulate::duration_s(&c, i);
+        assert!((5400.0..=9000.0).contains(&d), "{d}");
+        let phases = avm_trainer::stages::simulate::phase_durations(&c, i);
+        let cruise: f64 = phases.iter().filter(|(n, _)| *n == "cruise").map(|p| p.1).sum();
+        let takeoff: f64 = phases.iter().filter(|(n, _)| *n == "takeoff").map(|p| p.1).sum();
+        assert!(cruise / d > 0.3, "cruise {cruise} of {d}");
+        assert!((40.0..=60.0).contains(&takeoff), "take-off {takeoff} s");
+    }
+    // The default (scaled) profile is unchanged: the default fleet's data does not move.
+    let scaled = avm_trainer::stages::simulate::phase_durations(&cfg(), 0);
+    let total: f64 = scaled.iter().map(|p| p.1).sum();
+    assert!((150.0..=170.0).contains(&total), "{total}");
+    // Too short for the realistic profile: refused with the rule.
+    let short = SimConfig { flight_profile: FlightProfile::Realistic, ..cfg() };
+    let e = short.check().unwrap_err().to_string();
+    assert!(e.contains("4500 <= min") && e.contains("Realistic"), "{e}");
 }

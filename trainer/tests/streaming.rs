@@ -26,6 +26,8 @@ fn sim_cfg() -> SimConfig {
         engine_fault_probability: 0.0,
         sensor_event_probability: 0.0,
         subtle_fraction: 0.0,
+        flight_profile: Default::default(),
+        fault_growth_s: [15.0, 15.0],
         ..common::small_config().simulate.unwrap()
     }
 }

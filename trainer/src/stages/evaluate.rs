@@ -636,6 +636,9 @@ pub fn evaluate_sets(
     Ok(Evaluated { report, roc, windows, flights: alerted.flights })
 }
 
+/// Per metric, mean and standard deviation over the folds.
+pub type CvMetrics = BTreeMap<String, (f64, f64)>;
+
 /// k-fold cross-validation grouped by flight over `all` rows.
 pub fn cross_validate(
     cfg: &PipelineConfig,
@@ -645,36 +648,49 @@ pub fn cross_validate(
     units: &[String],
     all: &[Row],
     work: &Path,
-) -> Result<BTreeMap<String, (f64, f64)>> {
-    let k = ecfg.cv_folds;
+) -> Result<(CvMetrics, usize)> {
+    let tcfg = cfg.train.clone();
+    let seed = cfg.split.seed;
+    // Folds hold whole groups (`split.group_by`: flights by default).
+    let by = cfg.split.group_by;
+    let group_of = |r: &Row| by.key(&r.flight_id, &r.aircraft_id, &r.engine_id);
+    let mut groups: Vec<String> = all.iter().map(group_of).collect();
+    groups.sort();
+    groups.dedup();
+    let k = if ecfg.leave_one_group_out { groups.len() } else { ecfg.cv_folds };
     ensure!(
         k >= 3,
         UsageError(format!(
-            "evaluate.cv_folds = {k}: cross-validation needs at least 3 folds (test, validation, training) or 0 to disable it"
+            "evaluate.cv_folds = {k}{}: cross-validation needs at least 3 folds (test, validation, training) or 0 to disable it",
+            if ecfg.leave_one_group_out { " (one per group)" } else { "" }
         ))
     );
-    let tcfg = cfg.train.clone();
-    let seed = cfg.split.seed;
-    let mut flights: Vec<String> = all.iter().map(|r| r.flight_id.clone()).collect();
-    flights.sort();
-    flights.dedup();
     ensure!(
-        flights.len() >= k,
-        UsageError(format!("{} flights are too few for {k}-fold cross-validation", flights.len()))
+        groups.len() >= k,
+        UsageError(format!("{} groups ({by:?}) are too few for {k}-fold cross-validation", groups.len()))
     );
-    let folds = featurize::split_flights(
-        &flights,
-        &featurize::SplitConfig { training: 1.0, validation: 0.0, test: 0.0, seed },
+    let shuffled = featurize::split_flights(
+        &groups,
+        &featurize::SplitConfig {
+            training: 1.0,
+            validation: 0.0,
+            test: 0.0,
+            seed,
+            group_by: by,
+            lists: None,
+        },
     )?[0]
         .clone();
-    let fold_of = |f: &str| folds.iter().position(|x| x == f).unwrap_or(0) % k;
+    let fold_by_group: std::collections::HashMap<&str, usize> =
+        shuffled.iter().enumerate().map(|(i, g)| (g.as_str(), i % k)).collect();
+    let fold_of_row = |r: &Row| fold_by_group.get(group_of(r).as_str()).copied().unwrap_or(0);
     let mut per_metric: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut pooled = Pooled::default();
     let pb = crate::stages::progress(k, "cross-val");
     for fold in 0..k {
         let set = |pred: &dyn Fn(usize) -> bool| FeatureSet {
             names: names.to_vec(),
-            rows: all.iter().filter(|r| pred(fold_of(&r.flight_id))).cloned().collect(),
+            rows: all.iter().filter(|r| pred(fold_of_row(r))).cloned().collect(),
         };
         let test = set(&|f| f == fold);
         let val = set(&|f| f == (fold + 1) % k);
@@ -737,7 +753,7 @@ pub fn cross_validate(
         out.insert("flight/false_alerts_per_1000h_pooled".into(), (rate, 0.0));
         out.insert("flight/healthy_hours_pooled".into(), (pooled.healthy_hours, 0.0));
     }
-    Ok(out)
+    Ok((out, k))
 }
 
 #[derive(Default)]
@@ -795,16 +811,10 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
             let mut all = featurize::load_split(cfg, "training")?.rows;
             all.extend(val.rows.iter().cloned());
             all.extend(test.rows.iter().cloned());
-            report.cross_validation = Some(cross_validate(
-                cfg,
-                &ecfg,
-                &ctx,
-                &ck.feature_names,
-                &scaler.units,
-                &all,
-                &stage.join("cv"),
-            )?);
-            report.cv_folds = ecfg.cv_folds;
+            let (cv, folds) =
+                cross_validate(cfg, &ecfg, &ctx, &ck.feature_names, &scaler.units, &all, &stage.join("cv"))?;
+            report.cross_validation = Some(cv);
+            report.cv_folds = folds;
         }
         if let Some(auc) = report.auc {
             plots::roc(stage, "roc", &roc, auc, "ROC, test split")?;

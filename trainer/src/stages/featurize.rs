@@ -76,6 +76,72 @@ pub fn split_flights_stratified(
     Ok(out)
 }
 
+/// The three splits' recording ids for `rows`: the explicit lists, or whole `group_by` groups
+/// split by the fractions, stratified by whether a group holds an engine fault.
+pub fn split_rows(rows: &[Window], split: &SplitConfig) -> Result<[Vec<String>; 3], UsageError> {
+    let mut flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
+    flights.sort();
+    flights.dedup();
+    if let Some(lists) = &split.lists {
+        return explicit_split(&flights, lists);
+    }
+    let group_of: HashMap<&str, String> = rows
+        .iter()
+        .map(|r| (r.flight_id.as_str(), split.group_by.key(&r.flight_id, &r.aircraft_id, &r.engine_id)))
+        .collect();
+    let groups: Vec<String> = flights.iter().map(|f| group_of[f.as_str()].clone()).collect();
+    let faulty: std::collections::HashSet<String> =
+        rows.iter().filter(|r| r.label == 1).map(|r| group_of[r.flight_id.as_str()].clone()).collect();
+    let parts = split_flights_stratified(&groups, &faulty, split)?;
+    let mut out: [Vec<String>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for (o, part) in out.iter_mut().zip(&parts) {
+        let part: std::collections::HashSet<&String> = part.iter().collect();
+        *o = flights.iter().filter(|f| part.contains(&group_of[f.as_str()])).cloned().collect();
+    }
+    Ok(out)
+}
+
+fn explicit_split(
+    flights: &[String],
+    lists: &crate::config::SplitLists,
+) -> Result<[Vec<String>; 3], UsageError> {
+    let known: std::collections::HashSet<&String> = flights.iter().collect();
+    let mut seen: HashMap<&String, &str> = HashMap::new();
+    let mut out: [Vec<String>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for (i, (name, list)) in SPLITS.iter().zip([&lists.training, &lists.validation, &lists.test]).enumerate()
+    {
+        for id in list {
+            if !known.contains(id) {
+                return Err(UsageError(format!(
+                    "split.lists.{name}: recording {id:?} is not in the data (the window table has {} recordings)",
+                    flights.len()
+                )));
+            }
+            if let Some(other) = seen.insert(id, name) {
+                return Err(UsageError(format!(
+                    "split.lists: recording {id:?} is in both {other} and {name}"
+                )));
+            }
+            out[i].push(id.clone());
+        }
+        if out[i].is_empty() {
+            return Err(UsageError(format!("split.lists.{name} is empty")));
+        }
+        out[i].sort();
+    }
+    let missing: Vec<&String> = flights.iter().filter(|f| !seen.contains_key(f)).collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(5).map(|s| s.as_str()).collect();
+        return Err(UsageError(format!(
+            "split.lists: {} recording(s) are in no list ({}{}): list every recording once",
+            missing.len(),
+            shown.join(", "),
+            if missing.len() > 5 { ", ..." } else { "" }
+        )));
+    }
+    Ok(out)
+}
+
 /// Splits flight ids into the three splits (no stratification).
 pub fn split_flights(flights: &[String], cfg: &SplitConfig) -> Result<[Vec<String>; 3], UsageError> {
     split_flights_stratified(flights, &Default::default(), cfg)
@@ -235,10 +301,7 @@ pub fn featurize(
     split: &SplitConfig,
 ) -> Result<FeaturesManifest> {
     let Computed { channels, names, rows } = read_computed(data, contract, xcfg)?;
-    let flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
-    let faulty: std::collections::HashSet<String> =
-        rows.iter().filter(|r| r.label == 1).map(|r| r.flight_id.clone()).collect();
-    let parts = split_flights_stratified(&flights, &faulty, split)?;
+    let parts = split_rows(&rows, split)?;
     let split_of: HashMap<&str, usize> =
         parts.iter().enumerate().flat_map(|(i, p)| p.iter().map(move |f| (f.as_str(), i))).collect();
     let mut by_split: [Vec<&Window>; 3] = [Vec::new(), Vec::new(), Vec::new()];
@@ -303,7 +366,14 @@ mod tests {
     #[test]
     fn split_is_by_flight_seeded_and_complete() {
         let flights: Vec<String> = (0..20).map(|i| format!("F{i:02}")).collect();
-        let cfg = SplitConfig { training: 0.6, validation: 0.2, test: 0.2, seed: 1 };
+        let cfg = SplitConfig {
+            training: 0.6,
+            validation: 0.2,
+            test: 0.2,
+            seed: 1,
+            group_by: Default::default(),
+            lists: None,
+        };
         let a = split_flights(&flights, &cfg).unwrap();
         let b = split_flights(&flights, &cfg).unwrap();
         assert_eq!(a, b);
@@ -320,5 +390,85 @@ mod tests {
         assert_ne!(a, c);
         assert!(split_flights(&flights[..2], &cfg).is_err());
         assert!(split_flights(&flights, &SplitConfig { test: 0.3, ..cfg }).is_err());
+    }
+
+    fn row(flight: &str, aircraft: &str, engine: &str, label: u8) -> Window {
+        Window {
+            flight_id: flight.into(),
+            aircraft_id: aircraft.into(),
+            engine_id: engine.into(),
+            window_index: 0,
+            start_s: 0.0,
+            end_s: 10.0,
+            phase: "cruise".into(),
+            label,
+            fault_type: "none".into(),
+            severity: 0.0,
+            sensor_event: "none".into(),
+            valid: true,
+            roc_valid: true,
+            quality: vec![],
+            features: vec![],
+        }
+    }
+
+    #[test]
+    fn groups_are_never_divided_and_lists_are_checked() {
+        use crate::config::{GroupBy, SplitLists};
+        // 10 aircraft x 2 engines x 3 flights; aircraft 0 and 1 have a faulty flight.
+        let mut rows = Vec::new();
+        for a in 0..10 {
+            for e in 1..=2 {
+                for f in 0..3 {
+                    let label = u8::from(a < 2 && e == 1 && f == 0);
+                    rows.push(row(&format!("A{a}-F{f}-E{e}"), &format!("A{a}"), &format!("E{e}"), label));
+                }
+            }
+        }
+        let base = SplitConfig {
+            training: 0.6,
+            validation: 0.2,
+            test: 0.2,
+            seed: 3,
+            group_by: GroupBy::Flight,
+            lists: None,
+        };
+        // By flight: the same as splitting the flight ids directly.
+        let by_flight = split_rows(&rows, &base).unwrap();
+        let flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
+        let faulty = rows.iter().filter(|r| r.label == 1).map(|r| r.flight_id.clone()).collect();
+        assert_eq!(by_flight, split_flights_stratified(&flights, &faulty, &base).unwrap());
+        for g in [GroupBy::Engine, GroupBy::Aircraft] {
+            let parts = split_rows(&rows, &SplitConfig { group_by: g, ..base.clone() }).unwrap();
+            let mut where_: HashMap<String, usize> = HashMap::new();
+            for (i, p) in parts.iter().enumerate() {
+                assert!(!p.is_empty(), "{g:?}: split {i} empty");
+                for f in p {
+                    let r = rows.iter().find(|r| &r.flight_id == f).unwrap();
+                    let key = g.key(&r.flight_id, &r.aircraft_id, &r.engine_id);
+                    assert_eq!(*where_.entry(key).or_insert(i), i, "{g:?}: group of {f} divided");
+                }
+            }
+            assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 60);
+        }
+        let lists = |t: &[&str], v: &[&str], s: &[&str]| SplitConfig {
+            lists: Some(SplitLists {
+                training: t.iter().map(|x| x.to_string()).collect(),
+                validation: v.iter().map(|x| x.to_string()).collect(),
+                test: s.iter().map(|x| x.to_string()).collect(),
+            }),
+            ..base.clone()
+        };
+        let few: Vec<Window> = rows[..3].to_vec();
+        let ok = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A0-F2-E1"])).unwrap();
+        assert_eq!(ok[2], ["A0-F2-E1"]);
+        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A9-F9"])).unwrap_err();
+        assert!(e.0.contains("split.lists.test: recording \"A9-F9\" is not in the data"), "{}", e.0);
+        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F0-E1"], &["A0-F2-E1"])).unwrap_err();
+        assert!(e.0.contains("in both training and validation"), "{}", e.0);
+        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &[])).unwrap_err();
+        assert!(e.0.contains("split.lists.test is empty"), "{}", e.0);
+        let e = split_rows(&rows[..4], &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A0-F2-E1"])).unwrap_err();
+        assert!(e.0.contains("1 recording(s) are in no list (A0-F0-E2)"), "{}", e.0);
     }
 }

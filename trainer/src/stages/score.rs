@@ -149,7 +149,13 @@ pub struct Scored {
 
 /// Scores `recordings` with the bundle and contract of `model`; `labels` (optional) label the
 /// windows. Pure computation: nothing is written.
-pub fn score(model: &Model, recordings: &[PathBuf], labels: Option<&[LabelInterval]>) -> Result<Scored> {
+/// `deadline_s` is the gross-fault alert deadline the labelled summary reports against.
+pub fn score(
+    model: &Model,
+    recordings: &[PathBuf],
+    labels: Option<&[LabelInterval]>,
+    deadline_s: f64,
+) -> Result<Scored> {
     let det = Detector::parse(&model.bundle).map_err(|e| anyhow!("{e}"))?;
     let xcfg = det.config();
     let channels: Vec<&str> = model.contract.vibration_channels().map(|c| c.name.as_str()).collect();
@@ -208,7 +214,7 @@ pub fn score(model: &Model, recordings: &[PathBuf], labels: Option<&[LabelInterv
             f.kind = flights::FlightKind::Unlabelled;
         }
     }
-    let metrics = labels.map(|_| flights::metrics(det.alert_policy(), &flight_list, 60.0));
+    let metrics = labels.map(|_| flights::metrics(det.alert_policy(), &flight_list, deadline_s));
     Ok(Scored {
         detector: model.name.clone(),
         version: model.version.clone(),

@@ -20,7 +20,8 @@
 //! - broadband noise rising with power, and a small sensor bias.
 //!
 //! Engine faults (category `engine`), from an onset time to the end of the flight:
-//! - `fan_imbalance`: fan 1P grows by up to ×(1 + 3·severity) over a 15 s progression;
+//! - `fan_imbalance`: fan 1P grows by up to ×(1 + 3·severity) over a 15 s progression
+//!   (`fault_growth_s`: a range to draw the growth time from, for every fault kind);
 //! - `misalignment`: 2P (and some 3P) of one shaft grows by up to ×(1 + 5·severity);
 //! - `bearing_defect`: a rolling-element defect on the fan-shaft bearing strikes once per cage
 //!   revolution (0.4 × N1, with ±5 % slip), each impact ringing a structural resonance
@@ -38,6 +39,7 @@
 //! Determinism: one ChaCha8 stream per recording (`seed`, stream = recording index), maths in
 //! `f64` through `libm`: the same config gives the same bytes on every machine.
 
+use crate::config::FlightProfile;
 pub use crate::config::SimConfig;
 use crate::formats::contract::FaultCategory;
 use crate::formats::labels::LabelInterval;
@@ -146,6 +148,20 @@ const PHASES: [(&str, f64, f64, f64, f64); 9] = [
     ("taxi", 15.0, 30.0, 21.0, 24.0),
 ];
 
+/// The `realistic` profile's phase durations (s): what a short- to medium-haul flight spends
+/// outside cruise; cruise (its entry here is ignored) takes whatever the flight's length leaves.
+const REALISTIC: [(&str, f64, f64, f64, f64); 9] = [
+    ("taxi", 300.0, 900.0, 21.0, 24.0),
+    ("takeoff", 40.0, 60.0, 95.0, 99.0),
+    ("climb", 900.0, 1500.0, 88.0, 92.0),
+    ("cruise", 0.0, 0.0, 82.0, 87.0),
+    ("descent", 1200.0, 1800.0, 30.0, 35.0),
+    ("approach", 300.0, 600.0, 50.0, 60.0),
+    ("landing", 20.0, 30.0, 30.0, 35.0),
+    ("landing", 15.0, 25.0, 70.0, 75.0), // reverse thrust
+    ("taxi", 180.0, 600.0, 21.0, 24.0),
+];
+
 /// One aircraft flight: phase intervals and N1 command (shared by the aircraft's engines).
 #[derive(Clone, Debug)]
 struct Profile {
@@ -155,12 +171,25 @@ struct Profile {
 }
 
 impl Profile {
-    fn draw(r: &mut Rand, [dmin, dmax]: [f64; 2]) -> Profile {
+    fn draw(r: &mut Rand, [dmin, dmax]: [f64; 2], kind: FlightProfile) -> Profile {
         let target = r.range(dmin, dmax);
-        let raw: Vec<(f64, &str, f64)> =
-            PHASES.iter().map(|&(n, a, b, p, q)| (r.range(a, b), n, r.range(p, q))).collect();
-        let total: f64 = raw.iter().map(|s| s.0).sum();
-        let scale = target / total;
+        let table = match kind {
+            FlightProfile::Scaled => &PHASES,
+            FlightProfile::Realistic => &REALISTIC,
+        };
+        let mut raw: Vec<(f64, &str, f64)> =
+            table.iter().map(|&(n, a, b, p, q)| (r.range(a, b), n, r.range(p, q))).collect();
+        let scale = match kind {
+            FlightProfile::Scaled => target / raw.iter().map(|s| s.0).sum::<f64>(),
+            FlightProfile::Realistic => {
+                // Cruise takes the rest (the config guarantees flights long enough for it).
+                let others: f64 = raw.iter().filter(|s| s.1 != "cruise").map(|s| s.0).sum();
+                if let Some(c) = raw.iter_mut().find(|s| s.1 == "cruise") {
+                    c.0 = (target - others).max(60.0);
+                }
+                1.0
+            }
+        };
         let mut t = 0.0;
         let mut segments = Vec::new();
         for (d, n, pct) in raw {
@@ -229,7 +258,17 @@ fn position(cfg: &SimConfig, index: usize) -> (usize, usize, usize) {
 fn profile_of(cfg: &SimConfig, index: usize) -> Profile {
     let (aircraft, flight, _) = position(cfg, index);
     let profile_stream = 2_000_000 + (aircraft * cfg.flights_per_aircraft as usize + flight) as u64;
-    Profile::draw(&mut Rand::new(cfg.seed, profile_stream), cfg.flight_duration_s)
+    Profile::draw(&mut Rand::new(cfg.seed, profile_stream), cfg.flight_duration_s, cfg.flight_profile)
+}
+
+/// The phases of recording `index` with their durations, s, in flight order.
+pub fn phase_durations(cfg: &SimConfig, index: usize) -> Vec<(&'static str, f64)> {
+    let p = profile_of(cfg, index);
+    p.segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.1, p.segments.get(i + 1).map_or(p.duration_s, |n| n.0) - s.0))
+        .collect()
 }
 
 /// Duration of recording `index`, seconds.
@@ -323,6 +362,11 @@ pub fn render(cfg: &SimConfig, index: usize, plan: &Plan) -> Simulated {
     let pole_c = 2.0 * pole_r * libm::cos(2.0 * PI * engine.resonance_hz * dt);
     let mut next_impact_jitter = 1.0 + 0.05 * rb.normal();
     let ramp = |t: f64, onset: f64, tau: f64| ((t - onset) / tau).clamp(0.0, 1.0);
+    // Fault growth time: its own stream, drawn only for a range (the default 15 s draws nothing).
+    let growth_s = match cfg.fault_growth_s {
+        [a, b] if a == b => a,
+        [a, b] => Rand::new(cfg.seed, 6_000_000 + index as u64).range(a, b),
+    };
     let [p0, p1, p2, p3, p4, p5] = engine.phases;
     let (s0, c0) = libm::sincos(p0);
     let (s1, c1) = libm::sincos(p1);
@@ -356,7 +400,7 @@ pub fn render(cfg: &SimConfig, index: usize, plan: &Plan) -> Simulated {
 
         let (mut imb, mut mis_fan, mut mis_core, mut bearing) = (1.0, 1.0, 1.0, 0.0);
         if let Some((kind, onset, sev)) = plan.engine_fault {
-            let g = ramp(t, onset, 15.0);
+            let g = ramp(t, onset, growth_s);
             match kind {
                 EngineFault::FanImbalance => imb = 1.0 + 3.0 * sev * g,
                 EngineFault::Misalignment { core: false } => mis_fan = 1.0 + 5.0 * sev * g,
