@@ -283,34 +283,32 @@ mod tests {
         assert_eq!(d.score(&x).unwrap().to_bits(), d.network().score(&z).unwrap().to_bits());
     }
 
+    /// A valid frame of 11 features per channel, all 0 but the first, `first`.
+    fn sample_frame<const CH: usize>(window_index: u32, first: f32) -> FeatureFrame<CH> {
+        let mut f = FeatureFrame::<CH> {
+            window_index,
+            start_sample: 0,
+            per_channel: 11,
+            features: [[0.0; MAX_FEATURES_PER_CHANNEL]; CH],
+            quality: [Default::default(); CH],
+            valid: true,
+            roc_valid: true,
+        };
+        f.features[0][0] = first;
+        f
+    }
+
     #[test]
     fn assess_alarms_only_on_valid_windows_above_threshold() {
         let b = sample();
         let d = Detector::parse(&b).unwrap();
-        let mut frame = FeatureFrame::<1> {
-            window_index: 7,
-            start_sample: 0,
-            per_channel: 11,
-            features: [[0.0; MAX_FEATURES_PER_CHANNEL]],
-            quality: Default::default(),
-            valid: true,
-            roc_valid: true,
-        };
-        frame.features[0][0] = 40.0;
+        let mut frame = sample_frame::<1>(7, 40.0);
         let v = d.assess(&frame).unwrap();
         assert!(v.score > 0.75 && v.alarm && v.valid && v.window_index == 7, "{v:?}");
         assert!(!d.assess_with(&frame, v.score).unwrap().alarm, "score > threshold, not >=");
         frame.valid = false;
         assert!(!d.assess(&frame).unwrap().alarm);
-        let two = FeatureFrame::<2> {
-            window_index: 0,
-            start_sample: 0,
-            per_channel: 11,
-            features: [[0.0; MAX_FEATURES_PER_CHANNEL]; 2],
-            quality: Default::default(),
-            valid: true,
-            roc_valid: true,
-        };
+        let two = sample_frame::<2>(0, 0.0);
         assert_eq!(d.assess(&two), Err(AssessError::Channels { expected: 1, actual: 2 }));
     }
 
@@ -318,16 +316,7 @@ mod tests {
     fn phases_are_assessed_by_code() {
         let b = sample();
         let d = Detector::parse(&b).unwrap();
-        let mut frame = FeatureFrame::<1> {
-            window_index: 3,
-            start_sample: 0,
-            per_channel: 11,
-            features: [[0.0; MAX_FEATURES_PER_CHANNEL]],
-            quality: Default::default(),
-            valid: true,
-            roc_valid: true,
-        };
-        frame.features[0][0] = 1.0;
+        let frame = sample_frame::<1>(3, 1.0);
         let global = d.assess(&frame).unwrap();
         let s = global.score;
         assert!(s > 0.75 && s <= 1.5, "pick a score between the phase thresholds: {s}");
