@@ -138,6 +138,10 @@ pub struct FlightSummary {
     pub false_alerts: usize,
     /// First alert raised after onset minus onset, s.
     pub detection_delay_s: Option<f64>,
+    /// An alert raised before onset was still up at onset (the fault was covered by an alert
+    /// that was false when raised; not counted as detected).
+    #[serde(default)]
+    pub alert_up_at_onset: bool,
 }
 
 /// Median and 90th percentile of detection delays (numpy's default linear interpolation).
@@ -170,6 +174,9 @@ pub struct FlightMetrics {
     pub false_alerts_per_1000h_ci95: Option<[f64; 2]>,
     /// Fraction of engine-fault flights alerted after onset.
     pub fault_flights_alerted: Option<f64>,
+    /// Engine-fault flights with an alert (raised before onset) still up at onset.
+    #[serde(default)]
+    pub fault_flights_alert_up_at_onset: usize,
     /// Gross-fault flights alerted within `deadline_s` of onset (fraction).
     pub gross_alerted_in_time: Option<f64>,
     /// The deadline, s.
@@ -315,6 +322,8 @@ fn summarise(ws: &[&Window], vs: &[Verdict], alerts: Vec<AlertRecord>, onset: Op
     };
     let detection_delay_s =
         onset_s.and_then(|o| alerts.iter().find(|a| a.raised_s > o).map(|a| a.raised_s - o));
+    let alert_up_at_onset =
+        onset_s.is_some_and(|o| alerts.iter().any(|a| a.raised_s <= o && a.cleared_s.is_none_or(|c| c > o)));
     FlightSummary {
         flight_id: ws.first().map(|w| w.flight_id.clone()).unwrap_or_default(),
         kind,
@@ -329,6 +338,7 @@ fn summarise(ws: &[&Window], vs: &[Verdict], alerts: Vec<AlertRecord>, onset: Op
         alerts,
         false_alerts,
         detection_delay_s,
+        alert_up_at_onset,
     }
 }
 
@@ -409,6 +419,7 @@ pub fn metrics(policy: AlertPolicy, flights: &[FlightSummary], deadline_s: f64) 
             faults.iter().filter(|f| f.detection_delay_s.is_some()).count(),
             faults.len(),
         ),
+        fault_flights_alert_up_at_onset: faults.iter().filter(|f| f.alert_up_at_onset).count(),
         gross_alerted_in_time: frac(
             gross.iter().filter(|f| f.detection_delay_s.is_some_and(|d| d <= deadline_s)).count(),
             gross.len(),
@@ -520,8 +531,15 @@ mod tests {
             (FlightKind::EngineFault, Some(20.0), Some(20.0))
         );
         assert_eq!((f.fault_type.as_deref(), f.false_alerts), (Some("bearing_defect"), 0));
+        assert!(!f.alert_up_at_onset);
         let s = &a.flights[2];
         assert_eq!((s.kind, s.alerts.len(), s.false_alerts), (FlightKind::SensorEvent, 1, 0));
+        // An alert raised before onset and still up at onset: false, not a detection, reported.
+        let early: BTreeMap<String, f64> = [("F".to_string(), 45.0)].into();
+        let b = alerts(policy, &refs, &vs, &early).unwrap();
+        let f = &b.flights[1];
+        assert_eq!((f.false_alerts, f.detection_delay_s, f.alert_up_at_onset), (1, None, true));
+        assert_eq!(metrics(policy, &b.flights, 60.0).fault_flights_alert_up_at_onset, 1);
         let m = metrics(policy, &a.flights, 60.0);
         // Healthy hours: H's 45 s and F's 20 s before onset.
         assert!((m.healthy_hours - 65.0 / 3600.0).abs() < 1e-12, "{}", m.healthy_hours);

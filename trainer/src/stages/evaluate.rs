@@ -258,6 +258,13 @@ impl std::fmt::Display for FlightTable<'_> {
             secs(m.delay.median_s),
             secs(m.delay.p90_s)
         )?;
+        if m.fault_flights_alert_up_at_onset > 0 {
+            write!(
+                f,
+                "\n    {} fault flight(s) had an alert raised before onset still up at onset (counted as false, not as detected)",
+                m.fault_flights_alert_up_at_onset
+            )?;
+        }
         match (m.false_alerts_per_1000h, m.false_alerts_per_1000h_ci95) {
             (Some(r), Some([lo, hi])) => write!(
                 f,
