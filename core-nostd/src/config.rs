@@ -814,6 +814,9 @@ impl ExtractorConfig {
         let edges = cfg.features.bands();
         let nyquist_hz = f64::from(sample_rate_hz) / 2.0;
         for (i, w) in edges.windows(2).enumerate() {
+            if !(w[0].is_finite() && w[1].is_finite() && w[1] > w[0]) {
+                break; // edges that do not increase: `validate` below says so in its own words
+            }
             let (lo, hi) = band_bins(w[0], w[1], i + 2 == edges.len(), sample_rate_hz, fft);
             if lo > hi || f64::from(w[1]) > nyquist_hz {
                 return Err(SettingsError::Band {
@@ -1059,6 +1062,16 @@ mod tests {
             msg.contains("band 1 (100 Hz to 2000 Hz) reaches above half the sample rate (1024 Hz)"),
             "{msg}"
         );
+        // Decreasing edges are called that, not "holds no FFT bin".
+        let s = FeatureSettings {
+            bands: BandSettings {
+                edges_hz: [100.0, 50.0, 200.0].into_iter().collect(),
+                ..BandSettings::default()
+            },
+            ..FeatureSettings::default()
+        };
+        let msg = std::format!("{}", ExtractorConfig::from_settings(2048, &s).unwrap_err());
+        assert!(msg.contains("band edges must increase") && !msg.contains("no FFT bin"), "{msg}");
         let s = FeatureSettings { orders: [0.5, -1.0].into_iter().collect(), ..FeatureSettings::default() };
         let msg = std::format!("{}", ExtractorConfig::from_settings(2048, &s).unwrap_err());
         assert!(msg.contains("orders[1] = -1"), "{msg}");
