@@ -151,6 +151,11 @@ impl Alerter {
         self.raised
     }
 
+    /// The highest judged score since the current alert was raised, if one is up.
+    pub fn peak_score(&self) -> Option<f32> {
+        self.raised.map(|_| self.peak)
+    }
+
     /// The next window's verdict; the event it causes, if any.
     pub fn step(&mut self, v: &Verdict) -> Option<AlertEvent> {
         if !v.judged {
@@ -303,7 +308,7 @@ mod tests {
         for i in 1..50 {
             assert!(a.step(&v(i, 0.0, true)).is_none());
         }
-        assert_eq!(a.raised_at(), Some(0));
+        assert_eq!((a.raised_at(), a.peak_score()), (Some(0), Some(3.0)));
         a.reset();
         assert_eq!(a.raised_at(), None);
         assert_eq!(a.step(&v(0, 3.0, true)).map(|e| e.kind), Some(AlertKind::Raised));

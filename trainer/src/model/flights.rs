@@ -285,14 +285,8 @@ pub fn alerts(
             }
             alert_up.push(alerter.raised_at().is_some());
         }
-        // The peak of an alert still up at the end: the highest score since it was raised.
-        if let Some(r) = recs.last_mut().filter(|r| r.cleared_window.is_none()) {
-            let peak = ws
-                .iter()
-                .zip(&verdicts[i..end])
-                .filter(|(w, v)| w.window_index >= r.raised_window && v.judged)
-                .map(|(_, v)| v.score)
-                .fold(r.raise_score, f32::max);
+        // The peak of an alert still up at the end, as the state machine kept it.
+        if let (Some(r), Some(peak)) = (recs.last_mut(), alerter.peak_score()) {
             r.peak_score = peak;
         }
         flights.push(summarise(ws, &verdicts[i..end], recs, onsets.get(id).copied()));

@@ -501,11 +501,18 @@ pub fn evaluate_sets(
     // a sensor event are normal-engine windows scored and reported apart (their alarm rate).
     let scored = |r: &&Row| r.valid && r.sensor_event == NONE;
     let val_rows: Vec<&Row> = val.rows.iter().filter(scored).collect();
-    let test_rows: Vec<&Row> = test.rows.iter().filter(scored).collect();
-    let sensor_rows: Vec<&Row> =
-        test.rows.iter().filter(|r| r.valid && r.label == 0 && r.sensor_event != NONE).collect();
-    let sensor_scores = score(model, scaler, &sensor_rows)?;
-    let (vs, ts) = (score(model, scaler, &val_rows)?, score(model, scaler, &test_rows)?);
+    let vs = score(model, scaler, &val_rows)?;
+    // Every test window scored once, in flight and window order (the alert policy needs them
+    // all, as on board); the engine-health and sensor-event subsets are picked from them.
+    let mut all: Vec<&Row> = test.rows.iter().collect();
+    all.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
+    let all_scores =
+        crate::model::detector::core_scores(model, scaler, all.iter().map(|r| r.features.as_slice()))?;
+    let pick = |keep: &dyn Fn(&&Row) -> bool| -> (Vec<&Row>, Vec<f64>) {
+        all.iter().zip(&all_scores).filter(|(r, _)| keep(r)).map(|(r, s)| (*r, f64::from(*s))).unzip()
+    };
+    let (test_rows, ts) = pick(&scored);
+    let (sensor_rows, sensor_scores) = pick(&|r| r.valid && r.label == 0 && r.sensor_event != NONE);
     let vl: Vec<u8> = val_rows.iter().map(|r| r.label).collect();
     let tl: Vec<u8> = test_rows.iter().map(|r| r.label).collect();
     let normal = |rows: &[&Row], s: &[f64], phase: Option<&str>| -> Vec<f64> {
@@ -597,10 +604,6 @@ pub fn evaluate_sets(
         &phase_thresholds,
         &ctx.alerts.no_verdict_phases,
     );
-    let mut all: Vec<&Row> = test.rows.iter().collect();
-    all.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
-    let all_scores =
-        crate::model::detector::core_scores(model, scaler, all.iter().map(|r| r.features.as_slice()))?;
     let verdicts: Vec<avm_core::Verdict> =
         all.iter().zip(&all_scores).map(|(r, s)| table.verdict(r, *s)).collect();
     let policy = ctx.alerts.policy();

@@ -188,12 +188,8 @@ pub fn score(
             )));
         }
         for w in rows {
-            let code = model
-                .contract
-                .phases
-                .iter()
-                .position(|p| *p == w.phase)
-                .map_or(avm_core::PHASE_UNKNOWN, |i| i as u8);
+            // The bundle's phase table is the contract's phase list (checked above).
+            let code = det.phase_code(&w.phase).unwrap_or(avm_core::PHASE_UNKNOWN);
             let s = det
                 .score(&w.features)
                 .map_err(|e| anyhow!("{}: window {}: {e}", path.display(), w.window_index))?;
