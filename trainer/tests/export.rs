@@ -197,6 +197,19 @@ fn run_export_registry_end_to_end() {
     assert!(
         std::fs::read(a.join(format!("scored/flights/{}.png", flights[0]))).unwrap().starts_with(b"\x89PNG")
     );
+    // An --out that holds something else (here the raw data) is refused, not replaced.
+    let n_raw = std::fs::read_dir(a.join("DATA/raw/recordings")).unwrap().count();
+    let out = avm_raw(
+        &a,
+        &[&["score", "--model", "small@1.0.0", "--out", "DATA/raw"][..], &rec_args].concat(),
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is not an avm score output") && err.contains("refusing to replace it"), "{err}");
+    assert_eq!(std::fs::read_dir(a.join("DATA/raw/recordings")).unwrap().count(), n_raw);
+    // A previous score output is replaced.
+    avm(&a, &[&["score", "--model", "small@1.0.0", "--out", "scored"][..], &rec_args].concat());
     // A modified artifact: the detector is refused, nothing is scored.
     let bundle_path = vdir.join("detector.avmb");
     let original = std::fs::read(&bundle_path).unwrap();

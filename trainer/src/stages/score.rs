@@ -222,8 +222,26 @@ pub fn score(
     })
 }
 
-/// Writes `s` into `out` (replaced atomically).
+/// Writes `s` into `out` (replaced atomically). An existing `out` is replaced only when it is
+/// empty or a previous `avm score` output: any other directory (the user's data, say) is
+/// refused, never deleted.
 pub fn write(s: &Scored, out: &Path) -> Result<()> {
+    if out.exists() {
+        let entries = std::fs::read_dir(out).map_err(|e| {
+            UsageError(format!("--out {}: not a directory avm can replace: {e}", out.display()))
+        })?;
+        let names: Vec<String> =
+            entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let ours = names.iter().any(|n| n == FLIGHTS_JSON) && names.iter().any(|n| n == scores::CSV);
+        if !names.is_empty() && !ours {
+            bail!(UsageError(format!(
+                "--out {}: exists and is not an avm score output ({} entries, no {FLIGHTS_JSON}); \
+                 refusing to replace it: choose a new or empty directory",
+                out.display(),
+                names.len()
+            )));
+        }
+    }
     crate::io::replace_dir_atomic(out, |stage| {
         scores::write(stage, &s.windows)?;
         crate::io::write_bytes_atomic(
