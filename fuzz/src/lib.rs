@@ -60,9 +60,38 @@ fn matfile(data: &[u8], _dir: &Path) -> Result<(), String> {
     avm_trainer::formats::matfile::read(data).map(drop).map_err(|e| e.to_string())
 }
 
-fn import_manifest(data: &[u8], dir: &Path) -> Result<(), String> {
-    let p = write(dir, "manifest.csv", data);
-    avm_trainer::stages::import::read_manifest(&p).map(drop).map_err(|e| e.to_string())
+fn import_mapping(data: &[u8], dir: &Path) -> Result<(), String> {
+    let p = write(dir, "import.yaml", data);
+    let m = avm_trainer::formats::mapping::Mapping::load(&p).map_err(|e| e.to_string())?;
+    // Every template of a loaded mapping must fill in (or refuse) without panicking.
+    let row: std::collections::BTreeMap<String, String> =
+        [("file", "a.csv"), ("fs_hz", "100"), ("label", "healthy")].map(|(a, b)| (a.into(), b.into())).into();
+    let none = Default::default();
+    let first = m.first_sources().into_iter().map(|k| (k, Some(1.0))).collect();
+    let scope = avm_trainer::formats::mapping::Scope {
+        manifest: Some(&row),
+        captures: &none,
+        file: Path::new("a.csv"),
+        first: &first,
+        block: Some(1),
+    };
+    let _ = scope.render(&m.ids.flight_id, |s| Ok::<_, String>(s.to_string()));
+    Ok(())
+}
+
+fn foreign_csv(data: &[u8], dir: &Path) -> Result<(), String> {
+    use avm_trainer::formats::foreign::{Kind, read};
+    use avm_trainer::formats::mapping::{CsvSpec, InputFormat, SourceRef};
+    let p = write(dir, "input.csv", data);
+    let wanted = [
+        (SourceRef::Position(1), Kind::Numeric),
+        (SourceRef::Position(2), Kind::Text),
+        (SourceRef::Name("acc_*".into()), Kind::Numeric),
+    ];
+    let header = data.first().is_none_or(|b| !b.is_ascii_digit());
+    read(&p, InputFormat::Csv, &CsvSpec { header, ..CsvSpec::default() }, &wanted)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn pipeline_config(data: &[u8], dir: &Path) -> Result<(), String> {
@@ -124,7 +153,8 @@ pub const TARGETS: &[Target] = &[
     },
     Target { name: "labels", what: "labels.csv", run: labels },
     Target { name: "matfile", what: "MATLAB level-5 MAT file", run: matfile },
-    Target { name: "import_manifest", what: "import manifest CSV", run: import_manifest },
+    Target { name: "import_mapping", what: "import mapping YAML", run: import_mapping },
+    Target { name: "foreign_csv", what: "CSV input of avm import", run: foreign_csv },
     Target { name: "pipeline_config", what: "pipeline config YAML", run: pipeline_config },
     Target { name: "contract", what: "data contract YAML", run: contract },
     Target { name: "checkpoint", what: "training checkpoint JSON", run: checkpoint },

@@ -28,6 +28,7 @@ fn small_recording() -> Recording {
             source: "fuzz seed".into(),
             channels: vec![ch("vib_fan", "g", 16.0), ch("n1_rpm", "rpm", 2.0), ch("phase", "-", 1.0)],
             content_crc32: None,
+            attributes: Default::default(),
         },
         data: vec![
             ChannelData {
@@ -80,10 +81,19 @@ pub fn make(root: &Path, repo: &Path) -> Result<()> {
         )
         .as_bytes(),
     )?;
-    let manifest = std::fs::read_to_string(repo.join("../shared/datasets/cwru-bearing/manifest.csv"))
-        .context("reading the CWRU manifest (../shared/datasets)")?;
-    let head: Vec<&str> = manifest.lines().take(4).collect();
-    put(root, "import_manifest", "ok-cwru-head.csv", (head.join("\n") + "\n").as_bytes())?;
+    for (name, file) in
+        [("ok-cwru.yaml", "configs/import/cwru.yaml"), ("ok-femto.yaml", "configs/import/femto.yaml")]
+    {
+        put(root, "import_mapping", name, &std::fs::read(repo.join(file))?)?;
+    }
+    let femto = std::fs::read_to_string(
+        repo.join("../shared/datasets/femto-pronostia/Learning_set/Bearing1_1/acc_00001.csv"),
+    )
+    .context("reading a FEMTO snapshot (../shared/datasets)")?;
+    let head: Vec<&str> = femto.lines().take(6).collect();
+    put(root, "foreign_csv", "ok-femto-head.csv", (head.join("\n") + "\n").as_bytes())?;
+    put(root, "foreign_csv", "ok-header.csv", b"time_s,phase,acc_x\n0,cruise,0.5\n0.01,cruise,\n")?;
+    put(root, "foreign_csv", "bad-text-in-number.csv", b"time_s,phase,acc_x\n0,cruise,zero\n")?;
     for (name, file) in [
         ("ok-engine_vibration.yaml", "configs/engine_vibration_config.yaml"),
         ("ok-cwru.yaml", "configs/cwru_config.yaml"),

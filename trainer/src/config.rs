@@ -431,7 +431,7 @@ pub struct SplitConfig {
 }
 
 /// The unit a split (or CV fold) never divides.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// Each recording (flight of one engine).
@@ -441,20 +441,62 @@ pub enum GroupBy {
     Engine,
     /// Each aircraft.
     Aircraft,
+    /// Each value of a recording attribute (`group_by: {attribute: load}`): e.g. one
+    /// operating condition, so that cross-validation with `leave_one_group_out` tests on
+    /// conditions never trained on. Every recording must carry the attribute.
+    Attribute(String),
 }
+
+/// Per recording (flight id): its attributes (from the recording metadata).
+pub type Attributes = std::collections::HashMap<String, std::collections::BTreeMap<String, String>>;
 
 impl GroupBy {
     fn is_flight(&self) -> bool {
         *self == GroupBy::Flight
     }
 
-    /// The group of a recording with these ids.
-    pub fn key(self, flight_id: &str, aircraft_id: &str, engine_id: &str) -> String {
+    /// The group of a recording with these ids (and `attributes`, for [`GroupBy::Attribute`];
+    /// [`GroupBy::check`] first makes sure every recording has it).
+    pub fn key(
+        &self,
+        flight_id: &str,
+        aircraft_id: &str,
+        engine_id: &str,
+        attributes: &Attributes,
+    ) -> String {
         match self {
             GroupBy::Flight => flight_id.to_string(),
             GroupBy::Engine => format!("{aircraft_id}/{engine_id}"),
             GroupBy::Aircraft => aircraft_id.to_string(),
+            GroupBy::Attribute(a) => {
+                attributes.get(flight_id).and_then(|m| m.get(a)).cloned().unwrap_or_default()
+            }
         }
+    }
+
+    /// Every one of `flights` can be grouped: for an attribute, each carries it.
+    pub fn check<'a>(
+        &self,
+        flights: impl IntoIterator<Item = &'a str>,
+        attributes: &Attributes,
+    ) -> Result<(), UsageError> {
+        if let GroupBy::Attribute(a) = self {
+            crate::ids::check("split.group_by.attribute", a).map_err(UsageError)?;
+            let mut missing: Vec<&str> = flights
+                .into_iter()
+                .filter(|f| attributes.get(*f).is_none_or(|m| !m.contains_key(a)))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            if let Some(first) = missing.first() {
+                return Err(UsageError(format!(
+                    "split.group_by: attribute {a:?} is missing from {} recording(s) (first: {first}); \
+                     recordings carry attributes in their metadata (avm import's mapping `attributes:`)",
+                    missing.len()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -42,26 +42,33 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Converts MATLAB recordings listed in a manifest (CWRU bearing data) into recordings.
+    /// Converts other recordings (CSV, Parquet, MATLAB v5/v7, WAV) into avm recordings and
+    /// labels as an import mapping says (README, "Your own data"; configs/import/ has the CWRU
+    /// and FEMTO mappings).
     Import {
-        /// The manifest CSV (file paths relative to it).
+        /// The import mapping (YAML).
         #[arg(long)]
-        manifest: PathBuf,
-        /// Output raw directory (recordings/ and labels.csv).
+        mapping: PathBuf,
+        /// Output raw directory (recordings/, labels.csv, import.json), replaced atomically.
         #[arg(long)]
         out: PathBuf,
-        /// Only files at this sample rate.
+        /// The manifest table (overrides the mapping's manifest.path).
         #[arg(long)]
-        fs_hz: Option<f64>,
-        /// Only these record numbers (comma separated).
-        #[arg(long, value_delimiter = ',')]
-        records: Vec<u32>,
-        /// Cut each file into consecutive recordings of this many seconds.
+        manifest: Option<PathBuf>,
+        /// Only manifest rows whose COLUMN holds one of the values (repeatable).
+        #[arg(long = "where", value_name = "COLUMN=VALUE[,VALUE...]")]
+        filters: Vec<String>,
+        /// Cut each file into consecutive recordings of this many seconds (overrides split).
         #[arg(long)]
         split_s: Option<f64>,
         /// Replace a non-empty output directory (its recordings and labels are deleted).
         #[arg(long)]
         force: bool,
+        /// Print the import summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Input files or globs (default: every file of the manifest that passes the filters).
+        files: Vec<String>,
     },
     /// Checks raw recordings and labels against the data contract.
     Validate {
@@ -262,10 +269,23 @@ fn run(cli: Cli) -> Result<()> {
             let s = simulate::run(&sim, &out)?;
             outln!("{s}\n-> {}", out.display());
         }
-        Command::Import { manifest, out, fs_hz, records, split_s, force } => {
+        Command::Import { mapping, out, manifest, filters, split_s, force, json, files } => {
+            let mapping = avm_trainer::formats::mapping::Mapping::load(&mapping)?;
             let _l = lock("import", &[parent_of(&out)])?;
-            let n = import::run(&manifest, &out, fs_hz, &records, split_s, force)?;
-            outln!("imported {n} recordings into {}", out.display());
+            let opts = import::Options { manifest, filters, split_s, force };
+            let s = import::run(&mapping, &files, &out, &opts)?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                outln!(
+                    "imported {} recordings ({} label intervals) from {} files ({} skipped by their label state) into {}",
+                    s.recordings,
+                    s.labels,
+                    s.files,
+                    s.skipped,
+                    out.display()
+                );
+            }
         }
         Command::Validate { config, files } => {
             outln!("{}", validate::run(&load(&config)?, &files)?);

@@ -121,6 +121,7 @@ fn good(flight: &str) -> Recording {
                 ch("phase", "-", 1.0, 0.0),
             ],
             content_crc32: None,
+            attributes: Default::default(),
         },
         data: vec![
             d(t(0.0, 256.0, n), vib(0.31)),

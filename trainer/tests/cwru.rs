@@ -4,6 +4,7 @@
 
 use avm_trainer::config::PipelineConfig;
 use avm_trainer::formats::contract::Contract;
+use avm_trainer::formats::mapping::Mapping;
 use avm_trainer::formats::recording;
 use avm_trainer::stages::{import, preprocess, validate};
 use std::path::{Path, PathBuf};
@@ -22,12 +23,24 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Imports the 48 kHz records `records` (all when empty) through `configs/import/cwru.yaml`.
+fn import_cwru(data: &Path, raw: &Path, records: &[u32], split_s: Option<f64>) -> usize {
+    let mapping = Mapping::load(&repo().join("configs/import/cwru.yaml")).unwrap();
+    let mut filters = vec!["fs_hz=48000".to_string()];
+    if !records.is_empty() {
+        let list: Vec<String> = records.iter().map(u32::to_string).collect();
+        filters.push(format!("record_no={}", list.join(",")));
+    }
+    let opts = import::Options { manifest: Some(data.join("manifest.csv")), filters, split_s, force: false };
+    import::run(&mapping, &[], raw, &opts).unwrap().recordings
+}
+
 #[test]
 fn imports_two_real_files() {
     let Some(data) = dataset() else { return };
     let out = tempfile::tempdir().unwrap();
     let raw = out.path().join("raw");
-    let n = import::run(&data.join("manifest.csv"), &raw, Some(48_000.0), &[97, 109], None, false).unwrap();
+    let n = import_cwru(&data, &raw, &[97, 109], None);
     assert_eq!(n, 2);
     let healthy = recording::read(&raw.join("recordings/CWRU-097.parquet")).unwrap();
     let faulty = recording::read(&raw.join("recordings/CWRU-109.parquet")).unwrap();
@@ -50,6 +63,10 @@ fn imports_two_real_files() {
         ("CWRU-109", "bearing_inner_race")
     );
     assert_eq!(labels[0].severity, 0.007);
+    // The manifest's operating condition travels with the recording.
+    assert_eq!(healthy.meta.attributes.get("motor_load_hp").map(String::as_str), Some("0"));
+    assert!(!healthy.meta.attributes.contains_key("fault_diameter_in")); // empty cell: left out
+    assert_eq!(faulty.meta.attributes.get("fault_diameter_in").map(String::as_str), Some("0.007"));
     let contract = Contract::load(&repo().join("configs/contracts/cwru_bearing_48k.yaml")).unwrap();
     assert!(
         validate::recording(&contract, &healthy).is_empty(),
@@ -66,15 +83,7 @@ fn preprocesses_real_recordings_split_by_time() {
     let mut cfg = PipelineConfig::load(&repo().join("configs/cwru_config.yaml")).unwrap();
     cfg.contract = repo().join(&cfg.contract);
     cfg.paths.data = out.path().join("cwru");
-    import::run(
-        &data.join("manifest.csv"),
-        &cfg.paths.raw(),
-        Some(48_000.0),
-        &[97, 109, 122, 135],
-        Some(1.0),
-        false,
-    )
-    .unwrap();
+    import_cwru(&data, &cfg.paths.raw(), &[97, 109, 122, 135], Some(1.0));
     let m = preprocess::run(&cfg).unwrap();
     // 4 files of ~5 s in 1 s blocks (IR014's short file is not among them).
     assert_eq!(m.recordings.len(), 20);
@@ -100,8 +109,7 @@ fn detects_real_bearing_faults() {
     cfg.paths.models = out.path().join("MODELS");
     cfg.tracking.tensorboard_dir = out.path().join("logs/tensorboard");
     cfg.tracking.mlflow_tracking_uri = Some(out.path().join("mlruns").display().to_string());
-    let n = import::run(&data.join("manifest.csv"), &cfg.paths.raw(), Some(48_000.0), &[], Some(0.5), false)
-        .unwrap();
+    let n = import_cwru(&data, &cfg.paths.raw(), &[], Some(0.5));
     preprocess::run(&cfg).unwrap();
     let f = avm_trainer::stages::featurize::run(&cfg).unwrap();
     avm_trainer::stages::train::run(&cfg, &Default::default()).unwrap();
@@ -138,7 +146,7 @@ fn envelope_orders_find_the_published_defect_frequencies() {
     let Some(data) = dataset() else { return };
     let out = tempfile::tempdir().unwrap();
     let raw = out.path().join("raw");
-    import::run(&data.join("manifest.csv"), &raw, Some(48_000.0), &[109, 135], None, false).unwrap();
+    import_cwru(&data, &raw, &[109, 135], None);
     let settings = FeatureSettings {
         // 1.37 s windows every 0.68 s: two envelope segments of 1024 samples at 1500 Hz each.
         window_s: 65_536.0 / 48_000.0,

@@ -258,39 +258,92 @@ fn a_closed_stdout_ends_quietly() {
     assert!(matches!(out.status.code(), Some(0) | Some(141)), "{:?} {err}", out.status);
 }
 
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 fn cwru() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/cwru-bearing")
 }
 
 #[test]
-fn import_refuses_bad_manifests_and_a_non_empty_output() {
+fn import_refuses_bad_manifests_mappings_and_a_non_empty_output() {
     let d = tempfile::tempdir().unwrap();
     let d = d.path();
     let manifest = std::fs::read_to_string(cwru().join("manifest.csv")).unwrap();
     let header = manifest.lines().next().unwrap();
     let row97 = manifest.lines().find(|l| l.contains(",97,")).unwrap();
-    let fs_col = header.split(',').position(|c| c == "fs_hz").unwrap();
-    for (bad_fs, needle) in [("", "fs_hz"), ("-48000", "must be a sample rate in Hz"), ("nan", "fs_hz")] {
-        let mut cells: Vec<&str> = row97.split(',').collect();
-        cells[fs_col] = bad_fs;
-        let file_col = header.split(',').position(|c| c == "file").unwrap();
-        let abs = cwru().join(cells[file_col]).display().to_string();
-        cells[file_col] = &abs;
+    let col = |name: &str| header.split(',').position(|c| c == name).unwrap();
+    let mapping = std::fs::read_to_string(repo().join("configs/import/cwru.yaml")).unwrap().replace(
+        "../../../shared/datasets/cwru-bearing/manifest.csv",
+        cwru().join("manifest.csv").to_str().unwrap(),
+    );
+    std::fs::write(d.join("map.yaml"), &mapping).unwrap();
+    let m_abs = |cells: &mut Vec<String>| {
+        cells[col("file")] = cwru().join(&cells[col("file")]).display().to_string();
+    };
+    for (bad_fs, needle) in
+        [("", "is empty"), ("-48000", "must be a number > 0"), ("nan", "must be a number > 0")]
+    {
+        let mut cells: Vec<String> = row97.split(',').map(str::to_string).collect();
+        cells[col("fs_hz")] = bad_fs.into();
+        m_abs(&mut cells);
         std::fs::write(d.join("m.csv"), format!("{header}\n{}\n", cells.join(","))).unwrap();
-        let (code, err) = fails(d, &["import", "--manifest", "m.csv", "--out", "raw"]);
+        let (code, err) =
+            fails(d, &["import", "--mapping", "map.yaml", "--manifest", "m.csv", "--out", "raw"]);
         assert_eq!(code, 3, "{bad_fs:?}: {err}");
-        assert!(err.contains("m.csv") && err.contains("line 2") && err.contains(needle), "{err}");
+        assert!(
+            err.contains("normal_0_97.mat")
+                && err.contains("manifest line 2")
+                && err.contains("input.sample_rate_hz")
+                && err.contains(needle),
+            "{err}"
+        );
         assert!(!d.join("raw").exists());
     }
+    // A wrong checksum, a file the manifest does not list, a glob that matches nothing.
+    let mut cells: Vec<String> = row97.split(',').map(str::to_string).collect();
+    m_abs(&mut cells);
+    cells[col("sha256")] = "00".repeat(32);
+    std::fs::write(d.join("m.csv"), format!("{header}\n{}\n", cells.join(","))).unwrap();
+    let (code, err) = fails(d, &["import", "--mapping", "map.yaml", "--manifest", "m.csv", "--out", "raw"]);
+    assert!(code == 3 && err.contains("differs from the manifest's") && err.contains("line 2"), "{err}");
+    let other = cwru().join("48k_drive_end/48k_Drive_End_B007_0_122.mat");
+    let (code, err) = fails(
+        d,
+        &["import", "--mapping", "map.yaml", "--manifest", "m.csv", "--out", "raw", other.to_str().unwrap()],
+    );
+    assert!(code == 3 && err.contains("not listed in the manifest"), "{err}");
+    let (code, err) = fails(d, &["import", "--mapping", "map.yaml", "--out", "raw", "nothing/*.mat"]);
+    assert!(code == 2 && err.contains("no file matches"), "{err}");
+    // Mapping errors name the file and the key; an id that would leave the output is refused.
+    for (edit, needle) in [("colour: red\n", "colour"), ("split: {block_s: -1}\n", "split: give block_s")] {
+        std::fs::write(d.join("bad.yaml"), format!("{mapping}{edit}")).unwrap();
+        let (code, err) =
+            fails(d, &["import", "--mapping", "bad.yaml", "--where", "record_no=97", "--out", "raw"]);
+        assert!(code == 2 && err.contains("bad.yaml") && err.contains(needle), "{edit}: {err}");
+    }
+    let escaping = mapping
+        .replace("flight_id: \"CWRU-{manifest.record_no:03}\"", "flight_id: \"../../x{manifest.record_no}\"");
+    assert_ne!(escaping, mapping);
+    std::fs::write(d.join("bad.yaml"), escaping).unwrap();
+    let (code, err) =
+        fails(d, &["import", "--mapping", "bad.yaml", "--where", "record_no=97", "--out", "raw"]);
+    assert!(code == 3 && err.contains("ids.flight_id") && err.contains("not a valid identifier"), "{err}");
+    assert!(!d.join("raw").exists() && !d.join("x97.parquet").exists());
+    let same = mapping.replace("flight_id: \"CWRU-{manifest.record_no:03}\"", "flight_id: CWRU");
+    std::fs::write(d.join("bad.yaml"), same).unwrap();
+    let (code, err) =
+        fails(d, &["import", "--mapping", "bad.yaml", "--where", "record_no=97,109", "--out", "raw"]);
+    assert!(code == 3 && err.contains("\"CWRU\" is also made from"), "{err}");
     // A non-empty output is refused without --force and kept as it was.
     std::fs::create_dir_all(d.join("raw/recordings")).unwrap();
     std::fs::write(d.join("raw/labels.csv"), "keep me").unwrap();
-    let m = cwru().join("manifest.csv");
     let (code, err) =
-        fails(d, &["import", "--manifest", m.to_str().unwrap(), "--out", "raw", "--records", "97"]);
+        fails(d, &["import", "--mapping", "map.yaml", "--where", "record_no=97", "--out", "raw"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("raw is not empty") && err.contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(d.join("raw/labels.csv")).unwrap(), "keep me");
-    ok(d, &["import", "--manifest", m.to_str().unwrap(), "--out", "raw", "--records", "97", "--force"]);
+    ok(d, &["import", "--mapping", "map.yaml", "--where", "record_no=97", "--out", "raw", "--force"]);
     assert!(d.join("raw/recordings/CWRU-097.parquet").exists());
 }

@@ -2,7 +2,9 @@
 //! of the stages that use them.
 
 pub mod contract;
+pub mod foreign;
 pub mod labels;
+pub mod mapping;
 pub mod matfile;
 pub mod recording;
 pub mod scaler;

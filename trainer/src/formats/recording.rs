@@ -25,14 +25,21 @@ use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, StringArray};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Format tag stored in every recording's metadata.
 pub const FORMAT: &str = "avm-recording";
-/// Version of the recording format.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the recording format written: 2 added `attributes`. Readers accept
+/// [`OLDEST_FORMAT_VERSION`]..=[`FORMAT_VERSION`] (`docs/recording.schema.json` is the schema).
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest version read.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+/// Most attributes one recording may carry.
+pub const MAX_ATTRIBUTES: usize = 64;
+/// Longest attribute value, bytes.
+pub const MAX_ATTRIBUTE_LEN: usize = 256;
 /// Parquet key-value metadata key holding [`RecordingMeta`].
 pub const META_KEY: &str = "avm.recording";
 /// Name of the time column.
@@ -64,6 +71,28 @@ pub struct RecordingMeta {
     /// by hand or by spreadsheets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_crc32: Option<u32>,
+    /// Free-form attributes of the recording (operating condition, load, rig, test-cell run):
+    /// at most [`MAX_ATTRIBUTES`], names under the id rule, values text of at most
+    /// [`MAX_ATTRIBUTE_LEN`] bytes (JSON numbers and booleans are accepted and kept as their
+    /// text). `split.group_by: {attribute: NAME}` and the evaluation's breakdowns use them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "attribute_map")]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Reads `attributes`: text, numbers and booleans, kept as text.
+fn attribute_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error;
+    let raw: BTreeMap<String, serde_json::Value> = BTreeMap::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            other => {
+                Err(D::Error::custom(format!("attribute {k:?}: {other} is not text, a number or a boolean")))
+            }
+        })
+        .collect()
 }
 
 /// What a recording says about one channel.
@@ -315,7 +344,8 @@ fn check_crc(
             "metadata",
             "recording.checksum",
             "a Parquet recording must carry content_crc32 in its avm.recording metadata (README, \
-             \"Recording format\"): without it a changed value cannot be told from a corrupted one",
+             \"Recording format\"; examples/python/write_recording.py computes it): without it a \
+             changed value cannot be told from a corrupted one",
         )
         .into());
     }
@@ -326,7 +356,9 @@ fn check_crc(
             path,
             "",
             format!(
-                "content checksum {actual:08x} differs from the recorded {expected:08x}: the file is corrupt"
+                "content checksum {actual:08x} differs from the recorded {expected:08x}: the file is corrupt, \
+                 or its values were edited without recomputing content_crc32 (README \"Recordings from \
+                 Python\": examples/python/write_recording.py does it)"
             ),
         ));
     }
@@ -361,15 +393,35 @@ fn parse_meta(path: &Path, json: &str, origin: &str) -> Result<RecordingMeta, Co
     if meta.format != FORMAT {
         return Err(bad(path, origin, format!("format is {:?}, expected {FORMAT:?}", meta.format)));
     }
-    if meta.format_version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&meta.format_version) {
         return Err(bad(
             path,
             origin,
             format!(
-                "format_version {} is not supported (this build reads {FORMAT_VERSION})",
+                "format_version {} is not supported (this build reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})",
                 meta.format_version
             ),
         ));
+    }
+    if meta.attributes.len() > MAX_ATTRIBUTES {
+        return Err(bad(
+            path,
+            origin,
+            format!("{} attributes: at most {MAX_ATTRIBUTES}", meta.attributes.len()),
+        ));
+    }
+    for (k, v) in &meta.attributes {
+        crate::ids::check("attribute name", k)
+            .map_err(|e| ContractViolations::from(Violation::new(path, origin, "recording.id", e)))?;
+        if v.len() > MAX_ATTRIBUTE_LEN || v.chars().any(char::is_control) {
+            return Err(bad(
+                path,
+                origin,
+                format!(
+                    "attribute {k}: the value must be at most {MAX_ATTRIBUTE_LEN} bytes without control characters"
+                ),
+            ));
+        }
     }
     let ids =
         [("aircraft_id", &meta.aircraft_id), ("engine_id", &meta.engine_id), ("flight_id", &meta.flight_id)];
@@ -516,7 +568,17 @@ fn open_parquet(path: &Path, chunk_rows: usize) -> Result<RecordingStream, Contr
         .key_value_metadata()
         .and_then(|kv| kv.iter().find(|k| k.key == META_KEY))
         .and_then(|k| k.value.clone())
-        .ok_or_else(|| bad(path, "", format!("no {META_KEY:?} metadata: not an avm recording")))?;
+        .ok_or_else(|| {
+            bad(
+                path,
+                "",
+                format!(
+                    "no {META_KEY:?} metadata: not an avm recording (tools such as pandas drop it on save: \
+                     write recordings with examples/python/write_recording.py, or import the file with \
+                     `avm import --mapping`)"
+                ),
+            )
+        })?;
     let meta = parse_meta(path, &json, "metadata")?;
     let schema = builder.schema().clone();
     let time_idx =
@@ -965,6 +1027,7 @@ mod tests {
                     ch("phase", "-", 1.0, 0.0),
                 ],
                 content_crc32: None,
+                attributes: Default::default(),
             },
             data: vec![
                 ChannelData { rows: vec![0; 64], times_s: vib_t, samples: Samples::Numeric(vib) },

@@ -275,6 +275,16 @@ pub struct RecordingSummary {
     pub valid_windows: usize,
     /// Anomalous (engine-fault) windows.
     pub anomalous_windows: usize,
+    /// The recording's attributes (metadata `attributes`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl ProcessedManifest {
+    /// Per recording: its attributes.
+    pub fn attributes(&self) -> crate::config::Attributes {
+        self.recordings.iter().map(|r| (r.flight_id.clone(), r.attributes.clone())).collect()
+    }
 }
 
 impl std::fmt::Display for ProcessedManifest {

@@ -432,11 +432,13 @@ pub fn metrics(policy: AlertPolicy, flights: &[FlightSummary], deadline_s: f64) 
         .into_iter()
         .map(|(k, v)| (k.to_string(), delays(v.into_iter())))
         .collect(),
+        // `+ 0.0`: an empty f64 sum is -0.0, printed "-0.00 h".
         sensor_event_hours: flights
             .iter()
             .filter(|f| f.kind == FlightKind::SensorEvent)
             .map(|f| f.hours)
-            .sum(),
+            .sum::<f64>()
+            + 0.0,
         sensor_event_alerts: flights
             .iter()
             .filter(|f| f.kind == FlightKind::SensorEvent)

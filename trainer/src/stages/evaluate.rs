@@ -439,6 +439,8 @@ pub struct EvalContext {
     pub deadline_s: f64,
     /// Flight time one window stands for (the hop), s.
     pub hop_s: f64,
+    /// Per recording: its attributes (from the processed manifest).
+    pub attributes: crate::config::Attributes,
 }
 
 impl EvalContext {
@@ -454,8 +456,20 @@ impl EvalContext {
             onsets: onsets(&labels),
             deadline_s: cfg.gates.alert_deadline_s,
             hop_s: cfg.features.hop_s,
+            attributes: processed_attributes(&cfg.paths)?,
         })
     }
+}
+
+/// Per recording, its attributes as `avm preprocess` recorded them (none before preprocess).
+fn processed_attributes(paths: &crate::config::Paths) -> Result<crate::config::Attributes> {
+    let p = paths.processed().join(crate::layout::MANIFEST);
+    if !p.is_file() {
+        return Ok(Default::default());
+    }
+    let m: crate::formats::windows::ProcessedManifest = serde_json::from_slice(&std::fs::read(&p)?)
+        .map_err(|e| UsageError(format!("{}: {e}: rerun `avm preprocess`", p.display())))?;
+    Ok(m.attributes())
 }
 
 /// The earliest engine-fault label start per flight.
@@ -662,8 +676,9 @@ pub fn cross_validate(
     let tcfg = cfg.train.clone();
     let seed = cfg.split.seed;
     // Folds hold whole groups (`split.group_by`: flights by default).
-    let by = cfg.split.group_by;
-    let group_of = |r: &Row| by.key(&r.flight_id, &r.aircraft_id, &r.engine_id);
+    let by = cfg.split.group_by.clone();
+    by.check(all.iter().map(|r| r.flight_id.as_str()), &ctx.attributes)?;
+    let group_of = |r: &Row| by.key(&r.flight_id, &r.aircraft_id, &r.engine_id, &ctx.attributes);
     let mut groups: Vec<String> = all.iter().map(group_of).collect();
     groups.sort();
     groups.dedup();
@@ -686,7 +701,7 @@ pub fn cross_validate(
             validation: 0.0,
             test: 0.0,
             seed,
-            group_by: by,
+            group_by: by.clone(),
             lists: None,
         },
     )?[0]

@@ -78,16 +78,23 @@ pub fn split_flights_stratified(
 
 /// The three splits' recording ids for `rows`: the explicit lists, or whole `group_by` groups
 /// split by the fractions, stratified by whether a group holds an engine fault.
-pub fn split_rows(rows: &[Window], split: &SplitConfig) -> Result<[Vec<String>; 3], UsageError> {
+pub fn split_rows(
+    rows: &[Window],
+    split: &SplitConfig,
+    attributes: &crate::config::Attributes,
+) -> Result<[Vec<String>; 3], UsageError> {
     let mut flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
     flights.sort();
     flights.dedup();
     if let Some(lists) = &split.lists {
         return explicit_split(&flights, lists);
     }
+    split.group_by.check(flights.iter().map(String::as_str), attributes)?;
     let group_of: HashMap<&str, String> = rows
         .iter()
-        .map(|r| (r.flight_id.as_str(), split.group_by.key(&r.flight_id, &r.aircraft_id, &r.engine_id)))
+        .map(|r| {
+            (r.flight_id.as_str(), split.group_by.key(&r.flight_id, &r.aircraft_id, &r.engine_id, attributes))
+        })
         .collect();
     let groups: Vec<String> = flights.iter().map(|f| group_of[f.as_str()].clone()).collect();
     let faulty: std::collections::HashSet<String> =
@@ -191,6 +198,8 @@ pub struct Computed {
     pub names: Vec<String>,
     /// Every window.
     pub rows: Vec<Window>,
+    /// Per recording: its attributes.
+    pub attributes: crate::config::Attributes,
 }
 
 /// Reads the window table of `avm preprocess` and checks it matches this config's contract.
@@ -214,7 +223,7 @@ pub fn read_computed(data: &Paths, contract: &Contract, xcfg: &ExtractorConfig) 
             manifest.channels
         ))
     );
-    Ok(Computed { channels, names, rows })
+    Ok(Computed { channels, names, rows, attributes: manifest.attributes() })
 }
 
 /// Fits the scaler on the clean normal rows.
@@ -300,8 +309,8 @@ pub fn featurize(
     xcfg: &ExtractorConfig,
     split: &SplitConfig,
 ) -> Result<FeaturesManifest> {
-    let Computed { channels, names, rows } = read_computed(data, contract, xcfg)?;
-    let parts = split_rows(&rows, split)?;
+    let Computed { channels, names, rows, attributes } = read_computed(data, contract, xcfg)?;
+    let parts = split_rows(&rows, split, &attributes)?;
     let split_of: HashMap<&str, usize> =
         parts.iter().enumerate().flat_map(|(i, p)| p.iter().map(move |f| (f.as_str(), i))).collect();
     let mut by_split: [Vec<&Window>; 3] = [Vec::new(), Vec::new(), Vec::new()];
@@ -425,6 +434,17 @@ mod tests {
                 }
             }
         }
+        // An operating condition per recording: load 0..4 by aircraft.
+        let attrs: crate::config::Attributes = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.flight_id.clone(),
+                    [("load".to_string(), (r.aircraft_id[1..].parse::<u32>().unwrap() % 5).to_string())]
+                        .into(),
+                )
+            })
+            .collect();
         let base = SplitConfig {
             training: 0.6,
             validation: 0.2,
@@ -434,23 +454,38 @@ mod tests {
             lists: None,
         };
         // By flight: the same as splitting the flight ids directly.
-        let by_flight = split_rows(&rows, &base).unwrap();
+        let by_flight = split_rows(&rows, &base, &attrs).unwrap();
         let flights: Vec<String> = rows.iter().map(|r| r.flight_id.clone()).collect();
         let faulty = rows.iter().filter(|r| r.label == 1).map(|r| r.flight_id.clone()).collect();
         assert_eq!(by_flight, split_flights_stratified(&flights, &faulty, &base).unwrap());
-        for g in [GroupBy::Engine, GroupBy::Aircraft] {
-            let parts = split_rows(&rows, &SplitConfig { group_by: g, ..base.clone() }).unwrap();
+        for g in [GroupBy::Engine, GroupBy::Aircraft, GroupBy::Attribute("load".into())] {
+            let parts =
+                split_rows(&rows, &SplitConfig { group_by: g.clone(), ..base.clone() }, &attrs).unwrap();
             let mut where_: HashMap<String, usize> = HashMap::new();
             for (i, p) in parts.iter().enumerate() {
                 assert!(!p.is_empty(), "{g:?}: split {i} empty");
                 for f in p {
                     let r = rows.iter().find(|r| &r.flight_id == f).unwrap();
-                    let key = g.key(&r.flight_id, &r.aircraft_id, &r.engine_id);
+                    let key = g.key(&r.flight_id, &r.aircraft_id, &r.engine_id, &attrs);
                     assert_eq!(*where_.entry(key).or_insert(i), i, "{g:?}: group of {f} divided");
                 }
             }
             assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 60);
         }
+        // An attribute every recording must carry.
+        let mut partial = attrs.clone();
+        partial.remove("A3-F1-E2");
+        let e = split_rows(
+            &rows,
+            &SplitConfig { group_by: GroupBy::Attribute("load".into()), ..base.clone() },
+            &partial,
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("attribute \"load\" is missing from 1 recording(s) (first: A3-F1-E2)"),
+            "{}",
+            e.0
+        );
         let lists = |t: &[&str], v: &[&str], s: &[&str]| SplitConfig {
             lists: Some(SplitLists {
                 training: t.iter().map(|x| x.to_string()).collect(),
@@ -460,15 +495,16 @@ mod tests {
             ..base.clone()
         };
         let few: Vec<Window> = rows[..3].to_vec();
-        let ok = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A0-F2-E1"])).unwrap();
+        let ok = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A0-F2-E1"]), &attrs).unwrap();
         assert_eq!(ok[2], ["A0-F2-E1"]);
-        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A9-F9"])).unwrap_err();
+        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A9-F9"]), &attrs).unwrap_err();
         assert!(e.0.contains("split.lists.test: recording \"A9-F9\" is not in the data"), "{}", e.0);
-        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F0-E1"], &["A0-F2-E1"])).unwrap_err();
+        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F0-E1"], &["A0-F2-E1"]), &attrs).unwrap_err();
         assert!(e.0.contains("in both training and validation"), "{}", e.0);
-        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &[])).unwrap_err();
+        let e = split_rows(&few, &lists(&["A0-F0-E1"], &["A0-F1-E1"], &[]), &attrs).unwrap_err();
         assert!(e.0.contains("split.lists.test is empty"), "{}", e.0);
-        let e = split_rows(&rows[..4], &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A0-F2-E1"])).unwrap_err();
+        let e =
+            split_rows(&rows[..4], &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A0-F2-E1"]), &attrs).unwrap_err();
         assert!(e.0.contains("1 recording(s) are in no list (A0-F0-E2)"), "{}", e.0);
     }
 }

@@ -190,6 +190,7 @@ fn process(
             windows: rows.len(),
             valid_windows: rows.iter().filter(|r| r.valid).count(),
             anomalous_windows: rows.iter().filter(|r| r.label == 1).count(),
+            attributes: meta.attributes.clone(),
         },
         rows,
     })
@@ -298,6 +299,7 @@ pub fn interim_recording(s: &Synced, clean: &Sanitised, source: &str) -> Recordi
             source: format!("avm preprocess of {source}"),
             channels,
             content_crc32: None,
+            attributes: Default::default(),
         },
         data,
         path: PathBuf::new(),

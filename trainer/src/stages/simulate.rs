@@ -579,6 +579,7 @@ pub fn render(cfg: &SimConfig, index: usize, plan: &Plan) -> Simulated {
                 ch("phase", "-", cfg.phase_rate_hz, 0.0),
             ],
             content_crc32: None,
+            attributes: Default::default(),
         },
         data: vec![
             data(&vib_times, Samples::Numeric(fan)),

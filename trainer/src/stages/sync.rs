@@ -396,6 +396,7 @@ labels: {fault_types: {x: engine}, severity_range: [0, 1]}
                     ch("phase", "-", 1.0, phase_start),
                 ],
                 content_crc32: None,
+                attributes: Default::default(),
             },
             data: vec![
                 ChannelData {
