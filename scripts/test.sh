@@ -25,6 +25,8 @@ python3 core-nostd/reference/features_ref.py --check
 python3 trainer/tests/golden/metrics_golden.py --check
 step "tests (including the QEMU parity suite, tests/, and the fuzz corpus replay)"
 cargo test --workspace --locked
+step "README's \"Your own data\" walkthrough: CSV exports -> import -> init -> validate -> run -> score"
+AVM="${CARGO_TARGET_DIR:-target}/debug/avm" bash scripts/walkthrough.sh
 step "bounded fuzzing of every parser of untrusted bytes (10 s per target, fixed seed)"
 # `cargo test --workspace` above built the binary with the workspace's features; `cargo run -p
 # avm-fuzz` would rebuild the dependency tree with avm-fuzz's own (3-4 min).

@@ -70,6 +70,21 @@ enum Command {
         /// Input files or globs (default: every file of the manifest that passes the filters).
         files: Vec<String>,
     },
+    /// Writes a commented starter config and data contract for your recordings (already
+    /// imported into <data>/raw), with the valid range of every field.
+    Init {
+        /// Project directory: config.yaml and contract.yaml go here.
+        dir: PathBuf,
+        /// Data directory holding raw/recordings/ and raw/labels.csv (default: DIR/DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Detector name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace an existing config.yaml / contract.yaml.
+        #[arg(long)]
+        force: bool,
+    },
     /// Checks raw recordings and labels against the data contract.
     Validate {
         /// Pipeline config (names the contract and the raw data).
@@ -286,6 +301,18 @@ fn run(cli: Cli) -> Result<()> {
                     out.display()
                 );
             }
+        }
+        Command::Init { dir, data, name, force } => {
+            let data = data.unwrap_or_else(|| dir.join("DATA"));
+            let name = match name {
+                Some(n) => n,
+                None => std::fs::canonicalize(&dir)
+                    .unwrap_or_else(|_| dir.clone())
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "detector".into()),
+            };
+            outln!("{}", avm_trainer::stages::init::run(&dir, &data, &name, force)?);
         }
         Command::Validate { config, files } => {
             outln!("{}", validate::run(&load(&config)?, &files)?);

@@ -347,3 +347,18 @@ fn import_refuses_bad_manifests_mappings_and_a_non_empty_output() {
     ok(d, &["import", "--mapping", "map.yaml", "--where", "record_no=97", "--out", "raw", "--force"]);
     assert!(d.join("raw/recordings/CWRU-097.parquet").exists());
 }
+
+#[test]
+fn init_needs_imported_recordings_and_keeps_existing_files() {
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let (code, err) = fails(d, &["init", "proj"]);
+    assert!(code == 2 && err.contains("proj/DATA/raw/recordings") && err.contains("avm import"), "{err}");
+    std::fs::create_dir_all(d.join("proj")).unwrap();
+    std::fs::write(d.join("proj/config.yaml"), "mine").unwrap();
+    let (code, err) = fails(d, &["init", "proj"]);
+    assert!(code == 2 && err.contains("config.yaml exists") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(d.join("proj/config.yaml")).unwrap(), "mine");
+    let (code, err) = fails(d, &["init", "proj", "--force", "--name", "../x"]);
+    assert!(code == 2 && err.contains("not a valid identifier"), "{err}");
+}

@@ -77,3 +77,64 @@ fn a_recording_written_with_pyarrow_is_read_validated_and_edits_are_caught() {
     let e = recording::read(&lost).unwrap_err().to_string();
     assert!(e.contains("not an avm recording") && e.contains("write_recording.py"), "{e}");
 }
+
+/// `docs/recording.schema.json` (checked with the `jsonschema` package) and avm agree: on the
+/// metadata avm writes, and on metadata each must refuse.
+#[test]
+fn the_json_schema_and_avm_agree_on_recording_metadata() {
+    let d = tempfile::tempdir().unwrap();
+    let good = r#"{"format":"avm-recording","format_version":2,"aircraft_id":"R1","engine_id":"M1","flight_id":"F1","channels":[{"name":"vib","unit":"g","sample_rate_hz":100.5,"start_s":0.0}],"attributes":{"load_n":4000,"rig":"PRONOSTIA","clean":true}}"#;
+    let bad = [
+        (r#""colour":"red","#, "colour"),
+        (r#""attributes":{"a/b":"x"},"#, "not a valid identifier"),
+        (r#""attributes":{"a":[1]},"#, "is not text, a number or a boolean"),
+        (r#""format_version":3,"#, "format_version 3 is not supported"),
+    ];
+    let mut docs = vec![(good.to_string(), true)];
+    for (i, (extra, needle)) in bad.iter().enumerate() {
+        // The extra key first: JSON objects with a repeated key keep the last (serde: refused).
+        let doc = good.replacen('{', &format!("{{{extra}"), 1);
+        let doc = if extra.contains("format_version") {
+            good.replace("\"format_version\":2", "\"format_version\":3")
+        } else {
+            doc
+        };
+        let doc = if extra.contains("attributes") {
+            good.replace(
+                r#""attributes":{"load_n":4000,"rig":"PRONOSTIA","clean":true}"#,
+                &extra[..extra.len() - 1],
+            )
+        } else {
+            doc
+        };
+        // avm refuses it, naming the problem.
+        let csv = d.path().join(format!("r{i}.csv"));
+        std::fs::write(&csv, "time_s,vib\n0.0,1.0\n").unwrap();
+        std::fs::write(recording::csv_meta_path(&csv), &doc).unwrap();
+        let e = recording::read(&csv).unwrap_err().to_string();
+        assert!(e.contains(needle), "{doc}: {e}");
+        docs.push((doc, false));
+    }
+    // A recording avm writes (attributes included) is valid too.
+    let csv = d.path().join("good.csv");
+    std::fs::write(&csv, "time_s,vib\n0.0,1.0\n").unwrap();
+    std::fs::write(recording::csv_meta_path(&csv), good).unwrap();
+    let rec = recording::read(&csv).unwrap();
+    assert_eq!(rec.meta.attributes["load_n"], "4000");
+    let p = d.path().join("written.parquet");
+    recording::write_parquet(&rec, &p).unwrap();
+    let list = d.path().join("docs.json");
+    std::fs::write(&list, serde_json::to_string(&docs).unwrap()).unwrap();
+    python(
+        "import sys, json, jsonschema, pyarrow.parquet as pq\n\
+         schema = json.load(open(sys.argv[1]))\n\
+         jsonschema.Draft202012Validator.check_schema(schema)\n\
+         v = jsonschema.Draft202012Validator(schema)\n\
+         for doc, ok in json.load(open(sys.argv[2])):\n\
+         \x20   assert v.is_valid(json.loads(doc)) == ok, (doc, ok)\n\
+         written = json.loads(pq.ParquetFile(sys.argv[3]).metadata.metadata[b'avm.recording'])\n\
+         assert written['format_version'] == 2 and written['attributes']['load_n'] == '4000', written\n\
+         v.validate(written)\n",
+        &[&repo().join("docs/recording.schema.json"), &list, &p],
+    );
+}

@@ -818,7 +818,8 @@ fn time_axis<'a>(
     }
 }
 
-/// The nominal rate of a time axis: 1 / the median step (exact for a fixed rate).
+/// The nominal rate of a time axis: 1 / the median step (exact for a fixed rate), taken as a
+/// whole number of Hz when within 1 ppm of one.
 fn nominal_rate(times: &[f64]) -> f64 {
     if times.len() < 2 {
         return f64::NAN;
@@ -828,8 +829,10 @@ fn nominal_rate(times: &[f64]) -> f64 {
     let mid = d.len() / 2;
     let (_, med, _) = d.select_nth_unstable_by(mid, f64::total_cmp);
     let step = *med;
-    let fixed = (times.len() - 1) as f64 / times[times.len() - 1];
-    if ((1.0 / step) - fixed).abs() <= 1e-9 * fixed { fixed } else { 1.0 / step }
+    let fixed = (times.len() - 1) as f64 / (times[times.len() - 1] - times[0]);
+    let rate = if ((1.0 / step) - fixed).abs() <= 1e-9 * fixed { fixed } else { 1.0 / step };
+    // A time column in ms or µs gives a rate a few ulps off a whole number of Hz: take it.
+    if (rate - rate.round()).abs() <= 1e-6 * rate { rate.round() } else { rate }
 }
 
 /// `s` seconds as a whole number of samples at `fs`; otherwise an error with the nearest valid.
@@ -995,5 +998,9 @@ mod tests {
         assert_eq!(samples_of(Path::new("f"), "k", 0.5, 48_000.0).unwrap(), 24_000);
         let fixed: Vec<f64> = (0..100).map(|i| i as f64 / 25_600.0).collect();
         assert_eq!(nominal_rate(&fixed), 25_600.0);
+        let ms: Vec<f64> = (0..1000).map(|i| i as f64 * 0.001).collect();
+        assert_eq!(nominal_rate(&ms), 1000.0);
+        let odd: Vec<f64> = (0..1000).map(|i| i as f64 / 64_500.5).collect();
+        assert!((nominal_rate(&odd) - 64_500.5).abs() < 1e-6);
     }
 }

@@ -11,6 +11,7 @@ pub mod export;
 pub mod extract;
 pub mod featurize;
 pub mod import;
+pub mod init;
 pub mod pipeline;
 pub mod preprocess;
 pub mod score;
