@@ -27,6 +27,12 @@ registered).";
     after_help = EXIT_CODES
 )]
 struct Cli {
+    /// Errors only: no progress lines or human summaries (`--json` output is still printed).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More: also one line per training epoch (for logs, where no progress bar is drawn).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -165,6 +171,9 @@ enum Command {
         /// Recompute every stage, and replace the version if it exists.
         #[arg(long)]
         force: bool,
+        /// Print the outcome and the registry entry (metrics, gates, artifacts) as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Applies a detector version to recordings: validation against its contract, avm-core
     /// features, scores, verdicts by phase and the alert policy, as on board. Writes per-window
@@ -226,8 +235,8 @@ enum RegistryAction {
 }
 
 /// `println!` that ends the process quietly when stdout is a closed pipe (`avm ... | head`),
-/// like every Unix tool, instead of panicking.
-macro_rules! outln {
+/// like every Unix tool, instead of panicking. Always printed: results asked for (`--json`).
+macro_rules! jsonln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
         if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
@@ -236,11 +245,20 @@ macro_rules! outln {
     }};
 }
 
+/// [`jsonln!`] for human summaries: silent with `-q`.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        if !avm_trainer::ui::quiet() {
+            jsonln!($($t)*);
+        }
+    }};
+}
+
 /// `print!` with the behaviour of [`outln!`].
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = write!(std::io::stdout().lock(), $($t)*) {
+        if !avm_trainer::ui::quiet() && let Err(e) = write!(std::io::stdout().lock(), $($t)*) {
             stdout_failed(e);
         }
     }};
@@ -290,7 +308,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = import::Options { manifest, filters, split_s, force };
             let s = import::run(&mapping, &files, &out, &opts)?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&s)?);
+                jsonln!("{}", serde_json::to_string_pretty(&s)?);
             } else {
                 outln!(
                     "imported {} recordings ({} label intervals) from {} files ({} skipped by their label state) into {}",
@@ -382,17 +400,29 @@ fn run(cli: Cli) -> Result<()> {
             let s = score::score(&m, &recordings, labels.as_deref(), deadline_s)?;
             score::write(&s, &out)?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&s)?);
+                jsonln!("{}", serde_json::to_string_pretty(&s)?);
             } else {
                 out!("{}", score::table(&s));
                 outln!("-> {}", out.display());
             }
         }
-        Command::Run { config, version, force } => {
+        Command::Run { config, version, force, json } => {
             let cfg = load(&config)?;
             let _l = lock("run", &[&cfg.paths.data, &model_dir(&cfg), &cfg.paths.registry])?;
             let opts = avm_trainer::stages::pipeline::RunOptions { version, force };
-            match avm_trainer::stages::pipeline::run(&cfg, &config, &opts)? {
+            let outcome = avm_trainer::stages::pipeline::run(&cfg, &config, &opts)?;
+            if json {
+                let (status, e) = match &outcome {
+                    avm_trainer::stages::pipeline::RunOutcome::Registered(e) => ("registered", e),
+                    avm_trainer::stages::pipeline::RunOutcome::Unchanged(e) => ("unchanged", e),
+                };
+                jsonln!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({"outcome": status, "entry": e}))?
+                );
+                return Ok(());
+            }
+            match outcome {
                 avm_trainer::stages::pipeline::RunOutcome::Registered(e) => {
                     outln!("registered {} {} -> {}", e.detector, e.version, e.path.display());
                     out!("{e}");
@@ -417,7 +447,7 @@ fn run(cli: Cli) -> Result<()> {
                     let e = reg.get(&detector, &version).ok_or_else(|| {
                         UsageError(format!("no version {version} of {detector} in {}", registry.display()))
                     })?;
-                    outln!("{}", serde_json::to_string_pretty(e)?);
+                    jsonln!("{}", serde_json::to_string_pretty(e)?);
                 }
                 RegistryAction::Promote { detector, version } => {
                     reg.promote(&detector, &version)?;
@@ -449,7 +479,13 @@ fn parent_of(p: &std::path::Path) -> &std::path::Path {
 
 fn main() -> ExitCode {
     avm_trainer::guard::install_panic_hook();
-    let cli = Cli::parse();
+    // The exit codes in every subcommand's --help too.
+    let cmd = <Cli as clap::CommandFactory>::command().mut_subcommands(|s| s.after_help(EXIT_CODES));
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&cmd.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    avm_trainer::ui::set_level(if cli.quiet { -1 } else { i8::from(cli.verbose) });
     match run(cli).context("avm failed") {
         Ok(()) => {
             use std::io::Write as _;

@@ -210,6 +210,19 @@ impl std::fmt::Display for EvalReport {
         for (t, g) in &self.by_fault_type {
             write!(f, "\n  recall {t:<16} {:.3} ({} windows)", g.recall.unwrap_or(f64::NAN), g.faulty)?;
         }
+        let opt = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.3}"));
+        for (k, per) in &self.by_attribute {
+            for (v, g) in per {
+                write!(
+                    f,
+                    "\n  {k} = {v:<10} recall {}, FAR {} ({} windows, {} faulty)",
+                    opt(g.recall),
+                    opt(g.far),
+                    g.windows,
+                    g.faulty
+                )?;
+            }
+        }
         let c = &self.calibration;
         write!(
             f,
@@ -318,6 +331,11 @@ pub struct EvalReport {
     pub by_fault_type: BTreeMap<String, Group>,
     /// Test breakdown by severity class (`subtle` < 0.35 <= `gross`).
     pub by_severity: BTreeMap<String, Group>,
+    /// Test breakdown by recording attribute (`attributes` of the recordings: load, operating
+    /// condition...): per attribute, per value. Attributes with more than
+    /// [`MAX_ATTRIBUTE_VALUES`] values in the test split (continuous ones) are left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_attribute: BTreeMap<String, BTreeMap<String, Group>>,
     /// Test windows with a sensor event (normal engine): FAR there.
     pub sensor_event_windows: Group,
     /// Score quantiles: `normal`, `faulty`, `sensor_event`.
@@ -383,6 +401,9 @@ fn operating_point(scores: &[f64], labels: &[u8], thresholds: &[f64], hop_s: f64
         confusion: c,
     })
 }
+
+/// Most values an attribute may take in the test split to get a breakdown.
+pub const MAX_ATTRIBUTE_VALUES: usize = 20;
 
 fn group<'a>(items: impl Iterator<Item = (&'a Row, f64, f64)>) -> Group {
     let (mut n, mut faulty, mut tp, mut normal, mut fp) = (0, 0, 0, 0, 0);
@@ -585,6 +606,28 @@ pub fn evaluate_sets(
         .into_keys()
         .map(|f| (f.clone(), with(&|r: &Row| r.label == 1 && r.fault_type == f)))
         .collect();
+    let mut values: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for r in &test_rows {
+        for (k, v) in ctx.attributes.get(&r.flight_id).into_iter().flatten() {
+            values.entry(k.as_str()).or_default().insert(v.as_str());
+        }
+    }
+    let by_attribute = values
+        .into_iter()
+        .filter(|(_, vs)| vs.len() <= MAX_ATTRIBUTE_VALUES)
+        .map(|(k, vs)| {
+            let per: BTreeMap<String, Group> = vs
+                .into_iter()
+                .map(|v| {
+                    let of = |r: &Row| {
+                        ctx.attributes.get(&r.flight_id).and_then(|m| m.get(k)).is_some_and(|x| x == v)
+                    };
+                    (v.to_string(), with(&of))
+                })
+                .collect();
+            (k.to_string(), per)
+        })
+        .collect();
     let by_severity = [("subtle", true), ("gross", false)]
         .into_iter()
         .map(|(n, subtle)| {
@@ -650,6 +693,7 @@ pub fn evaluate_sets(
         by_phase,
         by_fault_type,
         by_severity,
+        by_attribute,
         sensor_event_windows: group(sensor_rows.iter().zip(&sensor_scores).map(|(r, s)| (*r, *s, threshold))),
         score_distributions,
         flights: flight_metrics,

@@ -138,7 +138,7 @@ impl Stages<'_> {
     fn progress(&mut self, name: &str, what: &str, t0: Instant) {
         self.done += 1;
         let left = &self.names[self.done.min(self.names.len())..];
-        eprintln!(
+        crate::note!(
             "[{}/{}] {name}: {what} in {:.1} s{}",
             self.done,
             self.names.len(),
@@ -154,10 +154,10 @@ impl Stages<'_> {
         params: serde_json::Value,
         inputs: &[PathBuf],
         outputs: &[PathBuf],
-        f: impl FnOnce() -> Result<()>,
+        f: impl FnOnce() -> Result<String>,
     ) -> Result<()> {
         let t0 = Instant::now();
-        eprintln!("[{}/{}] {name} ...", self.done + 1, self.names.len());
+        crate::note!("[{}/{}] {name} ...", self.done + 1, self.names.len());
         let key_src = serde_json::json!({
             "stage": name, "avm": self.exe_sha, "params": params, "inputs": hash_tree(inputs)?,
         });
@@ -175,10 +175,13 @@ impl Stages<'_> {
             }
         }
         let _ = std::fs::remove_file(&rec_path);
-        f()?;
+        let summary = f()?;
         let rec = StageRecord { stage: name.into(), key, outputs: hash_tree(outputs)? };
         crate::io::write_bytes_atomic(&rec_path, serde_json::to_string_pretty(&rec)?.as_bytes())?;
         self.progress(name, "done", t0);
+        for line in summary.lines().filter(|l| !l.trim().is_empty()) {
+            crate::note!("      {}", line.trim_end());
+        }
         Ok(())
     }
 }
@@ -226,7 +229,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         done: 0,
     };
     let t0 = Instant::now();
-    eprintln!("[1/{}] data ...", names.len());
+    crate::note!("[1/{}] data ...", names.len());
     let raw = cfg.paths.raw_recordings();
     let have_raw = crate::stages::validate::list_recordings(&raw).is_ok_and(|v| !v.is_empty());
     if !have_raw {
@@ -251,7 +254,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         serde_json::json!({"features": section(&cfg.features), "contract": contract_sha}),
         &raw_inputs,
         std::slice::from_ref(&processed),
-        || preprocess::run(cfg).map(|_| ()),
+        || preprocess::run(cfg).map(|m| m.to_string()),
     )?;
     let (fdir, ldir) = (featurize::features_dir(cfg), featurize::labels_dir(cfg));
     st.run(
@@ -259,7 +262,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         serde_json::json!({"features": section(&cfg.features), "split": section(&cfg.split), "contract": contract_sha}),
         std::slice::from_ref(&processed),
         &[fdir.clone(), ldir.clone()],
-        || featurize::run(cfg).map(|_| ()),
+        || featurize::run(cfg).map(|m| m.to_string()),
     )?;
     let tdir = train::training_dir(cfg);
     st.run(
@@ -268,7 +271,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         std::slice::from_ref(&fdir),
         std::slice::from_ref(&tdir),
         // train::run replaces the directory atomically: a failed training keeps the old one.
-        || train::run(cfg, &train::TrainOptions::default()).map(|_| ()),
+        || train::run(cfg, &train::TrainOptions::default()).map(|ck| train::summary(cfg, &ck)),
     )?;
     let edir = evaluate::evaluation_dir(cfg);
     st.run(
@@ -276,11 +279,34 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         serde_json::json!({"evaluate": section(&cfg.evaluate), "hop_s": cfg.features.hop_s, "train": section(&cfg.train)}),
         &[fdir.clone(), tdir.join(crate::stages::train::BEST)],
         &[edir],
-        || evaluate::run(cfg, None).map(|_| ()),
+        || {
+            evaluate::run(cfg, None).map(|r| {
+                let cv = r.cross_validation.as_ref().map_or(String::new(), |cv| {
+                    let get = |k: &str| cv.get(k).copied().unwrap_or((f64::NAN, f64::NAN));
+                    format!(
+                        "; {}-fold CV AUC {:.3} ± {:.3}, FAR {:.3} ± {:.3}",
+                        r.cv_folds,
+                        get("auc").0,
+                        get("auc").1,
+                        get("far").0,
+                        get("far").1
+                    )
+                });
+                format!(
+                    "test AUC {}, precision {:.3}, recall {:.3}, FAR {:.3} (calibration drift {:+.3}){cv}\n{}",
+                    r.auc.map_or("n/a".into(), |a| format!("{a:.3}")),
+                    r.test.precision,
+                    r.test.recall,
+                    r.test.far,
+                    r.calibration.drift,
+                    evaluate::evaluation_dir(cfg).display()
+                )
+            })
+        },
     )?;
 
     let t0 = Instant::now();
-    eprintln!("[{}/{}] export + gates + registry ...", names.len(), names.len());
+    crate::note!("[{}/{}] export + gates + registry ...", names.len(), names.len());
     let ck_sha = crate::io::sha256_file(&tdir.join(crate::stages::train::BEST))?;
     let data_sha = crate::io::sha256_file(&fdir.join(crate::layout::MANIFEST))?;
     let config_sha = crate::io::sha256_file(config_path)?;

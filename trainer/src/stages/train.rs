@@ -144,6 +144,10 @@ pub fn fit(
     let val_x = tensor2(&val_flat, val.len(), f, &plain);
     let layers = ck.model.layers.clone();
     let mut since_best = ck.epoch - ck.best_epoch.min(ck.epoch);
+    // A bar on a terminal (at most max_epochs: early stopping may end it sooner); with -v, one
+    // line per epoch (for logs).
+    let pb = crate::stages::progress(tcfg.max_epochs, "train");
+    pb.set_position(ck.epoch as u64);
     while ck.epoch < tcfg.max_epochs && since_best < tcfg.patience {
         if stop_after.is_some_and(|s| ck.epoch >= s) {
             break;
@@ -197,6 +201,15 @@ pub fn fit(
         log.record("val/loss", epoch, entry.val_loss);
         log.record("train/learning_rate", epoch, entry.learning_rate);
         log.record("train/grad_norm", epoch, entry.grad_norm);
+        pb.set_position(epoch as u64);
+        if crate::ui::verbose() {
+            pb.suspend(|| {
+                eprintln!(
+                    "epoch {epoch}/{}: train loss {:.6}, validation loss {:.6}, learning rate {}",
+                    tcfg.max_epochs, entry.train_loss, entry.val_loss, entry.learning_rate
+                )
+            });
+        }
         ck.history.push(entry);
         ck.epoch = epoch;
         ck.model.layers = layers
@@ -243,7 +256,36 @@ pub fn fit(
         ck.save(&dir.join(LAST))?;
         prune_epochs(dir, epoch, tcfg.keep_epochs)?;
     }
+    pb.finish_and_clear();
     Ok(ck)
+}
+
+/// One paragraph on how a training ended and where it was logged (for `avm run`).
+pub fn summary(cfg: &PipelineConfig, ck: &Checkpoint) -> String {
+    let t = &ck.config;
+    let ended = if ck.epoch >= t.max_epochs && ck.epoch - ck.best_epoch.min(ck.epoch) < t.patience {
+        format!("cut by max_epochs at epoch {} (best {}): not converged", ck.epoch, ck.best_epoch)
+    } else if ck.epoch - ck.best_epoch.min(ck.epoch) >= t.patience {
+        format!(
+            "early stopping fired at epoch {} of at most {} ({} epochs without a better validation loss; best {})",
+            ck.epoch, t.max_epochs, t.patience, ck.best_epoch
+        )
+    } else {
+        format!("stopped at epoch {} (best {})", ck.epoch, ck.best_epoch)
+    };
+    let mut s = format!("{ended}, best validation loss {:.6}", ck.best_val_loss);
+    if let Some(link) = crate::tracking::run_link(&training_dir(cfg)) {
+        if let Some(d) = &link.tensorboard_run_dir {
+            s.push_str(&format!("\nTensorBoard: {}", d.display()));
+        }
+        if let (Some(uri), Some(run)) = (&link.mlflow_uri, &link.mlflow_run_id) {
+            s.push_str(&format!("\nMLflow: {uri}, run {run} ({})", link.run_name));
+        }
+        if !link.unsent.is_empty() {
+            s.push_str(&format!("\ntracking: not sent: {}", link.unsent.join("; ")));
+        }
+    }
+    s
 }
 
 fn entry_is_finite(e: Option<&EpochLog>) -> bool {

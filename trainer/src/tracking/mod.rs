@@ -184,6 +184,11 @@ pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log
     }
 }
 
+/// Where the training in `train_dir` was logged (its `tracking.json`), if anywhere.
+pub fn run_link(train_dir: &Path) -> Option<RunLink> {
+    load_link(train_dir)
+}
+
 fn load_link(train_dir: &Path) -> Option<RunLink> {
     serde_json::from_slice(&std::fs::read(train_dir.join(crate::layout::TRACKING_LINK)).ok()?).ok()
 }
