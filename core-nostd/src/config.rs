@@ -343,10 +343,20 @@ pub(crate) fn band_bins(lo_hz: f32, hi_hz: f32, last: bool, sample_rate_hz: u32,
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct FeatureSettings {
     /// Window length in seconds: a whole number (1..=[`MAX_HOPS_PER_WINDOW`]) of hops, and at
-    /// least `fft_len` samples.
+    /// least `fft_len` samples. Or give `window_samples` (then this is 0 or the same length).
+    #[cfg_attr(feature = "serde", serde(default))]
     pub window_s: f64,
-    /// Hop in seconds: a whole multiple (at least 1) of `fft_len / 2` samples.
+    /// Hop in seconds: a whole multiple (at least 1) of `fft_len / 2` samples. Or give
+    /// `hop_samples` (then this is 0 or the same length).
+    #[cfg_attr(feature = "serde", serde(default))]
     pub hop_s: f64,
+    /// Window length in samples, instead of `window_s` (rates such as 64.5 kHz make seconds
+    /// awkward to type exactly).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub window_samples: Option<u32>,
+    /// Hop in samples, instead of `hop_s`.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub hop_samples: Option<u32>,
     /// Welch segment length: a power of two in [`FFT_LEN_RANGE`].
     pub fft_len: u32,
     /// Smallest half-width of the order bands in FFT bins, `0..=64`.
@@ -513,6 +523,8 @@ impl Default for FeatureSettings {
         FeatureSettings {
             window_s: 10.0,
             hop_s: 5.0,
+            window_samples: None,
+            hop_samples: None,
             fft_len: 1024,
             order_band_bins: 1,
             max_gap_samples: 8,
@@ -531,6 +543,25 @@ impl Default for FeatureSettings {
 }
 
 impl FeatureSettings {
+    /// Window and hop in seconds at `sample_rate_hz`: from `window_samples` / `hop_samples`
+    /// where given (the seconds field must then be 0 or the same length), else the seconds.
+    pub fn lengths_s(&self, sample_rate_hz: u32) -> Result<(f64, f64), SettingsError> {
+        let fs = f64::from(sample_rate_hz);
+        let pick = |field: &'static str, s: f64, n: Option<u32>| match n {
+            None => Ok(s),
+            Some(0) => Err(SettingsError::Samples { field, samples: 0, seconds: s }),
+            Some(n) => {
+                let from_n = f64::from(n) / fs;
+                if s != 0.0 && libm::fabs(s - from_n) > 1e-9 * from_n {
+                    Err(SettingsError::Samples { field, samples: n, seconds: s })
+                } else {
+                    Ok(from_n)
+                }
+            }
+        };
+        Ok((pick("window", self.window_s, self.window_samples)?, pick("hop", self.hop_s, self.hop_samples)?))
+    }
+
     /// The feature set these settings name at `sample_rate_hz` and `fft_len` (log-spaced band
     /// edges resolved here, in `f64`, rounded once to `f32`). The result is checked by
     /// [`ExtractorConfig::validate`].
@@ -626,6 +657,10 @@ pub enum SettingsError {
         sample_rate_hz: u32,
         /// The nearest valid hop, s.
         nearest_s: f64,
+        /// The same in samples (`hop_samples`).
+        nearest_samples: u32,
+        /// `hop_samples`, when the hop was given in samples.
+        given_samples: Option<u32>,
     },
     /// `window_s` is not a whole number of hops in range, or shorter than `fft_len`.
     Window {
@@ -641,6 +676,19 @@ pub enum SettingsError {
         fft_len: u32,
         /// The nearest valid window, s.
         nearest_s: f64,
+        /// The same in samples (`window_samples`).
+        nearest_samples: u32,
+        /// `window_samples`, when the window was given in samples.
+        given_samples: Option<u32>,
+    },
+    /// `window_samples` / `hop_samples` is 0, or disagrees with a non-zero `window_s` / `hop_s`.
+    Samples {
+        /// `window` or `hop`.
+        field: &'static str,
+        /// The samples given.
+        samples: u32,
+        /// The seconds given.
+        seconds: f64,
     },
     /// `max_gap_samples` is above `fft_len / 2 - 2`.
     MaxGap {
@@ -687,18 +735,56 @@ impl fmt::Display for SettingsError {
                 FFT_LEN_RANGE.start(),
                 FFT_LEN_RANGE.end()
             ),
-            SettingsError::Hop { hop_s, unit_samples, unit_s, sample_rate_hz, nearest_s } => write!(
+            SettingsError::Hop {
+                hop_s,
+                unit_samples,
+                unit_s,
+                sample_rate_hz,
+                nearest_s,
+                nearest_samples,
+                given_samples,
+            } => {
+                match given_samples {
+                    Some(n) => write!(f, "hop_samples = {n} ({hop_s} s)")?,
+                    None => write!(f, "hop_s = {hop_s} s")?,
+                }
+                write!(
+                    f,
+                    " must be a whole multiple (at least 1) of fft_len / 2 = {unit_samples} samples \
+                     = {unit_s} s at {sample_rate_hz} Hz; nearest valid value: {nearest_s} s \
+                     (hop_samples: {nearest_samples})"
+                )
+            }
+            SettingsError::Window {
+                window_s,
+                min_hops,
+                max_hops,
+                hop_s,
+                fft_len,
+                nearest_s,
+                nearest_samples,
+                given_samples,
+            } => {
+                match given_samples {
+                    Some(n) => write!(f, "window_samples = {n} ({window_s} s)")?,
+                    None => write!(f, "window_s = {window_s} s")?,
+                }
+                write!(
+                    f,
+                    " must be a whole number of hops from {min_hops} to {max_hops} \
+                     (hop_s = {hop_s} s), i.e. {} s to {} s in steps of {hop_s} s, and at least fft_len = {fft_len} \
+                     samples; nearest valid value: {nearest_s} s (window_samples: {nearest_samples})",
+                    min_hops * hop_s,
+                    max_hops * hop_s
+                )
+            }
+            SettingsError::Samples { field, samples: 0, .. } => {
+                write!(f, "{field}_samples = 0 must be at least 1")
+            }
+            SettingsError::Samples { field, samples, seconds } => write!(
                 f,
-                "hop_s = {hop_s} s must be a whole multiple (at least 1) of fft_len / 2 = {unit_samples} samples \
-                 = {unit_s} s at {sample_rate_hz} Hz; nearest valid value: {nearest_s} s"
-            ),
-            SettingsError::Window { window_s, min_hops, max_hops, hop_s, fft_len, nearest_s } => write!(
-                f,
-                "window_s = {window_s} s must be a whole number of hops from {min_hops} to {max_hops} \
-                 (hop_s = {hop_s} s), i.e. {} s to {} s in steps of {hop_s} s, and at least fft_len = {fft_len} \
-                 samples; nearest valid value: {nearest_s} s",
-                min_hops * hop_s,
-                max_hops * hop_s
+                "{field}_samples = {samples} and {field}_s = {seconds} s give two different lengths: \
+                 give one of them (or {field}_s: 0)"
             ),
             SettingsError::MaxGap { actual, max } => {
                 write!(f, "max_gap_samples = {actual} must be from 0 to fft_len / 2 - 2 = {max}")
@@ -744,20 +830,23 @@ impl ExtractorConfig {
             return Err(SettingsError::FftLen { actual: fft });
         }
         let half = f64::from(fft / 2);
+        let (window_s, hop_s) = s.lengths_s(sample_rate_hz)?;
         // hop: a whole multiple k >= 1 of fft_len / 2 samples.
         let unit_s = half / fs;
-        let hop_k = s.hop_s / unit_s;
+        let hop_k = hop_s / unit_s;
         let hop_k_round = libm::round(hop_k);
         if !(hop_k.is_finite() && hop_k_round >= 1.0 && libm::fabs(hop_k - hop_k_round) <= 1e-6)
             || hop_k_round * half > f64::from(u32::MAX)
         {
             let k = if hop_k.is_finite() { hop_k_round.clamp(1.0, 1e6) } else { 1.0 };
             return Err(SettingsError::Hop {
-                hop_s: s.hop_s,
+                hop_s,
                 unit_samples: fft / 2,
                 unit_s,
                 sample_rate_hz,
                 nearest_s: k * unit_s,
+                nearest_samples: (k * half) as u32,
+                given_samples: s.hop_samples,
             });
         }
         let hop_samples = (hop_k_round * half) as u32;
@@ -765,7 +854,7 @@ impl ExtractorConfig {
         // window: 1..=MAX_HOPS_PER_WINDOW hops, and at least fft_len samples.
         let max_hops = MAX_HOPS_PER_WINDOW as f64;
         let min_hops = libm::ceil(f64::from(fft) / f64::from(hop_samples)).max(1.0);
-        let w_k = s.window_s / hop_s;
+        let w_k = window_s / hop_s;
         let w_k_round = libm::round(w_k);
         if !(w_k.is_finite()
             && libm::fabs(w_k - w_k_round) <= 1e-6
@@ -774,12 +863,14 @@ impl ExtractorConfig {
         {
             let k = if w_k.is_finite() { w_k_round.clamp(min_hops, max_hops) } else { min_hops };
             return Err(SettingsError::Window {
-                window_s: s.window_s,
+                window_s,
                 min_hops,
                 max_hops,
                 hop_s,
                 fft_len: fft,
                 nearest_s: k * hop_s,
+                nearest_samples: (k * f64::from(hop_samples)) as u32,
+                given_samples: s.window_samples,
             });
         }
         if s.max_gap_samples > fft / 2 - 2 {

@@ -181,8 +181,13 @@ impl PipelineConfig {
         use limits::*;
         crate::ids::check("name", &self.name).map_err(UsageError)?;
         let f = &self.features;
-        in_range("features.window_s", f.window_s, 0.0, 3600.0, true)?;
-        in_range("features.hop_s", f.hop_s, 0.0, 3600.0, true)?;
+        // Seconds, unless given in samples (then checked against the rate with the contract).
+        if f.window_samples.is_none() {
+            in_range("features.window_s", f.window_s, 0.0, 3600.0, true)?;
+        }
+        if f.hop_samples.is_none() {
+            in_range("features.hop_s", f.hop_s, 0.0, 3600.0, true)?;
+        }
         if let Some(s) = &self.simulate {
             s.check().map_err(|e| UsageError(format!("{e:#}")))?;
             count_in(
@@ -844,6 +849,34 @@ mod tests {
         assert!(e.0.contains("nearest valid value: 10 s"), "{e}");
         let e = extractor_at(&params(), 2048.5).unwrap_err();
         assert!(e.0.contains("whole number of Hz"), "{e}");
+        // In samples: at 64.5 kHz, 0.127 s is 8191.5 samples; 8192 samples is the value to type.
+        let at = |w: f64, h: f64, ws: Option<u32>, hs: Option<u32>| {
+            let p = FeatureSettings {
+                window_s: w,
+                hop_s: h,
+                window_samples: ws,
+                hop_samples: hs,
+                fft_len: 4096,
+                ..params()
+            };
+            extractor_at(&p, 64_500.0)
+        };
+        let e = at(0.127, 0.0635, None, None).unwrap_err();
+        assert!(e.0.contains("features.hop_s") && e.0.contains("(hop_samples: 4096)"), "{e}");
+        let c = at(0.0, 0.0, Some(8192), Some(4096)).unwrap();
+        assert_eq!((c.window_len_samples, c.hop_len_samples), (8192, 4096));
+        let e = at(0.127, 0.0, Some(8192), Some(4096)).unwrap_err();
+        assert!(
+            e.0.contains("window_samples = 8192 and window_s = 0.127 s give two different lengths"),
+            "{e}"
+        );
+        let e = at(0.0, 0.0, Some(8192), Some(0)).unwrap_err();
+        assert!(e.0.contains("hop_samples = 0 must be at least 1"), "{e}");
+        let e = at(0.0, 0.0, Some(8000), Some(4096)).unwrap_err();
+        assert!(
+            e.0.contains("features.window_samples = 8000 (") && e.0.contains("window_samples: 8192"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -476,7 +476,8 @@ impl EvalContext {
             alerts: cfg.alerts.clone(),
             onsets: onsets(&labels),
             deadline_s: cfg.gates.alert_deadline_s,
-            hop_s: cfg.features.hop_s,
+            // The hop as the extractor runs it (the config may give it in samples).
+            hop_s: cfg.extractor_config(&contract)?.hop_s(),
             attributes: processed_attributes(&cfg.paths)?,
         })
     }

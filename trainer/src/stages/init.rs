@@ -284,6 +284,7 @@ pub fn run(dir: &Path, data: &Path, name: &str, force: bool) -> Result<Initialis
          features:\n\
          \x20 # Windows at {fs} Hz: window_s a whole multiple of hop_s (at most 6 hops), hop_s a whole\n\
          \x20 # multiple of fft_len / 2 samples ({} s); a bad value is refused with the nearest valid one.\n\
+         \x20 # (window_samples / hop_samples instead give them in samples.)\n\
          \x20 window_s: {window_s}\n  hop_s: {hop_s}\n\
          \x20 fft_len: {fft}                 # 16 to 4096, a power of two (Welch segment)\n\
          \x20 order_band_bins: 1             # >= 1: least half-width of an order band, FFT bins\n\

@@ -276,7 +276,7 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
     let edir = evaluate::evaluation_dir(cfg);
     st.run(
         "evaluate",
-        serde_json::json!({"evaluate": section(&cfg.evaluate), "hop_s": cfg.features.hop_s, "train": section(&cfg.train)}),
+        serde_json::json!({"evaluate": section(&cfg.evaluate), "hop_s": cfg.features.hop_s, "hop_samples": cfg.features.hop_samples, "train": section(&cfg.train)}),
         &[fdir.clone(), tdir.join(crate::stages::train::BEST)],
         &[edir],
         || {
