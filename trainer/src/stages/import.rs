@@ -456,8 +456,7 @@ pub fn import_file(
         let i = wanted.iter().position(|(w, k)| w == req && *k == kind)?;
         table.columns[i].as_ref().map(|(_, c)| c)
     };
-    let times = time_axis(m, file, &file_scope, &table, column, n)?;
-    let fs = nominal_rate(&times);
+    let (times, fs) = time_axis(m, file, &file_scope, &table, column, n)?;
 
     // Block boundaries.
     let block = match (split_s, &m.split) {
@@ -740,7 +739,8 @@ fn fault_label(
     })
 }
 
-/// Each row's time, s (from the first row = 0 is done per recording).
+/// Each row's time, s (the shift to 0 at a recording's first row is done per recording), and
+/// the nominal rate: the one given, or [`nominal_rate`] of a time column.
 fn time_axis<'a>(
     m: &Mapping,
     file: &Path,
@@ -748,8 +748,8 @@ fn time_axis<'a>(
     table: &Table,
     column: impl Fn(&SourceRef, Kind) -> Option<&'a Column>,
     n: usize,
-) -> Result<Vec<f64>, ContractViolations> {
-    let rate = |fs: f64| -> Result<Vec<f64>, ContractViolations> {
+) -> Result<(Vec<f64>, f64), ContractViolations> {
+    let rate = |fs: f64| -> Result<(Vec<f64>, f64), ContractViolations> {
         if !(fs.is_finite() && fs > 0.0 && fs <= MAX_FS_HZ) {
             return Err(violation(
                 file,
@@ -758,7 +758,7 @@ fn time_axis<'a>(
                 format!("sample rate {fs} Hz must be > 0 and <= {MAX_FS_HZ}"),
             ));
         }
-        Ok((0..n).map(|i| i as f64 / fs).collect())
+        Ok(((0..n).map(|i| i as f64 / fs).collect(), fs))
     };
     if let Some(spec) = &m.input.sample_rate_hz {
         let fs = scope.render(spec, number(true)).map_err(|e| {
@@ -805,7 +805,8 @@ fn time_axis<'a>(
                 "a time column needs at least 2 rows to give a rate",
             ));
         }
-        return Ok(out);
+        let fs = nominal_rate(&out);
+        return Ok((out, fs));
     }
     match table.rate_hz {
         Some(fs) => rate(fs),
@@ -981,6 +982,55 @@ mod tests {
             assert!((r - 1800.0).abs() < 1800.0 * 0.04, "{r}");
         }
         assert!(tach_rpm(&[0.0; 10], &times[..10], 1.0, None).unwrap_err().contains("no pulses"));
+    }
+
+    #[test]
+    fn a_csv_file_becomes_a_recording_with_scaled_channels_labels_and_attributes() {
+        let d = tempfile::tempdir().unwrap();
+        let yaml = "mapping_version: 1\n\
+            file_pattern: '^(?P<run>\\d+)_(?P<h>ok|bad)\\.csv$'\n\
+            input: {time_column: t_ms, time_scale_s: 0.001}\n\
+            channels: [{from: a, name: acc, unit: g, scale: 0.5}]\n\
+            speed: {from: rpm, rate_hz: 10}\n\
+            phase: {from: mode, rate_hz: 1}\n\
+            ids: {aircraft_id: R, engine_id: E, flight_id: 'run{name.run}'}\n\
+            attributes: {health: '{name.h}'}\n\
+            labels: {column: state, values: {'-': normal, worn: {fault_type: wear, severity: 0.5}}}\n";
+        std::fs::write(d.path().join("m.yaml"), yaml).unwrap();
+        let m = Mapping::load(&d.path().join("m.yaml")).unwrap();
+        let mut csv = String::from("t_ms,a,rpm,mode,state\n");
+        for i in 0..300 {
+            let state = if i >= 200 { "worn" } else { "-" };
+            csv.push_str(&format!("{i},{},{},cruise,{state}\n", i as f64 * 2.0, 1800 + i));
+        }
+        let f = d.path().join("07_bad.csv");
+        std::fs::write(&f, csv).unwrap();
+        let (_, recs) = import_file(&m, &f, None, None).unwrap();
+        let (rec, labels) = &recs[0];
+        assert_eq!(rec.meta.flight_id, "run07");
+        let (meta, t, x) = rec.numeric("acc").unwrap();
+        assert_eq!((meta.sample_rate_hz, x[3], t[3]), (1000.0, 3.0, 0.003));
+        let (_, ts, rpm) = rec.numeric("shaft_rpm").unwrap();
+        assert_eq!((ts.len(), ts[2], rpm[2]), (3, 0.2, 2000.0)); // 0.3 s at 10 Hz, nearest row
+        assert_eq!(rec.meta.attributes["health"], "bad");
+        assert_eq!(labels.len(), 1);
+        assert_eq!((labels[0].start_s, labels[0].end_s, labels[0].severity), (0.2, 0.299, 0.5));
+        // One row at a fixed rate keeps the rate given (no rate is estimated from one time).
+        let one = "mapping_version: 1\ninput: {sample_rate_hz: 100}\nchannels: [{from: 1, name: acc}]\n\
+            ids: {aircraft_id: R, engine_id: E, flight_id: '{file.stem}'}\n";
+        std::fs::write(d.path().join("one.yaml"), one).unwrap();
+        let m1 = Mapping::load(&d.path().join("one.yaml")).unwrap();
+        std::fs::write(d.path().join("r1.csv"), "a\n0.5\n").unwrap();
+        let (_, recs) = import_file(&m1, &d.path().join("r1.csv"), None, None).unwrap();
+        assert_eq!(recs[0].0.meta.channels[0].sample_rate_hz, 100.0);
+        // A row that goes back in time is named.
+        std::fs::write(
+            &f,
+            "t_ms,a,rpm,mode,state\n0,1,1800,cruise,-\n5,1,1800,cruise,-\n4,1,1800,cruise,-\n",
+        )
+        .unwrap();
+        let e = import_file(&m, &f, None, None).unwrap_err().to_string();
+        assert!(e.contains("row 3") && e.contains("greater than the previous"), "{e}");
     }
 
     #[test]
