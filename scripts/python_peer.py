@@ -4,7 +4,7 @@ of issue 16 (`scripts/bench_peer.sh` runs both and prints the ratios).
 
 Same recordings (DATA/raw, pyarrow), same windows (10 s every 5 s at 2048 Hz), the same
 default feature set (schema v3: time, rates, 16 bands in dB, orders 0.5/1/2/3, centroid,
-flatness, speed; definitions of core-nostd/reference/features_ref.py, vectorised as in
+flatness, speed; definitions of core-nostd/reference/features_ref.py: `stream_features` of
 core-nostd/benches/numpy_features.py) computed the fast numpy way: each recording's Welch
 segments are transformed **once** and every window averages its 39 segments; NaN gaps are
 filled by linear interpolation (avm's repair; spikes are left alone: the default fleet's
@@ -22,6 +22,7 @@ Before anything is timed as "done", the peer's features are compared with avm's 
 difference per feature family is printed, so the two compute the same thing.
 """
 
+import importlib.util
 import json
 import re
 import pathlib
@@ -35,21 +36,13 @@ import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPRegressor
 
-RATE = 2048
-WIN, HOP, NFFT = 10 * RATE, 5 * RATE, 1024
-HALF = NFFT // 2
-SEGS = (WIN - NFFT) // HALF + 1  # 39 Welch segments per window
-HANN = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(NFFT) / NFFT)
-NORM = SEGS * NFFT * np.sum(HANN * HANN)
-ORDERS = (0.5, 1.0, 2.0, 3.0)
-HALF_WIDTH, MIN_BINS = 0.05, 1
-_LO, _HI, _N = 4 * RATE / NFFT, RATE / 2.56, 16
-EDGES = [float(np.float32(_LO * (_HI / _LO) ** (i / _N))) for i in range(_N + 1)]
-EDGES[0], EDGES[-1] = float(np.float32(_LO)), float(np.float32(_HI))
-FREQS = np.arange(HALF + 1) * RATE / NFFT
-BAND_MASK = np.stack([(FREQS >= EDGES[i]) & ((FREQS <= EDGES[i + 1]) if i == _N - 1 else (FREQS < EDGES[i + 1]))
-                      for i in range(_N)]).astype(float)
-BAND_MASK[:, 0] = 0
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The vectorised features (avm's definitions, checked against the float64 reference there) are
+# the numpy feature bench's segment-once implementation: one definition, imported.
+_spec = importlib.util.spec_from_file_location("numpy_features", ROOT / "core-nostd" / "benches" / "numpy_features.py")
+nf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nf)
+RATE, WIN, HOP = nf.RATE_HZ, nf.WIN, nf.HOP
 CHANNELS = (("vib_fan", "n1_rpm"), ("vib_core", "n2_rpm"))
 
 
@@ -74,50 +67,17 @@ def read_recording(path):
     return out
 
 
-def features(x, rpm):
-    """All windows of one channel: (windows, 22) in avm's column order (rates filled later)."""
-    n = (x.size - WIN) // HOP + 1
-    if n <= 0:
-        return np.zeros((0, 22))
-    segs = np.lib.stride_tricks.sliding_window_view(x, NFFT)[::HALF] * HANN  # every segment once
-    spec = np.fft.rfft(segs, axis=-1)
-    p = spec.real ** 2 + spec.imag ** 2
-    p[:, 1:HALF] *= 2
-    seg_speed_hz = np.lib.stride_tricks.sliding_window_view(rpm, NFFT)[::HALF].mean(axis=-1) / 60
-    step = HOP // HALF
-    w = np.lib.stride_tricks.sliding_window_view(x, WIN)[::HOP][:n]
-    mean = w.mean(axis=1)
-    d = w - mean[:, None]
-    d2 = d * d
-    m2, m3, m4 = d2.mean(axis=1), (d2 * d).mean(axis=1), (d2 * d2).mean(axis=1)
-    rms = np.sqrt((w * w).mean(axis=1))
-    peak = np.abs(w).max(axis=1)
-    cols = [mean, np.sqrt(m2), rms, peak, w.max(axis=1) - w.min(axis=1), peak / rms, m4 / (m2 * m2),
-            m3 / m2 ** 1.5, np.zeros(n), np.zeros(n)]
-    idx = np.arange(n)[:, None] * step + np.arange(SEGS)[None, :]  # segments of each window
-    pw = p[idx]  # (windows, 39, 513)
-    cols += list((10 * np.log10(pw.sum(axis=1) @ BAND_MASK.T / NORM + 1e-12)).T)
-    sp = seg_speed_hz[idx]
-    for order in ORDERS:
-        k = np.floor(order * sp * NFFT / RATE + 0.5).astype(int)
-        b = np.maximum(MIN_BINS, np.floor(HALF_WIDTH * sp * NFFT / RATE + 0.5).astype(int))
-        span = np.arange(-b.max(), b.max() + 1)
-        bins = k[..., None] + span
-        keep = (np.abs(span) <= b[..., None]) & (bins >= 1) & (bins <= HALF) & (k[..., None] > 0) & (k[..., None] <= HALF)
-        e = np.where(keep, np.take_along_axis(pw, np.clip(bins, 0, HALF), axis=-1), 0).sum(axis=-1)
-        cols.append(10 * np.log10(e.sum(axis=-1) / NORM + 1e-12))
-    ac = pw[..., 1:]
-    total = ac.sum(axis=-1)
-    cols.append((ac * np.arange(1, HALF + 1)).sum(axis=(-1, -2)) / total.sum(axis=-1) * RATE / NFFT)
-    mean_p = total / HALF
-    e = 1e-8 * mean_p + 1e-30
-    cols.append((np.exp(np.log(ac + e[..., None]).mean(axis=-1)) / (mean_p + e)).mean(axis=-1))
-    cols.append(np.lib.stride_tricks.sliding_window_view(rpm, WIN)[::HOP][:n].mean(axis=1))
-    f = np.stack(cols, axis=1)
+def features(chans):
+    """All windows of both channels: (windows, 44) in avm's column order, rates filled in."""
+    x = np.stack([chans[v][0] for v, _ in CHANNELS])
+    rpm = np.stack([chans[v][1] for v, _ in CHANNELS])
+    if x.shape[1] < WIN:
+        return np.zeros((0, 22 * len(CHANNELS)))
+    f = nf.stream_features(x, rpm)  # (channels, windows, 22), every Welch segment once
     hop_s = HOP / RATE
-    f[1:, 8] = (f[1:, 2] - f[:-1, 2]) / hop_s  # rms rate of change
-    f[1:, 9] = (f[1:, 6] - f[:-1, 6]) / hop_s  # kurtosis rate of change
-    return f
+    f[:, 1:, 8] = (f[:, 1:, 2] - f[:, :-1, 2]) / hop_s  # rms rate of change
+    f[:, 1:, 9] = (f[:, 1:, 6] - f[:, :-1, 6]) / hop_s  # kurtosis rate of change
+    return np.concatenate(list(f), axis=1)
 
 
 def label_windows(flight, n, labels):
@@ -165,10 +125,8 @@ def main():
     t1 = time.perf_counter()
     rows, meta = [], []
     for flight, chans in recs.items():
-        per = [features(*chans[v]) for v, _ in CHANNELS]
-        n = min(len(p) for p in per)
-        rows.append(np.hstack([p[:n] for p in per]))
-        meta += [(flight, i) for i in range(n)]
+        rows.append(features(chans))
+        meta += [(flight, i) for i in range(len(rows[-1]))]
     x = np.vstack(rows)
     y = np.concatenate([label_windows(f, len(r), labels) for f, r in zip(recs, rows)])
     timings["features"] = time.perf_counter() - t1

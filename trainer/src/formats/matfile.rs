@@ -159,20 +159,26 @@ pub fn read(bytes: &[u8]) -> Result<Vec<MatArray>, MatError> {
         b"MI" => return Err(r.err(126, "big-endian MAT files are not supported")),
         other => return Err(r.err(126, format!("bad endian indicator {other:?}"))),
     }
+    variables(&r, 128, true)
+}
+
+/// The variables of the elements from `at` to the end of `r`; a compressed element is read
+/// through [`compressed`] at the top level (MATLAB never nests them: inside one it is skipped
+/// like any element that holds no variable).
+fn variables(r: &Reader<'_>, mut at: usize, top: bool) -> Result<Vec<MatArray>, MatError> {
     let mut out = Vec::new();
-    let mut at = 128;
-    while at + 8 <= bytes.len() {
-        let (ty, data, next) = r.element(at, bytes.len())?;
+    while at + 8 <= r.b.len() {
+        let (ty, data, next) = r.element(at, r.b.len())?;
         match ty {
-            MI_MATRIX => out.push(matrix(&r, data, at)?),
+            MI_MATRIX => out.push(matrix(r, data, at)?),
             // A compressed element is not padded: the next one starts right after its stream.
-            MI_COMPRESSED => {
+            MI_COMPRESSED if top => {
                 let end = data.end;
-                out.extend(compressed(&bytes[data], at)?);
+                out.extend(compressed(&r.b[data], at)?);
                 at = end;
                 continue;
             }
-            _ => {} // other top-level elements carry no variables we read
+            _ => {} // other elements carry no variables we read
         }
         at = next.div_ceil(8) * 8;
     }
@@ -193,21 +199,10 @@ fn compressed(z: &[u8], at: usize) -> Result<Vec<MatArray>, MatError> {
             what: format!("compressed variable inflates to more than {MAX_INFLATED_BYTES} bytes"),
         });
     }
-    let inner = Reader { b: &inflated };
-    let inside = |e: MatError| MatError {
+    variables(&Reader { b: &inflated }, 0, false).map_err(|e| MatError {
         offset: at,
         what: format!("inside the compressed variable, inflated byte {}: {}", e.offset, e.what),
-    };
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos + 8 <= inflated.len() {
-        let (ty, data, next) = inner.element(pos, inflated.len()).map_err(inside)?;
-        if ty == MI_MATRIX {
-            out.push(matrix(&inner, data, pos).map_err(inside)?);
-        }
-        pos = next.div_ceil(8) * 8;
-    }
-    Ok(out)
+    })
 }
 
 fn matrix(r: &Reader<'_>, range: std::ops::Range<usize>, at: usize) -> Result<MatArray, MatError> {

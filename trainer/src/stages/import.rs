@@ -106,9 +106,8 @@ fn read_manifest(
     for rec in reader.records() {
         let rec = rec.map_err(|e| crate::formats::recording::csv_violation(path, "manifest.format", e))?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
-        let mut row: BTreeMap<String, String> =
+        let row: BTreeMap<String, String> =
             header.iter().cloned().zip(rec.iter().map(str::to_string)).collect();
-        row.insert(MANIFEST_LINE.to_string(), line.to_string());
         if !filters.iter().all(|(c, vals)| vals.iter().any(|v| row.get(c) == Some(v))) {
             continue;
         }
@@ -297,7 +296,7 @@ pub fn run(mapping: &Mapping, patterns: &[String], out: &Path, opts: &Options) -
     Ok(summary)
 }
 
-/// The requests made of a file: (source, kind, role).
+/// The columns a mapping reads from each file: (source, kind).
 fn requests(m: &Mapping) -> Vec<(SourceRef, Kind)> {
     let mut w: Vec<(SourceRef, Kind)> = m.channels.iter().map(|c| (c.from.clone(), Kind::Numeric)).collect();
     if let Some(s) = &m.speed {
@@ -456,7 +455,7 @@ pub fn import_file(
         let i = wanted.iter().position(|(w, k)| w == req && *k == kind)?;
         table.columns[i].as_ref().map(|(_, c)| c)
     };
-    let (times, fs) = time_axis(m, file, &file_scope, &table, column, n)?;
+    let (times, fs) = time_axis(m, file, &at, &file_scope, &table, column, n)?;
 
     // Block boundaries.
     let block = match (split_s, &m.split) {
@@ -499,7 +498,7 @@ pub fn import_file(
         }
         scaled.push((c, out));
     }
-    let speed_rows = speed_per_row(m, file, &file_scope, column, &times)?;
+    let speed_rows = speed_per_row(m, file, &at, &file_scope, column, &times)?;
     let phase_rows: Option<Result<String, &Vec<String>>> = match &m.phase {
         None => None,
         Some(p) => Some(match (&p.constant, &p.from) {
@@ -690,18 +689,6 @@ pub fn import_file(
     Ok((bytes_digest, out))
 }
 
-/// Where a per-file value came from, for messages: its manifest row.
-fn scope_at(scope: &Scope<'_>) -> String {
-    scope
-        .manifest
-        .and_then(|r| r.get(MANIFEST_LINE))
-        .map(|l| format!("manifest line {l}"))
-        .unwrap_or_default()
-}
-
-/// A pseudo-column of every manifest row: its line in the manifest file (for messages).
-const MANIFEST_LINE: &str = "\u{0}line";
-
 fn shorten(names: &[String]) -> String {
     let mut s = names.iter().take(12).cloned().collect::<Vec<_>>().join(", ");
     if names.len() > 12 {
@@ -744,6 +731,7 @@ fn fault_label(
 fn time_axis<'a>(
     m: &Mapping,
     file: &Path,
+    at: &str,
     scope: &Scope<'_>,
     table: &Table,
     column: impl Fn(&SourceRef, Kind) -> Option<&'a Column>,
@@ -761,9 +749,9 @@ fn time_axis<'a>(
         Ok(((0..n).map(|i| i as f64 / fs).collect(), fs))
     };
     if let Some(spec) = &m.input.sample_rate_hz {
-        let fs = scope.render(spec, number(true)).map_err(|e| {
-            violation(file, scope_at(scope), "import.mapping", format!("input.sample_rate_hz: {e}"))
-        })?;
+        let fs = scope
+            .render(spec, number(true))
+            .map_err(|e| violation(file, at, "import.mapping", format!("input.sample_rate_hz: {e}")))?;
         return rate(fs);
     }
     if let Some(tc) = &m.input.time_column {
@@ -881,6 +869,7 @@ enum SpeedRows {
 fn speed_per_row<'a>(
     m: &Mapping,
     file: &Path,
+    at: &str,
     scope: &Scope<'_>,
     column: impl Fn(&SourceRef, Kind) -> Option<&'a Column>,
     times: &[f64],
@@ -889,7 +878,7 @@ fn speed_per_row<'a>(
     if let Some(rpm) = &s.rpm {
         let v = scope
             .render(rpm, number(true))
-            .map_err(|e| violation(file, scope_at(scope), "import.mapping", format!("speed.rpm: {e}")))?;
+            .map_err(|e| violation(file, at, "import.mapping", format!("speed.rpm: {e}")))?;
         return Ok(SpeedRows::Constant(v));
     }
     if let Some(f) = &s.from {
