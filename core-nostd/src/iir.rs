@@ -38,8 +38,8 @@ impl BiquadState {
 }
 
 impl Biquad {
-    /// A pass-through (what an unconfigured extractor holds).
-    pub const IDENTITY: Biquad = Biquad { b: [1.0, 0.0, 0.0], a: [0.0, 0.0] };
+    /// Outputs zero (a placeholder where no filter runs).
+    pub const ZERO: Biquad = Biquad { b: [0.0; 3], a: [0.0; 2] };
 
     fn normalised(b: [f64; 3], a0: f64, a1: f64, a2: f64) -> Biquad {
         Biquad { b: b.map(|v| (v / a0) as f32), a: [(a1 / a0) as f32, (a2 / a0) as f32] }

@@ -90,6 +90,10 @@ pub(crate) struct BlockAccumulator {
 }
 
 impl BlockAccumulator {
+    /// All zero: the placeholder of an unconfigured extractor (reset before any sample).
+    pub const ZERO: Self =
+        BlockAccumulator { shift: 0.0, has_shift: false, sums: [0.0; 4], n: 0, max: 0.0, min: 0.0 };
+
     pub const fn new() -> Self {
         BlockAccumulator {
             shift: 0.0,

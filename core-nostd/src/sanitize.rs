@@ -176,6 +176,9 @@ impl Bounds {
     pub const NONE: Bounds =
         Bounds { lo: f32::NEG_INFINITY, hi: f32::INFINITY, jump: f32::INFINITY, replace: false };
 
+    /// All zero: the placeholder of an unconfigured extractor (never used to judge a sample).
+    pub(crate) const ZERO: Bounds = Bounds { lo: 0.0, hi: 0.0, jump: 0.0, replace: false };
+
     /// The k-sigma rule's bounds.
     pub fn from_window(mean: f32, std: f32, k: f32) -> Self {
         let jump = k * std;

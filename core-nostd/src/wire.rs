@@ -220,7 +220,7 @@ impl Header {
                 f32::from_le_bytes(bytes_at(sample, at + 4..at + 8)),
             ),
             SampleFormat::Q16 => (
-                f32::from(i16::from_le_bytes(bytes_at(sample, at..at + 2))) * self.vib_lsb_g,
+                counts_to_g(i16::from_le_bytes(bytes_at(sample, at..at + 2)), self.vib_lsb_g),
                 f32::from(u16::from_le_bytes(bytes_at(sample, at + 2..at + 4))),
             ),
         }
@@ -249,6 +249,14 @@ impl Header {
             }
         }
     }
+}
+
+/// A 16-bit ADC sample in g: `counts × g_per_count`, in `f32`. The one conversion of counts,
+/// used by `AVMQ` files and by the C API's `int16_t` blocks, so both give the extractor the same
+/// bits. `i16::MIN` is not special here: as a sample far outside any full scale it becomes a gap
+/// in the sanitiser, which is how `AVMQ` marks a missing sample.
+pub fn counts_to_g(counts: i16, g_per_count: f32) -> f32 {
+    f32::from(counts) * g_per_count
 }
 
 /// One window line's fields besides the features.

@@ -102,6 +102,17 @@ pub enum BundleError {
         /// Byte offset.
         offset: usize,
     },
+    /// The bundle needs more than the build it is given to was made for
+    /// ([`Detector::parse_for`](super::Detector::parse_for)): another channel count, or an FFT
+    /// longer than the extractor's capacity.
+    Capacity {
+        /// What: `"vibration channels"` (must be equal) or `"fft_len"` (at most the capacity).
+        what: &'static str,
+        /// The bundle's value.
+        bundle: u32,
+        /// This build's.
+        build: u32,
+    },
 }
 
 impl fmt::Display for BundleError {
@@ -153,6 +164,12 @@ impl fmt::Display for BundleError {
                 f,
                 "bundle byte {offset} is reserved but set: written by a newer avm, which this build cannot honour"
             ),
+            BundleError::Capacity { what: "vibration channels", bundle, build } => {
+                write!(f, "bundle is for {bundle} vibration channels; this build is for exactly {build}")
+            }
+            BundleError::Capacity { what, bundle, build } => {
+                write!(f, "bundle's {what} is {bundle}; this build handles at most {build}")
+            }
         }
     }
 }

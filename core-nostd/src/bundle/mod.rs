@@ -299,6 +299,19 @@ mod tests {
     }
 
     #[test]
+    fn parse_for_checks_the_build_capacity() {
+        let b = sample(); // 1 channel, fft_len 1024
+        assert!(Detector::parse_for::<1, 1024>(&b).is_ok());
+        assert!(Detector::parse_for::<1, 4096>(&b).is_ok());
+        let e = Detector::parse_for::<2, 1024>(&b).unwrap_err();
+        assert_eq!(e, BundleError::Capacity { what: "vibration channels", bundle: 1, build: 2 });
+        assert_eq!(std::format!("{e}"), "bundle is for 1 vibration channels; this build is for exactly 2");
+        let e = Detector::parse_for::<1, 512>(&b).unwrap_err();
+        assert_eq!(e, BundleError::Capacity { what: "fft_len", bundle: 1024, build: 512 });
+        assert_eq!(std::format!("{e}"), "bundle's fft_len is 1024; this build handles at most 512");
+    }
+
+    #[test]
     fn assess_alarms_only_on_valid_windows_above_threshold() {
         let b = sample();
         let d = Detector::parse(&b).unwrap();

@@ -290,6 +290,31 @@ impl<'a> Detector<'a> {
         })
     }
 
+    /// [`Detector::parse`], then checks that the bundle fits a build of `CH` vibration channels
+    /// whose extractor holds FFTs of up to `FFT_MAX` points (`FeatureExtractor<CH, FFT_MAX>`):
+    /// the firmware's checks, made once at parse time ([`BundleError::Capacity`]).
+    pub fn parse_for<const CH: usize, const FFT_MAX: usize>(
+        bytes: &'a [u8],
+    ) -> Result<Detector<'a>, BundleError> {
+        let d = Detector::parse(bytes)?;
+        let build = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        if d.channels != CH {
+            return Err(BundleError::Capacity {
+                what: "vibration channels",
+                bundle: build(d.channels),
+                build: build(CH),
+            });
+        }
+        if d.config.fft_len as usize > FFT_MAX {
+            return Err(BundleError::Capacity {
+                what: "fft_len",
+                bundle: d.config.fft_len,
+                build: build(FFT_MAX),
+            });
+        }
+        Ok(d)
+    }
+
     /// The extractor config the model was trained with: build the firmware's
     /// [`crate::FeatureExtractor`] from it.
     pub fn config(&self) -> ExtractorConfig {

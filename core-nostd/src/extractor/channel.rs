@@ -108,6 +108,13 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
     };
 }
 
+impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
+    /// A channel of an unconfigured extractor: all bytes zero (`configure` replaces it with
+    /// [`Channel::FRESH`]), so an unconfigured `static` extractor is `.bss`.
+    pub(super) const UNCONFIGURED: Self =
+        Channel { bounds: Bounds::ZERO, acc: BlockAccumulator::ZERO, ..Channel::FRESH };
+}
+
 /// What a channel's pipeline needs besides its own state.
 pub(super) struct Ctx<'a, T, const FFT_MAX: usize, const ENV_MAX: usize> {
     pub(super) sh: &'a mut Shared<FFT_MAX, ENV_MAX>,

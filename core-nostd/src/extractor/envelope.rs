@@ -51,11 +51,13 @@ pub(crate) struct EnvPlan {
 }
 
 impl EnvPlan {
+    /// No envelope path (`on` false: nothing else is read). All zero, so that an unconfigured
+    /// extractor is all zero (`.bss`).
     pub const NONE: EnvPlan = EnvPlan {
         on: false,
-        bp: Biquad::IDENTITY,
-        lp: Biquad::IDENTITY,
-        decimation: 1,
+        bp: Biquad::ZERO,
+        lp: Biquad::ZERO,
+        decimation: 0,
         fft_len: 0,
         half_in: 0,
         rate_hz: 0.0,

@@ -62,14 +62,21 @@ use channel::{Channel, Ctx, Shared};
 pub struct FeatureExtractor<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize = 0> {
     shared: Shared<FFT_MAX, ENV_MAX>,
     channels: [Channel<FFT_MAX, ENV_MAX>; CH],
-    prev: Option<PrevWindow<CH>>,
+    prev: PrevWindow<CH>,
 }
 
+/// What the next window's rates of change are computed against. `valid` is false before the
+/// first window and after an invalid one. All zero when there is none, like the rest of an
+/// [`FeatureExtractor::UNCONFIGURED`] extractor (which then lives in `.bss`).
 #[derive(Clone, Copy, Debug)]
 struct PrevWindow<const CH: usize> {
     valid: bool,
     rms_g: [f32; CH],
     kurtosis: [f32; CH],
+}
+
+impl<const CH: usize> PrevWindow<CH> {
+    const NONE: Self = PrevWindow { valid: false, rms_g: [0.0; CH], kurtosis: [0.0; CH] };
 }
 
 impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtractor<CH, FFT_MAX, ENV_MAX> {
@@ -86,8 +93,14 @@ impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtract
     /// (or keeps it in a cell) and calls [`configure`](Self::configure), which initialises it in
     /// place. Until then every push is ignored (no frame; [`samples_pushed`](Self::samples_pushed)
     /// stays 0) and [`config`](Self::config) is all zeros.
-    pub const UNCONFIGURED: Self =
-        FeatureExtractor { shared: Shared::UNCONFIGURED, channels: [Channel::FRESH; CH], prev: None };
+    ///
+    /// Its bytes are all zero, so such a `static` costs `.bss`, not a 24 KB `.data` image in
+    /// flash (checked by avm-capi's tests, which zero C-provided memory into this value).
+    pub const UNCONFIGURED: Self = FeatureExtractor {
+        shared: Shared::UNCONFIGURED,
+        channels: [Channel::UNCONFIGURED; CH],
+        prev: PrevWindow::NONE,
+    };
 
     /// (Re)configures the extractor in place and starts a new stream. Fails, leaving the
     /// extractor as it was, if `cfg` breaks a constraint of [`ExtractorConfig`] or its `fft_len`
@@ -162,7 +175,7 @@ impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtract
         for c in &mut self.channels {
             *c = Channel::FRESH;
         }
-        self.prev = None;
+        self.prev = PrevWindow::NONE;
     }
 
     fn is_configured(&self) -> bool {
@@ -275,10 +288,11 @@ impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtract
         let mut features = windows.map(|w| w.features);
         let quality = windows.map(|w| w.quality);
         let valid = quality.iter().all(|q| q.unrepaired == 0);
-        let roc_valid = matches!(self.prev, Some(PrevWindow { valid: true, .. }));
+        let roc_valid = self.prev.valid;
         let cfg = &self.shared.cfg;
         let per_s = f64::from(cfg.sample_rate_hz) / f64::from(cfg.hop_len_samples);
-        if let (true, Some(p)) = (roc_valid, &self.prev) {
+        if roc_valid {
+            let p = &self.prev;
             let rate = |now: f32, before: f32| ((f64::from(now) - f64::from(before)) * per_s) as f32;
             for (k, feature) in cfg.features.iter().enumerate() {
                 for (c, (f, w)) in features.iter_mut().zip(&windows).enumerate() {
@@ -290,11 +304,8 @@ impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtract
                 }
             }
         }
-        self.prev = Some(PrevWindow {
-            valid,
-            rms_g: windows.map(|w| w.rms_g),
-            kurtosis: windows.map(|w| w.kurtosis),
-        });
+        self.prev =
+            PrevWindow { valid, rms_g: windows.map(|w| w.rms_g), kurtosis: windows.map(|w| w.kurtosis) };
         let window_index = windows[0].window_index;
         Some(FeatureFrame {
             window_index,
