@@ -3,7 +3,8 @@
 # - the pinned Rust toolchain with the Cortex-M4F target, rustfmt and clippy
 # - numpy/scipy/scikit-learn (independent references), onnxruntime (its shared library is
 #   what `avm export` validates models with), onnx and PyYAML (consumer checks)
-# - qemu-system-arm (Debian), which runs the firmware example for the parity tests, and
+# - qemu-system-arm (Debian), which runs the firmware examples for the parity tests; make,
+#   gcc-arm-none-eabi and newlib (Debian), which build the C example firmware; and
 #   defmt-print (cargo install), which decodes its defmt log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +21,16 @@ rustup component add --toolchain "$toolchain" rustfmt clippy >/dev/null 2>&1 || 
 
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 
-if ! command -v qemu-system-arm >/dev/null 2>&1; then
+missing=()
+command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
+[ -e /usr/lib/arm-none-eabi/lib/thumb/v7e-m+fp/hard/libc.a ] || missing+=(libnewlib-arm-none-eabi)
+if [ "${#missing[@]}" -gt 0 ]; then
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
   $sudo_cmd apt-get update -qq
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >/dev/null
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # defmt-print decodes the firmware's defmt log (the parity suite checks it).

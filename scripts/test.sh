@@ -15,6 +15,9 @@ cargo clippy -p avm-core --all-targets --features defmt --locked -- -D warnings
 step "avm-core for the Cortex-M4F (thumbv7em-none-eabihf), with and without defmt"
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --locked
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --features defmt --locked
+step "avm's C API for the Cortex-M4F (staticlib, firmware profile) and its lints"
+cargo build -p avm-capi --target thumbv7em-none-eabihf --profile firmware --locked
+cargo clippy -p avm-capi --target thumbv7em-none-eabihf --locked -- -D warnings
 step "firmware example (thumbv7em-none-eabihf), with and without defmt"
 (cd firmware-example && cargo build --release --locked && cargo build --release --locked --features defmt \
   && cargo clippy --release --locked -- -D warnings)

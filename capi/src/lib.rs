@@ -367,7 +367,10 @@ pub struct AvmDetectorInfo {
 /// # Safety
 /// `det` and `info` point to their types.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn avm_detector_get_info(det: *const AvmDetector, info: *mut AvmDetectorInfo) -> AvmStatus {
+pub unsafe extern "C" fn avm_detector_get_info(
+    det: *const AvmDetector,
+    info: *mut AvmDetectorInfo,
+) -> AvmStatus {
     // SAFETY: caller's contract.
     let d: &Detector<'static> = match unsafe { object(det, MAGIC_DETECTOR) } {
         Ok(d) => d,
@@ -857,7 +860,10 @@ pub unsafe extern "C" fn avm_assess(
 /// # Safety
 /// `tally` points to an [`AvmPhaseTally`] nothing else references; `det` to a parsed detector.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn avm_phase_tally_init(tally: *mut AvmPhaseTally, det: *const AvmDetector) -> AvmStatus {
+pub unsafe extern "C" fn avm_phase_tally_init(
+    tally: *mut AvmPhaseTally,
+    det: *const AvmDetector,
+) -> AvmStatus {
     // SAFETY: caller's contract.
     let d: &Detector<'static> = match unsafe { object(det, MAGIC_DETECTOR) } {
         Ok(d) => d,

@@ -45,10 +45,13 @@ fn segment() -> Segment {
     s
 }
 
+/// One window: index, feature bits, score bits, valid, judged, alarm, phase.
+type Window = (u32, Vec<u32>, u32, u8, u8, u8, u8);
+
 /// What one run produces: per window the feature bits, the verdict and any alert event.
 #[derive(Debug, PartialEq)]
 struct Out {
-    windows: Vec<(u32, Vec<u32>, u32, u8, u8, u8, u8)>,
+    windows: Vec<Window>,
     alerts: Vec<(u8, u32, u32, u32)>,
 }
 
@@ -79,12 +82,11 @@ fn reference(s: &Segment) -> Out {
             out.alerts.push((k, e.window_index, e.raised_window, e.peak_score.to_bits()));
         }
     };
-    for (i, ((v, r), p)) in vib.iter().zip(&s.rpm).zip(&s.phase).enumerate() {
+    for ((v, r), p) in vib.iter().zip(&s.rpm).zip(&s.phase) {
         tally.push(*p);
         if let Some(f) = fx.push(v, r) {
             take(f, &tally);
         }
-        let _ = i;
     }
     if let Some(f) = fx.finish() {
         take(f, &tally);
@@ -139,10 +141,7 @@ fn objects() -> Objects {
     let mut o = Objects { det: zeroed(), fx: zeroed(), tally: zeroed(), alerter: zeroed() };
     let b = bundle();
     unsafe {
-        assert_eq!(
-            avm_detector_parse(&mut *o.det, b.as_ptr(), b.len(), ptr::null_mut(), 0),
-            AvmStatus::Ok
-        );
+        assert_eq!(avm_detector_parse(&mut *o.det, b.as_ptr(), b.len(), ptr::null_mut(), 0), AvmStatus::Ok);
         assert_eq!(avm_extractor_init(&mut *o.fx, &*o.det, ptr::null_mut(), 0), AvmStatus::Ok);
         assert_eq!(avm_phase_tally_init(&mut *o.tally, &*o.det), AvmStatus::Ok);
         assert_eq!(avm_alerter_init(&mut *o.alerter, &*o.det), AvmStatus::Ok);
@@ -154,8 +153,12 @@ fn objects() -> Objects {
 /// vibration as `i16` counts or `f32` g, in blocks of `block` instants (cut at speed changes).
 fn through_capi(s: &Segment, block: usize, as_f32: bool) -> Out {
     let mut o = objects();
-    let mut cx =
-        Ctx { det: &*o.det, tally: &*o.tally, alerter: &mut *o.alerter, out: Out { windows: vec![], alerts: vec![] } };
+    let mut cx = Ctx {
+        det: &*o.det,
+        tally: &*o.tally,
+        alerter: &mut *o.alerter,
+        out: Out { windows: vec![], alerts: vec![] },
+    };
     let user = (&mut cx as *mut Ctx).cast::<c_void>();
     let scale = [s.lsb_g; AVM_CHANNELS];
     let fx: *mut AvmExtractor = &mut *o.fx;
@@ -164,10 +167,10 @@ fn through_capi(s: &Segment, block: usize, as_f32: bool) -> Out {
     let mut held = [f32::NAN; AVM_CHANNELS];
     let mut i = 0;
     while i < n {
-        for c in 0..AVM_CHANNELS {
-            if s.rpm[i][c].to_bits() != held[c].to_bits() {
-                assert_eq!(unsafe { avm_extractor_set_speed(fx, c as u32, s.rpm[i][c]) }, AvmStatus::Ok);
-                held[c] = s.rpm[i][c];
+        for (c, (h, &r)) in held.iter_mut().zip(&s.rpm[i]).enumerate() {
+            if r.to_bits() != h.to_bits() {
+                assert_eq!(unsafe { avm_extractor_set_speed(fx, c as u32, r) }, AvmStatus::Ok);
+                *h = r;
             }
         }
         let mut end = (i + block).min(n);
@@ -185,7 +188,9 @@ fn through_capi(s: &Segment, block: usize, as_f32: bool) -> Out {
             unsafe { avm_extractor_push_f32(fx, g.as_ptr(), end - i, Some(on_frame), user) }
         } else {
             let flat: Vec<i16> = s.counts[i..end].iter().flatten().copied().collect();
-            unsafe { avm_extractor_push_i16(fx, flat.as_ptr(), end - i, scale.as_ptr(), Some(on_frame), user) }
+            unsafe {
+                avm_extractor_push_i16(fx, flat.as_ptr(), end - i, scale.as_ptr(), Some(on_frame), user)
+            }
         };
         assert_eq!(st, AvmStatus::Ok);
         i = end;
@@ -258,7 +263,9 @@ fn refusals_name_the_rule_and_change_nothing() {
         AvmStatus::NullPointer
     );
     assert_eq!(
-        unsafe { avm_extractor_push_f32(&mut *o.fx, [0.0f32; 2].as_ptr(), usize::MAX, None, ptr::null_mut()) },
+        unsafe {
+            avm_extractor_push_f32(&mut *o.fx, [0.0f32; 2].as_ptr(), usize::MAX, None, ptr::null_mut())
+        },
         AvmStatus::Length
     );
     assert_eq!(unsafe { avm_extractor_samples(&*o.fx) }, 0, "refused pushes consumed nothing");
@@ -305,7 +312,14 @@ fn a_callback_cannot_re_enter_its_extractor() {
     let flat: Vec<i16> = s.counts[..n].iter().flatten().copied().collect();
     let scale = [s.lsb_g; AVM_CHANNELS];
     let st = unsafe {
-        avm_extractor_push_i16(r.fx, flat.as_ptr(), n, scale.as_ptr(), Some(re_enter), (&mut r as *mut Re).cast())
+        avm_extractor_push_i16(
+            r.fx,
+            flat.as_ptr(),
+            n,
+            scale.as_ptr(),
+            Some(re_enter),
+            (&mut r as *mut Re).cast(),
+        )
     };
     assert_eq!(st, AvmStatus::Ok);
     assert_eq!(r.seen, vec![AvmStatus::Busy]);

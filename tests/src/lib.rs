@@ -258,6 +258,40 @@ fn build(extra: &[&str], target_dir: &str) -> Result<PathBuf> {
     Ok(dir.join(target_dir).join("thumbv7em-none-eabihf/release/avm-firmware-example"))
 }
 
+/// The C example firmware's directory (`firmware-c/`: avm's C API linked into plain C).
+pub fn c_firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-c")
+}
+
+/// Builds the C example firmware with its Makefile (`make`: libavm_capi.a for
+/// thumbv7em-none-eabihf by cargo, then arm-none-eabi-gcc) and returns the ELF path; with
+/// `host`, the same program for the build machine (`make host`, gcc).
+pub fn build_c_firmware(host: bool) -> Result<PathBuf> {
+    let dir = c_firmware_dir();
+    let out = Command::new("make")
+        .arg("-s")
+        .args(if host { &["host"][..] } else { &[][..] })
+        .current_dir(&dir)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .context(
+            "running make in firmware-c (apt-get install make gcc-arm-none-eabi libnewlib-arm-none-eabi)",
+        )?;
+    ensure!(
+        out.status.success(),
+        "building the C firmware (host {host}) failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(dir.join(if host { "build/avm-c-host" } else { "build/avm-c-firmware.elf" }))
+}
+
+/// Runs the host build of the C example in `workdir`.
+pub fn run_c_host(bin: &Path, workdir: &Path) -> Result<Run> {
+    let out = Command::new(bin).current_dir(workdir).stdin(std::process::Stdio::null()).output()?;
+    Ok(Run { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned() })
+}
+
 /// Runs the defmt firmware in `workdir` and decodes its log with `defmt-print -e <elf>`.
 pub fn run_firmware_defmt(elf: &Path, workdir: &Path) -> Result<String> {
     let out = qemu(elf, workdir)?;

@@ -16,6 +16,11 @@ fn elf() -> &'static PathBuf {
     ELF.get_or_init(|| build_firmware().expect("building the firmware"))
 }
 
+fn c_elf() -> &'static PathBuf {
+    static ELF: OnceLock<PathBuf> = OnceLock::new();
+    ELF.get_or_init(|| build_c_firmware(false).expect("building the C firmware"))
+}
+
 fn bundle() -> Vec<u8> {
     std::fs::read(firmware_dir().join("data/detector.avmb")).unwrap()
 }
@@ -26,6 +31,16 @@ fn firmware_on(samples: &Samples, bundle: &[u8]) -> Report {
     std::fs::write(dir.path().join("avm-detector.avmb"), bundle).unwrap();
     let run = run_firmware(elf(), dir.path()).unwrap();
     assert_eq!(run.code, Some(0), "firmware failed:\n{}", run.stdout);
+    parse_report(&run.stdout).unwrap()
+}
+
+/// The C example firmware (avm's C API) under QEMU on the same inputs.
+fn c_firmware_on(samples: &Samples, bundle: &[u8]) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("avm-input.avmi"), samples.to_avmi()).unwrap();
+    std::fs::write(dir.path().join("avm-detector.avmb"), bundle).unwrap();
+    let run = run_firmware(c_elf(), dir.path()).unwrap();
+    assert_eq!(run.code, Some(0), "C firmware failed:\n{}", run.stdout);
     parse_report(&run.stdout).unwrap()
 }
 
@@ -62,6 +77,33 @@ fn embedded_segment_matches_host_and_snapshot() {
 }
 
 #[test]
+fn c_firmware_on_board_and_on_host_matches_the_rust_firmware() {
+    // The C example, linked with avm's C API for the Cortex-M4F (under QEMU) and for this
+    // machine, streams the embedded segment (16-bit counts through avm_extractor_push_i16, the
+    // speed as tachometer updates): the same W and A lines as the Rust firmware's snapshot.
+    let want: Vec<String> =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/firmware_demo.txt"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("W ") || l.starts_with("A "))
+            .map(str::to_owned)
+            .collect();
+    assert!(want.len() > 5 && want.iter().any(|l| l.starts_with("A R")));
+    let dir = tempfile::tempdir().unwrap();
+    let host_bin = build_c_firmware(true).unwrap();
+    for (what, run) in [
+        ("QEMU", run_firmware(c_elf(), dir.path()).unwrap()),
+        ("host", run_c_host(&host_bin, dir.path()).unwrap()),
+    ] {
+        assert_eq!(run.code, Some(0), "C firmware on {what}:\n{}", run.stdout);
+        let got: Vec<&str> =
+            run.stdout.lines().filter(|l| l.starts_with("W ") || l.starts_with("A ")).collect();
+        assert_eq!(got, want, "C firmware on {what} vs the Rust firmware");
+        assert!(run.stdout.contains("1 alerts raised"), "{}", run.stdout);
+    }
+}
+
+#[test]
 fn refuses_corrupted_and_foreign_bundles() {
     let good = bundle();
     let mut corrupt = good.clone();
@@ -75,14 +117,16 @@ fn refuses_corrupted_and_foreign_bundles() {
     for (b, want) in [(&corrupt, "checksum mismatch"), (&schema, foreign.as_str())] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("avm-detector.avmb"), b).unwrap();
-        let run = run_firmware(elf(), dir.path()).unwrap();
-        assert_eq!(run.code, Some(1), "{}", run.stdout);
-        assert!(
-            run.stdout.contains("refusing the detector bundle") && run.stdout.contains(want),
-            "{}",
-            run.stdout
-        );
-        assert!(!run.stdout.contains("\nW "));
+        for elf in [elf(), c_elf()] {
+            let run = run_firmware(elf, dir.path()).unwrap();
+            assert_eq!(run.code, Some(1), "{}: {}", elf.display(), run.stdout);
+            assert!(
+                run.stdout.contains("refusing the detector bundle") && run.stdout.contains(want),
+                "{}",
+                run.stdout
+            );
+            assert!(!run.stdout.contains("\nW "));
+        }
     }
 }
 
@@ -132,6 +176,8 @@ fn simulated_flights_firmware_host_and_trainer_agree() {
         let host = host_reference(&samples, &b).unwrap();
         let fw = firmware_on(&samples, &b);
         assert_same(&flight, &fw, &host);
+        let c = c_firmware_on(&samples, &b);
+        assert_same(&format!("{flight} (C firmware)"), &c, &host);
         // The trainer's featurize output for the same recording: the same feature bits, and
         // the same window phase (the trainer's per-hop counts vs the core's tally on board).
         let mut rows: Vec<_> = trainer_rows.iter().filter(|r| r.flight_id == flight).collect();
@@ -249,6 +295,7 @@ fn real_cwru_recording_firmware_and_host_agree() {
     let host = host_reference(&samples, &b).unwrap();
     assert!(host.windows.len() >= 35, "{} windows", host.windows.len());
     assert_same("CWRU 109", &firmware_on(&samples, &b), &host);
+    assert_same("CWRU 109 (C firmware)", &c_firmware_on(&samples, &b), &host);
 }
 
 #[test]
