@@ -16,7 +16,7 @@ step "avm-core for the Cortex-M4F (thumbv7em-none-eabihf), with and without defm
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --locked
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --features defmt --locked
 step "avm's C API for the Cortex-M4F (staticlib, firmware profile) and its lints"
-cargo build -p avm-capi --target thumbv7em-none-eabihf --profile firmware --locked
+cargo rustc -p avm-capi --target thumbv7em-none-eabihf --profile firmware --locked --crate-type staticlib
 cargo clippy -p avm-capi --target thumbv7em-none-eabihf --locked -- -D warnings
 step "firmware example (thumbv7em-none-eabihf), with and without defmt"
 (cd firmware-example && cargo build --release --locked && cargo build --release --locked --features defmt \

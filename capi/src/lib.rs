@@ -616,7 +616,6 @@ unsafe fn push_with(
     // SAFETY: `state` was checked by `object`.
     unsafe { ptr::addr_of_mut!((*state).state).write(BUSY_EXTRACTOR) };
     let mut vib = [[0.0f32; AVM_CHANNELS]; STAGE];
-    let rpm = [x.speed_rpm; STAGE];
     let mut i = 0;
     while i < instants {
         let n = (instants - i).min(STAGE);
@@ -625,17 +624,30 @@ unsafe fn push_with(
                 *s = sample(i + k, c);
             }
         }
-        // The lengths are equal by construction: push_slice cannot refuse them.
-        let _ = x.fx.push_slice(&vib[..n], &rpm[..n], |f| {
-            let frame = AvmFrame::from_frame(&f);
-            // SAFETY: caller's contract on the callback.
-            unsafe { callback(user, &frame) };
-        });
+        push_stage(x, &vib[..n], callback, user);
         i += n;
     }
     // SAFETY: as above.
     unsafe { ptr::addr_of_mut!((*state).state).write(MAGIC_EXTRACTOR) };
     AvmStatus::Ok
+}
+
+/// One staged block into the core. Not inlined: the `f32` and `i16` entry points share this
+/// one copy of the extractor's per-sample code (2.7 KiB of flash each when inlined).
+#[inline(never)]
+fn push_stage(
+    x: &mut Extractor,
+    vib: &[[f32; AVM_CHANNELS]],
+    callback: unsafe extern "C" fn(*mut c_void, *const AvmFrame),
+    user: *mut c_void,
+) {
+    let rpm = [x.speed_rpm; STAGE];
+    // The lengths are equal by construction: push_slice cannot refuse them.
+    let _ = x.fx.push_slice(vib, &rpm[..vib.len()], |f| {
+        let frame = AvmFrame::from_frame(&f);
+        // SAFETY: the entry points' contract on the callback.
+        unsafe { callback(user, &frame) };
+    });
 }
 
 /// Pushes `instants` sample instants of vibration in g, interleaved by channel

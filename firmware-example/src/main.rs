@@ -27,6 +27,7 @@ use avm_core::{AlertKind, Alerter, Detector, FeatureExtractor, FeatureFrame, Pha
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use panic_semihosting as _;
+use static_cell::ConstStaticCell;
 
 #[cfg(feature = "defmt")]
 use defmt_semihosting as _;
@@ -102,12 +103,13 @@ fn fail(_what: &str) -> ! {
     loop {}
 }
 
-static mut BUNDLE_BUF: [u8; 160 * 1024] = [0; 160 * 1024];
-
-/// The extractor lives in static RAM and is configured in place: no copy of its 21 KB on the stack.
-static mut FX: FeatureExtractor<CH, FFT_MAX> = FeatureExtractor::UNCONFIGURED;
+/// A bundle given by the host is read here (160 KiB of .bss).
+static BUNDLE_BUF: ConstStaticCell<[u8; 160 * 1024]> = ConstStaticCell::new([0; 160 * 1024]);
+/// The extractor lives in static RAM and is configured in place: no copy of its 23 KB on the
+/// stack, and no flash image either (`UNCONFIGURED` is all zero bytes: .bss).
+static FX: ConstStaticCell<FeatureExtractor<CH, FFT_MAX>> = ConstStaticCell::new(FeatureExtractor::UNCONFIGURED);
 /// Phase-code counts of the last hops (1.1 KB).
-static mut TALLY: PhaseTally = PhaseTally::UNCONFIGURED;
+static TALLY: ConstStaticCell<PhaseTally> = ConstStaticCell::new(PhaseTally::UNCONFIGURED);
 
 /// The state kept across windows: the alert machine and the counts.
 struct Watch {
@@ -225,14 +227,15 @@ fn main() -> ! {
     #[cfg(feature = "cost")]
     cost::start();
     // The bundle: from the host if it offers one, else the embedded one.
-    // SAFETY: BUNDLE_BUF is only touched here, once, before anything else reads it.
-    let buf: &'static mut [u8] = unsafe { &mut *core::ptr::addr_of_mut!(BUNDLE_BUF) };
+    // `take` hands out each static once (a second call would panic): no `static mut`, no unsafe.
+    let buf: &'static mut [u8] = BUNDLE_BUF.take();
     let bundle: &[u8] = match host::read_file(b"avm-detector.avmb\0", buf) {
         Ok(Some(n)) => &buf[..n],
         Ok(None) => EMBEDDED_BUNDLE,
         Err(e) => fail(e),
     };
-    let det = match Detector::parse(bundle) {
+    // Checks the bundle and that it fits this build (channel count, FFT capacity) in one call.
+    let det = match Detector::parse_for::<CH, FFT_MAX>(bundle) {
         Ok(d) => d,
         Err(e) => {
             let mut msg = input::Msg::new();
@@ -240,15 +243,8 @@ fn main() -> ! {
             fail(msg.as_str())
         }
     };
-    if det.channels() != CH {
-        fail("refusing the detector bundle: it is not for 2 vibration channels");
-    }
     let cfg = det.config();
-    if cfg.fft_len as usize > FFT_MAX {
-        fail("refusing the detector bundle: its fft_len is above this firmware's FFT_MAX (1024)");
-    }
-    // SAFETY: FX is only ever touched here, once.
-    let fx: &'static mut FeatureExtractor<CH, FFT_MAX> = unsafe { &mut *core::ptr::addr_of_mut!(FX) };
+    let fx: &'static mut FeatureExtractor<CH, FFT_MAX> = FX.take();
     if let Err(e) = fx.configure(cfg) {
         // E.g. an envelope feature set on this build without envelope capacity (ENV_MAX = 0).
         let mut msg = input::Msg::new();
@@ -258,8 +254,7 @@ fn main() -> ! {
     if BLOCK + cfg.max_gap_samples as usize + 1 >= cfg.hop_len_samples as usize {
         fail("refusing the detector bundle: its hop is too short for this firmware's 256-sample blocks");
     }
-    // SAFETY: TALLY is only ever touched here, once.
-    let tally: &'static mut PhaseTally = unsafe { &mut *core::ptr::addr_of_mut!(TALLY) };
+    let tally: &'static mut PhaseTally = TALLY.take();
     *tally = PhaseTally::new(&cfg);
     let mut watch = match Alerter::new(det.alert_policy()) {
         Ok(alerter) => Watch { alerter, alarms: 0, no_verdict: 0, alerts: 0 },
