@@ -21,6 +21,8 @@ cargo clippy -p avm-capi --target thumbv7em-none-eabihf --locked -- -D warnings
 step "firmware example (thumbv7em-none-eabihf), with and without defmt"
 (cd firmware-example && cargo build --release --locked && cargo build --release --locked --features defmt \
   && cargo clippy --release --locked -- -D warnings)
+step "real-board example (STM32F407, embassy): builds, links and lints (it runs on a board only)"
+(cd firmware-stm32f4 && cargo build --release --locked && cargo clippy --release --locked -- -D warnings)
 step "the trainer's modules import each other in no cycle"
 python3 scripts/module_cycles.py trainer/src
 step "golden files are what the numpy/scipy reference computes"
