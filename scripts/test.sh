@@ -3,9 +3,6 @@
 # and every test of the workspace. README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# No test reads stdin. Make it /dev/null: with fd 0 closed (as some CI runners leave it), rustc's
-# `rustc -` target probe under clippy read whatever file took fd 0 and cargo cached the failure.
-exec </dev/null
 bash scripts/setup.sh
 
 step() { printf '\n==> %s\n' "$*"; }
