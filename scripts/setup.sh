@@ -4,7 +4,8 @@
 # - numpy/scipy/scikit-learn (independent references), onnxruntime (its shared library is
 #   what `avm export` validates models with), onnx and PyYAML (consumer checks)
 # - qemu-system-arm (Debian), which runs the firmware examples for the parity tests; make,
-#   gcc-arm-none-eabi and newlib (Debian), which build the C example firmware; and
+#   gcc-arm-none-eabi and newlib (Debian), which build the C example firmware; Java 17 (Debian)
+#   for pyspark's local mode; maturin, pytest and pyspark (PyPI) for the Python package; and
 #   defmt-print (cargo install), which decodes its defmt log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/lib/thumb/v7e-m+fp/hard/libc.a ] || missing+=(libnewlib-arm-none-eabi)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi

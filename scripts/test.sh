@@ -31,7 +31,13 @@ python3 trainer/tests/golden/metrics_golden.py --check
 step "tests (including the QEMU parity suite, tests/, and the fuzz corpus replay)"
 cargo test --workspace --locked
 step "README's \"Your own data\" walkthrough: CSV exports -> import -> init -> validate -> run -> score"
-AVM="${CARGO_TARGET_DIR:-target}/debug/avm" bash scripts/walkthrough.sh
+WALK=$(mktemp -d -t avm-walkthrough.XXXXXX)
+AVM="${CARGO_TARGET_DIR:-target}/debug/avm" bash scripts/walkthrough.sh "$WALK"
+step "Python package: the abi3 wheel (maturin, dev profile) and its pytest suite against the walkthrough's outputs (notebook API, scikit-learn, Spark local mode)"
+rm -rf "${CARGO_TARGET_DIR:-target}/wheels"
+maturin build --quiet --locked --profile dev -m python/Cargo.toml -o "${CARGO_TARGET_DIR:-target}/wheels"
+python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "${CARGO_TARGET_DIR:-target}"/wheels/avm-*.whl
+AVM_WALKTHROUGH="$WALK" python3 -m pytest -q -p no:cacheprovider python/tests
 step "bounded fuzzing of every parser of untrusted bytes (10 s per target, fixed seed)"
 # `cargo test --workspace` above built the binary with the workspace's features; `cargo run -p
 # avm-fuzz` would rebuild the dependency tree with avm-fuzz's own (3-4 min).
