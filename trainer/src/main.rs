@@ -452,6 +452,16 @@ fn run(cli: Cli) -> Result<()> {
                 RegistryAction::Promote { detector, version } => {
                     reg.promote(&detector, &version)?;
                     outln!("{detector} {version} is now in production");
+                    // The MLflow Model Registry follows when a tracking server is configured
+                    // (best effort: the registry above is the record).
+                    if let Ok(uri) = std::env::var("MLFLOW_TRACKING_URI")
+                        && uri.starts_with("http")
+                    {
+                        match avm_trainer::tracking::mlflow::promote_alias(&uri, &detector, &version) {
+                            Ok(mv) => outln!("MLflow: {detector} model version {mv} has alias production"),
+                            Err(e) => eprintln!("tracking: MLflow alias production not set: {e:#}"),
+                        }
+                    }
                 }
                 RegistryAction::Verify => {
                     let problems = reg.verify();

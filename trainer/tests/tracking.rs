@@ -146,6 +146,32 @@ fn tensorboard_and_mlflow_read_what_avm_logged() {
         jsonl.to_str().unwrap(),
         tdir.to_str().unwrap(),
     ]);
+    // Export: the MLflow Model (scaler inside the graph) loads with mlflow.pyfunc and gives
+    // avm's scores; the Model Registry holds the version, and `avm registry promote` moves the
+    // production alias.
+    avm(d, &["export", "--config", "c.yaml", "--version", "1.0.0"], &[("MLFLOW_TRACKING_URI", &url)]);
+    let cfg = avm_trainer::config::PipelineConfig::load(&d.join("c.yaml")).unwrap();
+    let test = avm_trainer::stages::featurize::load_split(&cfg, "test").unwrap();
+    let bundle = std::fs::read(d.join("MODELS/small/1.0.0/detector.avmb")).unwrap();
+    let det = avm_core::Detector::parse(&bundle).unwrap();
+    let (mut x, mut want) = (Vec::new(), Vec::new());
+    for r in test.rows.iter().take(64) {
+        x.extend(r.features.iter().flat_map(|v| v.to_le_bytes()));
+        want.extend(det.score(&r.features).unwrap().to_le_bytes());
+    }
+    std::fs::write(d.join("x.f32"), &x).unwrap();
+    std::fs::write(d.join("score.f32"), &want).unwrap();
+    python(&[
+        "mlflow_model",
+        &url,
+        l["mlflow_run_id"].as_str().unwrap(),
+        d.join("x.f32").to_str().unwrap(),
+        d.join("score.f32").to_str().unwrap(),
+        &det.features().to_string(),
+        "small",
+    ]);
+    avm(d, &["registry", "promote", "small", "1.0.0"], &[("MLFLOW_TRACKING_URI", &url)]);
+    python(&["mlflow_production", &url, "small"]);
     drop(server);
 
     // No server at the URI (connection refused): training still completes, the checkpoints

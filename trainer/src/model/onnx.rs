@@ -275,6 +275,46 @@ pub fn encode(model: &Autoencoder, doc: &str, metadata: &[(String, String)]) -> 
     .encode_to_vec()
 }
 
+/// The scaled features inside [`with_scaler`]'s graph.
+pub const SCALED: &str = "scaled_features";
+
+/// `model.onnx` with avm's z-scoring inside, for consumers that hold raw features (the MLflow
+/// model): input `features` takes the raw features, `Sub` the scaler's means and `Div` by its
+/// standard deviations (a zero deviation divides by 1, as avm-core's `scale_value`) give
+/// `scaled_features`, which feed the autoencoder and the score as before. Elementwise `f32`
+/// subtraction and division are avm-core's own operations, so the scaled values are avm's bit
+/// for bit; the rest is ONNX Runtime's arithmetic (summation order), as for `model.onnx`.
+pub fn with_scaler(onnx: &[u8], mean: &[f32], std: &[f32]) -> anyhow::Result<Vec<u8>> {
+    let mut m = ModelProto::decode(onnx).map_err(|e| anyhow::anyhow!("model.onnx does not decode: {e}"))?;
+    let g = m.graph.as_mut().ok_or_else(|| anyhow::anyhow!("model.onnx has no graph"))?;
+    let f = mean.len();
+    anyhow::ensure!(std.len() == f, "scaler: {f} means but {} standard deviations", std.len());
+    let width = g
+        .input
+        .iter()
+        .find(|v| v.name == INPUT)
+        .and_then(|v| v.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref()?.dim.get(1)?.dim_value);
+    anyhow::ensure!(width == Some(f as i64), "model.onnx takes {width:?} features; the scaler has {f}");
+    for n in &mut g.node {
+        for i in &mut n.input {
+            if i == INPUT {
+                *i = SCALED.into();
+            }
+        }
+    }
+    let safe: Vec<f32> = std.iter().map(|&s| if s == 0.0 { 1.0 } else { s }).collect();
+    g.initializer.push(tensor("scaler.mean", &[f], mean));
+    g.initializer.push(tensor("scaler.std", &[f], &safe));
+    let mut nodes = vec![
+        node("Sub", "scaler.Sub", &[INPUT, "scaler.mean"], "scaler.centred", Vec::new()),
+        node("Div", "scaler.Div", &["scaler.centred", "scaler.std"], SCALED, Vec::new()),
+    ];
+    nodes.append(&mut g.node);
+    g.node = nodes;
+    g.doc_string.push_str(" Input: raw (unscaled) features; the scaler is applied inside the graph.");
+    Ok(m.encode_to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +347,14 @@ mod tests {
         let Dense { w, .. } = &m.layers[0];
         assert_eq!(&g.initializer[0].raw_data[..4], &w[0].to_le_bytes());
         assert_eq!(back.opset_import[0].version, OPSET);
+        let scaled = with_scaler(&bytes, &[1.0, 2.0, 3.0, 4.0], &[0.5, 0.0, 2.0, 1.0]).unwrap();
+        let g = ModelProto::decode(scaled.as_slice()).unwrap().graph.unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Sub", "Div", "Gemm", "Sigmoid", "Gemm", "Sub", "Mul", "ReduceMean"]);
+        assert_eq!(g.node[2].input[0], SCALED);
+        assert_eq!(g.node[5].input, [SCALED, OUTPUT_RECONSTRUCTION]);
+        let std = g.initializer.iter().find(|t| t.name == "scaler.std").unwrap();
+        assert_eq!(&std.raw_data[4..8], &1f32.to_le_bytes(), "a zero std divides by 1");
+        assert!(with_scaler(&bytes, &[0.0; 3], &[1.0; 3]).is_err(), "width checked");
     }
 }

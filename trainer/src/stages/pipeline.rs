@@ -84,7 +84,7 @@ pub fn export_version(
     reg.commit(entry.clone(), force)?;
     let train_dir =
         checkpoint.and_then(Path::parent).map_or_else(|| train::training_dir(cfg), Path::to_path_buf);
-    crate::tracking::after_export(cfg, &train_dir, &entry.path, &entry.version);
+    crate::tracking::after_export(cfg, &train_dir, &entry);
     Ok(entry)
 }
 

@@ -37,6 +37,12 @@ impl Target {
     }
 }
 
+/// The experiment tag that tells MLflow's UI what an experiment is for; without it MLflow 3
+/// opens avm's experiments on the GenAI (traces) pages.
+pub const EXPERIMENT_KIND: &str = "mlflow.experimentKind";
+/// Its value for model training.
+pub const MODEL_TRAINING: &str = "custom_model_development";
+
 /// Status codes of the file store (`mlflow.entities.RunStatus`).
 const FINISHED: u8 = 3;
 const RUNNING: u8 = 1;
@@ -177,12 +183,18 @@ impl Run {
                         let v = self.rest(
                             "POST",
                             "/api/2.0/mlflow/experiments/create",
-                            Some(json!({"name": experiment})),
+                            Some(json!({"name": experiment, "tags": [{"key": EXPERIMENT_KIND, "value": MODEL_TRAINING}]})),
                         )?;
                         v["experiment_id"].as_str().unwrap_or("").to_string()
                     }
                     Err(e) => return Err(e),
                 };
+                // An experiment made before (or by someone else) opens in model-training mode too.
+                self.rest(
+                    "POST",
+                    "/api/2.0/mlflow/experiments/set-experiment-tag",
+                    Some(json!({"experiment_id": self.experiment_id, "key": EXPERIMENT_KIND, "value": MODEL_TRAINING})),
+                )?;
                 let v = self.rest(
                     "POST",
                     "/api/2.0/mlflow/runs/create",
@@ -233,6 +245,122 @@ impl Run {
             yaml_str(&user),
         );
         crate::io::write_bytes_atomic(&dir.join("meta.yaml"), meta.as_bytes())
+    }
+
+    /// True when the run goes to a tracking server.
+    pub fn is_server(&self) -> bool {
+        matches!(self.target, Target::Server(_))
+    }
+
+    /// Sets run tags (`mlflow.user`, `mlflow.source.git.commit`, ...).
+    pub fn set_tags(&mut self, tags: &[(String, String)]) {
+        if self.failed {
+            self.unsent.push(format!("{} tags", tags.len()));
+            return;
+        }
+        let r = match self.target.clone() {
+            Target::Server(_) => {
+                let ts: Vec<_> = tags.iter().map(|(k, v)| json!({"key": k, "value": cut(v)})).collect();
+                self.rest(
+                    "POST",
+                    "/api/2.0/mlflow/runs/log-batch",
+                    Some(json!({"run_id": self.run_id, "tags": ts})),
+                )
+                .map(|_| ())
+            }
+            Target::Local(root) => tags.iter().try_for_each(|(k, v)| {
+                let p = root.join(&self.experiment_id).join(&self.run_id).join("tags").join(k);
+                crate::io::write_bytes_atomic(&p, cut(v).as_bytes())
+            }),
+        };
+        if let Err(e) = r {
+            self.fail(format!("{} tags: {e:#}", tags.len()));
+        }
+    }
+
+    /// Records a dataset the run used (name, sha256 digest, source path, context such as
+    /// `training`) as an MLflow dataset input. Tracking servers only: with the local file store
+    /// nothing is written here.
+    pub fn log_dataset(&mut self, name: &str, sha256: &str, source: &str, context: &str) {
+        if self.failed {
+            self.unsent.push(format!("dataset {name}"));
+            return;
+        }
+        let r = match self.target.clone() {
+            Target::Server(_) => self
+                .rest(
+                    "POST",
+                    "/api/2.0/mlflow/runs/log-inputs",
+                    Some(json!({
+                        "run_id": self.run_id,
+                        "datasets": [{
+                            "tags": [{"key": "mlflow.data.context", "value": context}],
+                            "dataset": {
+                                "name": name,
+                                "digest": &sha256[..sha256.len().min(36)],
+                                "source_type": "local",
+                                "source": json!({"uri": source}).to_string(),
+                                "profile": json!({"sha256": sha256}).to_string(),
+                            }
+                        }]
+                    })),
+                )
+                .map(|_| ()),
+            // The file store's dataset layout is not written; the caller tags the run with the
+            // digest instead.
+            Target::Local(_) => Ok(()),
+        };
+        if let Err(e) = r {
+            self.unsent.push(format!("dataset {name}: {e:#}"));
+        }
+    }
+
+    /// Registers the run's MLflow Model (`<artifact root>/model`) as a version of registered
+    /// model `name` in the server's Model Registry, tagged with avm's version, with the
+    /// aliases given (e.g. `candidate`, `v1_0_0`). Tracking servers only. Returns the MLflow
+    /// model version.
+    pub fn register_model(&mut self, name: &str, avm_version: &str, aliases: &[String]) -> Option<String> {
+        if self.failed || !matches!(self.target, Target::Server(_)) {
+            self.unsent.push(format!("model registry entry {name} {avm_version}"));
+            return None;
+        }
+        let r = (|| -> Result<String> {
+            match self.rest("POST", "/api/2.0/mlflow/registered-models/create", Some(json!({"name": name}))) {
+                Ok(_) => {}
+                Err(e) if e.to_string().contains("RESOURCE_ALREADY_EXISTS") => {}
+                Err(e) => return Err(e),
+            }
+            let v = self.rest(
+                "POST",
+                "/api/2.0/mlflow/model-versions/create",
+                Some(json!({
+                    "name": name,
+                    "source": format!("{}/model", self.artifact_uri),
+                    "run_id": self.run_id,
+                    "tags": [{"key": "avm.version", "value": avm_version}],
+                    "description": format!("avm detector {name} {avm_version}"),
+                })),
+            )?;
+            let version = v["model_version"]["version"].as_str().unwrap_or("").to_string();
+            if version.is_empty() {
+                bail!("the server returned no model version");
+            }
+            for a in aliases {
+                self.rest(
+                    "POST",
+                    "/api/2.0/mlflow/registered-models/alias",
+                    Some(json!({"name": name, "alias": a, "version": version})),
+                )?;
+            }
+            Ok(version)
+        })();
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.unsent.push(format!("model registry entry {name} {avm_version}: {e:#}"));
+                None
+            }
+        }
     }
 
     /// Logs parameters (values cut to MLflow's 6000 characters).
@@ -399,6 +527,34 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Moves registered model `detector`'s `production` alias to the MLflow model version that
+/// `avm export` registered for avm version `version` (its alias `v<major>_<minor>_<patch>`) on
+/// the tracking server at `uri`. Best effort: the caller reports an error, never fails on it.
+pub fn promote_alias(uri: &str, detector: &str, version: &str) -> Result<String> {
+    let Target::Server(_) = Target::parse(uri) else { bail!("{uri} is not a tracking server") };
+    let run = Run::blank(Target::parse(uri), "", "");
+    let alias = format!("v{}", version.replace('.', "_"));
+    let v = run.rest(
+        "GET",
+        &format!(
+            "/api/2.0/mlflow/registered-models/alias?name={}&alias={}",
+            urlencode(detector),
+            urlencode(&alias)
+        ),
+        None,
+    )?;
+    let mv = v["model_version"]["version"].as_str().unwrap_or("").to_string();
+    if mv.is_empty() {
+        bail!("no MLflow model version of {detector} has alias {alias}");
+    }
+    run.rest(
+        "POST",
+        "/api/2.0/mlflow/registered-models/alias",
+        Some(json!({"name": detector, "alias": "production", "version": mv})),
+    )?;
+    Ok(mv)
+}
+
 /// The id of experiment `name` in the file store at `root`, created (with the default
 /// experiment 0, as MLflow does) when missing.
 fn local_experiment(root: &Path, name: &str) -> Result<String> {
@@ -415,6 +571,11 @@ fn local_experiment(root: &Path, name: &str) -> Result<String> {
         );
         crate::io::write_bytes_atomic(&dir.join("meta.yaml"), meta.as_bytes())
     };
+    let tag_kind = |id: &str| -> Result<()> {
+        let tags = root.join(id).join("tags");
+        std::fs::create_dir_all(&tags)?;
+        crate::io::write_bytes_atomic(&tags.join(EXPERIMENT_KIND), MODEL_TRAINING.as_bytes())
+    };
     let mut max_id = 0u64;
     let mut found = None;
     for e in std::fs::read_dir(root)?.filter_map(|e| e.ok()) {
@@ -430,10 +591,12 @@ fn local_experiment(root: &Path, name: &str) -> Result<String> {
         write_meta("0", "Default")?;
     }
     if let Some(id) = found {
+        tag_kind(&id)?;
         return Ok(id);
     }
     let id = (max_id + 1).to_string();
     write_meta(&id, name)?;
+    tag_kind(&id)?;
     Ok(id)
 }
 

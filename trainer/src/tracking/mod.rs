@@ -3,6 +3,7 @@
 //! and is what the TensorBoard and MLflow writers read.
 
 pub mod mlflow;
+pub mod mlmodel;
 pub mod plots;
 pub mod tensorboard;
 
@@ -150,6 +151,7 @@ pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log
         let (uri, target) = mlflow_target(cfg);
         let experiment = t.experiment.clone().unwrap_or_else(|| cfg.name.clone());
         let mut run = crate::tracking::mlflow::Run::start(target, &experiment, &link.run_name);
+        run.set_tags(&run_tags(cfg));
         let mut params = Vec::new();
         flatten("train", &serde_json::to_value(&cfg.train).unwrap_or_default(), &mut params);
         flatten("features", &serde_json::to_value(&cfg.features).unwrap_or_default(), &mut params);
@@ -269,24 +271,84 @@ pub fn after_evaluation(
     }
 }
 
-/// Adds an exported detector version's artifacts to the training's MLflow run.
+/// Tags of a training run: who, from which commit, with which avm.
+fn run_tags(cfg: &crate::config::PipelineConfig) -> Vec<(String, String)> {
+    let mut tags = vec![
+        ("mlflow.source.type".to_string(), "LOCAL".to_string()),
+        ("mlflow.user".to_string(), std::env::var("USER").unwrap_or_else(|_| "avm".into())),
+        ("avm.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("avm.feature_schema_version".to_string(), avm_core::FEATURE_SCHEMA_VERSION.to_string()),
+    ];
+    // The commit of the repository holding the config, if it is one (no git: no tag).
+    let dir = cfg.source.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(out) = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(dir).output()
+        && out.status.success()
+    {
+        let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+            tags.push(("mlflow.source.git.commit".into(), commit));
+        }
+    }
+    tags
+}
+
+/// Adds an exported detector version to the training's MLflow run: avm's artifacts under
+/// `avm/<version>/`, the MLflow Model under `model/` ([`mlmodel`]), the training data as a
+/// dataset input, and — with a tracking server — a version of registered model `<detector>` in
+/// the Model Registry (tag `avm.version`, aliases `candidate` and `v<major>_<minor>_<patch>`;
+/// `avm registry promote` moves the `production` alias).
 pub fn after_export(
     cfg: &crate::config::PipelineConfig,
     train_dir: &Path,
-    version_dir: &Path,
-    version: &str,
+    entry: &crate::release::registry::Entry,
 ) {
     if !cfg.tracking.mlflow {
         return;
     }
+    let (version_dir, version) = (&entry.path, &entry.version);
     let Some(mut run) = load_link(train_dir).and_then(|l| resume_run(cfg, &l)) else { return };
-    run.log_params(&[("registry.version".into(), version.into())]);
+    run.log_params(&[("registry.version".into(), version.clone())]);
     let mut names: Vec<_> = std::fs::read_dir(version_dir)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     names.sort();
     for n in names.iter().filter(|n| !n.starts_with('.')) {
-        run.log_artifact(&version_dir.join(n), &format!("model/{version}/{n}"));
+        run.log_artifact(&version_dir.join(n), &format!("avm/{version}/{n}"));
+    }
+    run.set_tags(&[("avm.training_data_sha256".into(), entry.training_data_sha256.clone())]);
+    run.log_dataset(
+        &format!("{}-training-features", entry.detector),
+        &entry.training_data_sha256,
+        &cfg.paths.features().display().to_string(),
+        "training",
+    );
+    match mlmodel::build(version_dir, &entry.detector, version, &run.run_id) {
+        Ok(files) => {
+            // Staged beside the training run, removed once logged.
+            let dir = train_dir.join(format!(".mlflow-model-{version}"));
+            let staged = (|| -> Result<()> {
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir)?;
+                for (name, bytes) in &files {
+                    crate::io::write_bytes_atomic(&dir.join(name), bytes)?;
+                }
+                Ok(())
+            })();
+            match staged {
+                Ok(()) => {
+                    for (name, _) in &files {
+                        run.log_artifact(&dir.join(name), &format!("model/{name}"));
+                    }
+                    let alias = format!("v{}", version.replace('.', "_"));
+                    if run.is_server() {
+                        run.register_model(&entry.detector, version, &["candidate".into(), alias]);
+                    }
+                }
+                Err(e) => run.unsent.push(format!("MLflow model: {e:#}")),
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Err(e) => run.unsent.push(format!("MLflow model: {e:#}")),
     }
     report_unsent("export", &run.unsent);
 }

@@ -4,12 +4,21 @@
 usage:
   check_tracking.py tensorboard <run_dir> <metrics.jsonl>
   check_tracking.py mlflow <tracking_uri> <run_id> <metrics.jsonl> <local_artifact_dir>
+  check_tracking.py mlflow_model <tracking_uri> <run_id> <features.f32> <scores.f32> <n_features> <detector>
+  check_tracking.py mlflow_production <tracking_uri> <detector>
 
 tensorboard: the event accumulator finds every scalar of the metric log with the same steps and
 values (float32), the final test metrics, and the ROC / confusion images as decodable PNGs.
 mlflow: MlflowClient finds the run FINISHED, its hyperparameters, the full history of every
 training metric (steps and values), the final metrics, and the artifacts (config, checkpoint,
-evaluation plots), one of them downloaded and compared byte for byte.
+evaluation plots), one of them downloaded and compared byte for byte; the experiment opens in
+model-training mode and the run carries its user tag.
+mlflow_model: the exported MLflow Model loads with mlflow.pyfunc and mlflow.onnx from
+runs:/<run>/model, has a tensor signature of the feature count and the feature names in its
+metadata, and its scores on raw features equal avm's (float32 rounding: rtol 1e-4); the run has the
+training data as a dataset input; the Model Registry holds the version with avm's version tag
+and the candidate alias.
+mlflow_production: after `avm registry promote`, the production alias names that version.
 """
 import json
 import sys
@@ -81,11 +90,58 @@ def check_mlflow(uri, run_id, jsonl, local_dir):
     with tempfile.TemporaryDirectory() as d:
         got = c.download_artifacts(run_id, "training/best.json", d)
         assert Path(got).read_bytes() == (Path(local_dir) / "best.json").read_bytes()
+    exp = c.get_experiment(run.info.experiment_id)
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development", exp.tags
+    assert run.data.tags.get("mlflow.user"), run.data.tags
     print(f"mlflow ok: {len(p)} params, {len(run.data.metrics)} metrics, {len(arts)} artifacts")
+
+
+def check_mlflow_model(uri, run_id, features, scores, n_features, detector):
+    import mlflow
+    import mlflow.onnx
+    import mlflow.pyfunc
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    f = int(n_features)
+    x = np.fromfile(features, dtype="<f4").reshape(-1, f)
+    want = np.fromfile(scores, dtype="<f4")
+    m = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    out = m.predict(x)
+    got = np.asarray(out["score"], dtype=np.float32).ravel()
+    assert got.shape == want.shape and np.allclose(got, want, rtol=1e-4, atol=1e-6), (got[:4], want[:4])
+    sig = m.metadata.signature.inputs.to_dict()
+    assert sig[0]["name"] == "features" and list(sig[0]["tensor-spec"]["shape"]) == [-1, f], sig
+    meta = m.metadata.metadata
+    assert len(meta["feature_names"]) == f and meta["detector"] == detector, meta.keys()
+    onnx_model = mlflow.onnx.load_model(f"runs:/{run_id}/model")
+    assert [i.name for i in onnx_model.graph.input] == ["features"]
+    c = MlflowClient(tracking_uri=uri)
+    run = c.get_run(run_id)
+    ds = [d.dataset for d in run.inputs.dataset_inputs]
+    assert any(d.name == f"{detector}-training-features" for d in ds), ds
+    mv = c.get_model_version_by_alias(detector, "candidate")
+    assert mv.tags.get("avm.version") == "1.0.0" and mv.run_id == run_id, (mv.tags, mv.run_id)
+    print(f"mlflow model ok: {len(want)} scores within 1e-4 of avm's (max rel "
+          f"{float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-12))):.2e}), registry version {mv.version}")
+
+
+def check_mlflow_production(uri, detector):
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(tracking_uri=uri)
+    prod = c.get_model_version_by_alias(detector, "production")
+    cand = c.get_model_version_by_alias(detector, "candidate")
+    assert prod.version == cand.version and prod.tags.get("avm.version") == "1.0.0"
+    print(f"mlflow registry ok: {detector} version {prod.version} has alias production")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "tensorboard":
         check_tensorboard(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "mlflow_model":
+        check_mlflow_model(*sys.argv[2:8])
+    elif sys.argv[1] == "mlflow_production":
+        check_mlflow_production(sys.argv[2], sys.argv[3])
     else:
         check_mlflow(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
