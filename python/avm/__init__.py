@@ -114,6 +114,28 @@ class Extractor:
             r = np.repeat(r[:, None], vib.shape[1], axis=1)
         return Frames(**self._x.push(vib, np.ascontiguousarray(r)))
 
+    def push_arrow(self, batch, vib_columns: Sequence[str], rpm_columns: Optional[Sequence[str]] = None,
+                   rpm: Optional[float] = None) -> Frames:
+        """A block as a pyarrow RecordBatch or Table: the vibration columns (g) in channel order,
+        and per channel the speed column it is referenced to (``rpm_columns``) or one constant
+        speed (``rpm``). Nulls are missing samples (NaN: gaps for the sanitiser)."""
+        def col(name):
+            c = batch.column(name)
+            return np.asarray(c.to_numpy(zero_copy_only=False), dtype=np.float32)
+
+        if len(vib_columns) != len(self.config.channels):
+            raise ValueError(f"{len(vib_columns)} vibration columns; this extractor has {len(self.config.channels)} channels")
+        vib = np.column_stack([col(c) for c in vib_columns])
+        if rpm_columns is not None:
+            if len(rpm_columns) != len(vib_columns):
+                raise ValueError("rpm_columns must name one speed column per vibration column")
+            r = np.column_stack([col(c) for c in rpm_columns])
+        elif rpm is not None:
+            r = float(rpm)
+        else:
+            raise ValueError("give rpm_columns or a constant rpm")
+        return self.push(vib, r)
+
     def finish(self) -> Frames:
         """Ends the stream; the extractor is then ready for the next one."""
         return Frames(**self._x.finish())

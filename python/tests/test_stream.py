@@ -83,6 +83,19 @@ def test_features_scores_and_alerts_equal_the_firmware(blocks):
     assert got == want_alerts and got, "alert events"
 
 
+def test_arrow_blocks_give_the_numpy_bits():
+    import pyarrow as pa
+
+    det = avm.Detector.load(DATA / "detector.avmb")
+    vib, rpm, _ = segment()
+    want = avm.Extractor(det.feature_config).run(vib, rpm)
+    fx = avm.Extractor(det.feature_config)
+    t = pa.table({"fan": vib[:, 0], "core": vib[:, 1], "n1": rpm[:, 0], "n2": rpm[:, 1]})
+    parts = [fx.push_arrow(b, ["fan", "core"], ["n1", "n2"]) for b in t.to_batches(max_chunksize=5000)]
+    got = avm.Frames.concat(parts + [fx.finish()])
+    assert np.array_equal(bits(got.features), bits(want.features))
+
+
 def test_bad_input_is_refused_with_the_rule():
     det = avm.Detector.load(DATA / "detector.avmb")
     fx = avm.Extractor(det.feature_config)
