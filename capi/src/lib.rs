@@ -136,6 +136,9 @@ pub extern "C" fn avm_status_text(status: i32) -> *const c_char {
     s.as_ptr()
 }
 
+// The four storage types are written out (not made by a macro) because cbindgen reads the
+// source as written and would leave macro-made structs opaque in the header.
+
 /// Storage of a feature extractor (`AVM_EXTRACTOR_SIZE` bytes): [`avm_extractor_init`].
 #[repr(C)]
 pub struct AvmExtractor {

@@ -25,23 +25,24 @@ fn bundle() -> Vec<u8> {
     std::fs::read(firmware_dir().join("data/detector.avmb")).unwrap()
 }
 
-fn firmware_on(samples: &Samples, bundle: &[u8]) -> Report {
+/// A firmware ELF under QEMU on `samples` and `bundle` (host files through semihosting).
+fn run_on(elf: &Path, samples: &Samples, bundle: &[u8]) -> Report {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("avm-input.avmi"), samples.to_avmi()).unwrap();
     std::fs::write(dir.path().join("avm-detector.avmb"), bundle).unwrap();
-    let run = run_firmware(elf(), dir.path()).unwrap();
-    assert_eq!(run.code, Some(0), "firmware failed:\n{}", run.stdout);
+    let run = run_firmware(elf, dir.path()).unwrap();
+    assert_eq!(run.code, Some(0), "{} failed:\n{}", elf.display(), run.stdout);
     parse_report(&run.stdout).unwrap()
 }
 
-/// The C example firmware (avm's C API) under QEMU on the same inputs.
+/// The Rust firmware example.
+fn firmware_on(samples: &Samples, bundle: &[u8]) -> Report {
+    run_on(elf(), samples, bundle)
+}
+
+/// The C example firmware (avm's C API) on the same inputs.
 fn c_firmware_on(samples: &Samples, bundle: &[u8]) -> Report {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("avm-input.avmi"), samples.to_avmi()).unwrap();
-    std::fs::write(dir.path().join("avm-detector.avmb"), bundle).unwrap();
-    let run = run_firmware(c_elf(), dir.path()).unwrap();
-    assert_eq!(run.code, Some(0), "C firmware failed:\n{}", run.stdout);
-    parse_report(&run.stdout).unwrap()
+    run_on(c_elf(), samples, bundle)
 }
 
 fn assert_same(what: &str, fw: &Report, host: &Report) {
