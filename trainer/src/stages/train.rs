@@ -201,6 +201,7 @@ pub fn fit(
         log.record("val/loss", epoch, entry.val_loss);
         log.record("train/learning_rate", epoch, entry.learning_rate);
         log.record("train/grad_norm", epoch, entry.grad_norm);
+        log.epoch_end();
         pb.set_position(epoch as u64);
         if crate::ui::verbose() {
             pb.suspend(|| {
@@ -329,6 +330,8 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
     let (xt, xv) = (normal_matrix(&train, &scaler)?, normal_matrix(&val, &scaler)?);
     let out = opts.dir(cfg);
     let resume = opts.resume_from.as_deref().map(load_resume).transpose()?;
+    // TensorBoard and MLflow follow the training epoch by epoch (best effort, never a failure).
+    let live = std::sync::Arc::new(std::sync::Mutex::new(crate::tracking::Live::start(cfg)));
     let ck = crate::io::replace_dir_atomic(&out, |dir| {
         if let Some((from, _, best)) = &resume {
             copy_run(from, dir)?;
@@ -339,6 +342,7 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
         let resume_ck = resume.as_ref().map(|(_, ck, _)| ck.clone());
         let mut log =
             MetricLog::open(&dir.join(crate::layout::METRICS_LOG), resume_ck.as_ref().map(|c| c.epoch))?;
+        log.attach(live.clone());
         let data = Matrices { train: &xt, val: &xv };
         let ck = fit(&tcfg, &train.names, data, dir, (resume_ck, opts.stop_after_epochs), &mut log)?;
         log.flush()?;
@@ -346,7 +350,9 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
     })?;
     let log = MetricLog::open(&out.join(crate::layout::METRICS_LOG), Some(ck.epoch))?;
     // After the checkpoints are safe on disk: tracking can only add, never lose.
-    crate::tracking::after_training(cfg, &out, &log);
+    let live =
+        std::sync::Arc::try_unwrap(live).ok().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()));
+    crate::tracking::after_training(cfg, &out, &log, live);
     Ok(ck)
 }
 

@@ -23,11 +23,18 @@ pub struct Record {
     pub value: f64,
 }
 
-/// An append-only metric log backed by a JSON-lines file.
-#[derive(Debug)]
+/// An append-only metric log backed by a JSON-lines file. With a [`Live`] attached, every record
+/// also goes to TensorBoard and MLflow at the end of its epoch ([`MetricLog::epoch_end`]).
 pub struct MetricLog {
     path: PathBuf,
     records: Vec<Record>,
+    live: Option<std::sync::Arc<std::sync::Mutex<Live>>>,
+}
+
+impl std::fmt::Debug for MetricLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricLog").field("path", &self.path).field("records", &self.records.len()).finish()
+    }
 }
 
 impl MetricLog {
@@ -46,12 +53,28 @@ impl MetricLog {
                 }
             }
         }
-        Ok(MetricLog { path: path.to_path_buf(), records })
+        Ok(MetricLog { path: path.to_path_buf(), records, live: None })
+    }
+
+    /// Sends the records made from now on to `live` too.
+    pub fn attach(&mut self, live: std::sync::Arc<std::sync::Mutex<Live>>) {
+        self.live = Some(live);
     }
 
     /// Records one value.
     pub fn record(&mut self, name: &str, step: usize, value: f64) {
-        self.records.push(Record { name: name.to_string(), step, value });
+        let r = Record { name: name.to_string(), step, value };
+        if let Some(l) = &self.live {
+            l.lock().unwrap_or_else(|e| e.into_inner()).pending.push(r.clone());
+        }
+        self.records.push(r);
+    }
+
+    /// An epoch's records are complete: the attached [`Live`] sends them now.
+    pub fn epoch_end(&mut self) {
+        if let Some(l) = &self.live {
+            l.lock().unwrap_or_else(|e| e.into_inner()).send();
+        }
     }
 
     /// All records so far.
@@ -126,41 +149,106 @@ pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, Strin
     }
 }
 
-/// Logs a finished training run: TensorBoard scalars (every record of `log`) and an MLflow run
-/// (hyperparameters, the metric histories, the config and the checkpoints). Never fails the
-/// training: problems are printed and recorded in `tracking.json`.
-pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log: &MetricLog) {
-    let t = &cfg.tracking;
-    let stamp: String = crate::io::now_rfc3339().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    let mut link = RunLink { run_name: format!("{}-{stamp}", cfg.name), ..RunLink::default() };
-    if t.tensorboard {
-        let dir = t.tensorboard_dir.join(&link.run_name);
-        let r = (|| -> Result<()> {
-            let mut w = crate::tracking::tensorboard::EventWriter::create(&dir)?;
-            for r in log.records() {
+/// A training run's tracking while it trains: the TensorBoard event file and the MLflow run are
+/// opened before the first epoch, and every epoch's scalars are sent when the epoch ends (with
+/// that moment's wall time), so TensorBoard and the MLflow UI follow the training live.
+/// [`after_training`] completes the same run. Best effort like everything here: a writer that
+/// fails stops, and what was not sent is listed.
+pub struct Live {
+    link: RunLink,
+    uri: String,
+    tb: Option<crate::tracking::tensorboard::EventWriter>,
+    run: Option<crate::tracking::mlflow::Run>,
+    pending: Vec<Record>,
+    sent: usize,
+}
+
+impl Live {
+    /// Opens the writers `cfg.tracking` asks for (none: a `Live` that does nothing).
+    pub fn start(cfg: &crate::config::PipelineConfig) -> Live {
+        let t = &cfg.tracking;
+        let stamp: String = crate::io::now_rfc3339().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let mut link = RunLink { run_name: format!("{}-{stamp}", cfg.name), ..RunLink::default() };
+        let mut tb = None;
+        if t.tensorboard {
+            let dir = t.tensorboard_dir.join(&link.run_name);
+            match crate::tracking::tensorboard::EventWriter::create(&dir) {
+                Ok(w) => {
+                    tb = Some(w);
+                    link.tensorboard_run_dir = Some(dir);
+                }
+                Err(e) => eprintln!("tracking: TensorBoard events not written: {e:#}"),
+            }
+        }
+        let (uri, target) = mlflow_target(cfg);
+        let run = t.mlflow.then(|| {
+            let experiment = t.experiment.clone().unwrap_or_else(|| cfg.name.clone());
+            let mut run = crate::tracking::mlflow::Run::start(target, &experiment, &link.run_name);
+            run.set_tags(&run_tags(cfg));
+            let mut params = Vec::new();
+            flatten("train", &serde_json::to_value(&cfg.train).unwrap_or_default(), &mut params);
+            flatten("features", &serde_json::to_value(&cfg.features).unwrap_or_default(), &mut params);
+            flatten("split", &serde_json::to_value(&cfg.split).unwrap_or_default(), &mut params);
+            params.push(("contract".into(), cfg.contract.display().to_string()));
+            params.push(("feature_schema_version".into(), avm_core::FEATURE_SCHEMA_VERSION.to_string()));
+            run.log_params(&params);
+            run
+        });
+        Live { link, uri, tb, run, pending: Vec::new(), sent: 0 }
+    }
+
+    /// Sends the pending records (one epoch's).
+    fn send(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(w) = &mut self.tb {
+            for r in &self.pending {
                 w.scalar(&r.name, r.step as i64, r.value as f32);
             }
-            w.flush()
-        })();
-        match r {
-            Ok(()) => link.tensorboard_run_dir = Some(dir),
-            Err(e) => eprintln!("tracking: TensorBoard events not written: {e:#}"),
+            if let Err(e) = w.flush() {
+                eprintln!("tracking: TensorBoard events stop here: {e:#}");
+                self.tb = None;
+            }
+        }
+        if let Some(run) = &mut self.run {
+            let m: Vec<(String, f64, i64)> =
+                self.pending.iter().map(|r| (r.name.clone(), r.value, r.step as i64)).collect();
+            run.log_metrics(&m);
+        }
+        self.sent += self.pending.len();
+        self.pending.clear();
+    }
+}
+
+/// Logs a finished training run: TensorBoard scalars (every record of `log`) and an MLflow run
+/// (hyperparameters, the metric histories, the config and the checkpoints). With `live` (the
+/// run opened before training), only the records it did not send yet go out, and the same run
+/// is completed. Never fails the training: problems are printed and recorded in
+/// `tracking.json`.
+pub fn after_training(
+    cfg: &crate::config::PipelineConfig,
+    train_dir: &Path,
+    log: &MetricLog,
+    live: Option<Live>,
+) {
+    let mut live = live.unwrap_or_else(|| Live::start(cfg));
+    live.send();
+    // The records a resumed run kept from before, and anything not sent live.
+    let all = log.records();
+    let rest = &all[..all.len().saturating_sub(live.sent)];
+    let mut link = live.link;
+    if let Some(mut w) = live.tb {
+        for r in rest {
+            w.scalar(&r.name, r.step as i64, r.value as f32);
+        }
+        if let Err(e) = w.flush() {
+            eprintln!("tracking: TensorBoard events not written: {e:#}");
         }
     }
-    if t.mlflow {
-        let (uri, target) = mlflow_target(cfg);
-        let experiment = t.experiment.clone().unwrap_or_else(|| cfg.name.clone());
-        let mut run = crate::tracking::mlflow::Run::start(target, &experiment, &link.run_name);
-        run.set_tags(&run_tags(cfg));
-        let mut params = Vec::new();
-        flatten("train", &serde_json::to_value(&cfg.train).unwrap_or_default(), &mut params);
-        flatten("features", &serde_json::to_value(&cfg.features).unwrap_or_default(), &mut params);
-        flatten("split", &serde_json::to_value(&cfg.split).unwrap_or_default(), &mut params);
-        params.push(("contract".into(), cfg.contract.display().to_string()));
-        params.push(("feature_schema_version".into(), avm_core::FEATURE_SCHEMA_VERSION.to_string()));
-        run.log_params(&params);
+    if let Some(mut run) = live.run {
         let metrics: Vec<(String, f64, i64)> =
-            log.records().iter().map(|r| (r.name.clone(), r.value, r.step as i64)).collect();
+            rest.iter().map(|r| (r.name.clone(), r.value, r.step as i64)).collect();
         run.log_metrics(&metrics);
         let cfg_file = train_dir.join(crate::layout::PIPELINE_CONFIG_COPY);
         if serde_saphyr::to_string(cfg)
@@ -176,7 +264,7 @@ pub fn after_training(cfg: &crate::config::PipelineConfig, train_dir: &Path, log
         }
         run.finish(&link.run_name);
         report_unsent("training run", &run.unsent);
-        link.mlflow_uri = Some(uri);
+        link.mlflow_uri = Some(live.uri);
         link.mlflow_experiment_id = Some(run.experiment_id.clone()).filter(|s| !s.is_empty());
         link.mlflow_run_id = Some(run.run_id.clone()).filter(|s| !s.is_empty());
         link.unsent = run.unsent;

@@ -56,6 +56,9 @@ def check_tensorboard(run_dir, jsonl):
         ev = acc.Images(img)[-1]
         assert ev.width > 100 and ev.height > 100, (ev.width, ev.height)
         assert ev.encoded_image_string[:8] == b"\x89PNG\r\n\x1a\n"
+    # Written as training ran: each epoch's events carry the time that epoch ended.
+    wall = [e.wall_time for e in acc.Scalars("train/loss")]
+    assert wall == sorted(wall) and wall[-1] > wall[0], wall
     n = len(acc.Scalars("train/loss"))
     print(f"tensorboard ok: {len(tags['scalars'])} scalar tags, train/loss {n} steps, 2 images")
 
@@ -78,6 +81,9 @@ def check_mlflow(uri, run_id, jsonl, local_dir):
         assert np.allclose([v for _, v in hist], [v for _, v in pts], rtol=1e-12, atol=0), name
     for name in ["test/auc", "test/recall", "test/far"]:
         assert name in run.data.metrics, sorted(run.data.metrics)
+    # Sent epoch by epoch while training ran, not all at the end.
+    ts = [m.timestamp for m in sorted(c.get_metric_history(run_id, "train/loss"), key=lambda m: m.step)]
+    assert ts == sorted(ts) and ts[-1] > ts[0], ts
     def walk(path=None):
         out = []
         for a in c.list_artifacts(run_id, path):
