@@ -332,7 +332,7 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
     let resume = opts.resume_from.as_deref().map(load_resume).transpose()?;
     // TensorBoard and MLflow follow the training epoch by epoch (best effort, never a failure).
     let live = std::sync::Arc::new(std::sync::Mutex::new(crate::tracking::Live::start(cfg)));
-    let ck = crate::io::replace_dir_atomic(&out, |dir| {
+    let trained = crate::io::replace_dir_atomic(&out, |dir| {
         if let Some((from, _, best)) = &resume {
             copy_run(from, dir)?;
             if let Some(best) = best {
@@ -347,12 +347,22 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
         let ck = fit(&tcfg, &train.names, data, dir, (resume_ck, opts.stop_after_epochs), &mut log)?;
         log.flush()?;
         Ok(ck)
-    })?;
+    });
+    let take_live = |live: std::sync::Arc<std::sync::Mutex<crate::tracking::Live>>| {
+        std::sync::Arc::try_unwrap(live).ok().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+    };
+    let ck = match trained {
+        Ok(ck) => ck,
+        Err(e) => {
+            if let Some(l) = take_live(live) {
+                l.abandon(&format!("{e:#}"));
+            }
+            return Err(e);
+        }
+    };
     let log = MetricLog::open(&out.join(crate::layout::METRICS_LOG), Some(ck.epoch))?;
     // After the checkpoints are safe on disk: tracking can only add, never lose.
-    let live =
-        std::sync::Arc::try_unwrap(live).ok().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()));
-    crate::tracking::after_training(cfg, &out, &log, live);
+    crate::tracking::after_training(cfg, &out, &log, take_live(live));
     Ok(ck)
 }
 

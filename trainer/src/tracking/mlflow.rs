@@ -46,6 +46,7 @@ pub const MODEL_TRAINING: &str = "custom_model_development";
 /// Status codes of the file store (`mlflow.entities.RunStatus`).
 const FINISHED: u8 = 3;
 const RUNNING: u8 = 1;
+const FAILED: u8 = 4;
 
 /// One MLflow run.
 pub struct Run {
@@ -494,8 +495,14 @@ impl Run {
 
     /// Marks the run finished.
     pub fn finish(&mut self, run_name: &str) {
+        self.end(run_name, false);
+    }
+
+    /// Ends the run as FINISHED, or as FAILED (`failed`: the training it follows did not complete).
+    pub fn end(&mut self, run_name: &str, failed: bool) {
+        let (status, code) = if failed { ("FAILED", FAILED) } else { ("FINISHED", FINISHED) };
         if self.failed {
-            self.unsent.push("run status FINISHED".into());
+            self.unsent.push(format!("run status {status}"));
             return;
         }
         let r = match self.target.clone() {
@@ -503,13 +510,13 @@ impl Run {
                 .rest(
                     "POST",
                     "/api/2.0/mlflow/runs/update",
-                    Some(json!({"run_id": self.run_id, "status": "FINISHED", "end_time": now_ms()})),
+                    Some(json!({"run_id": self.run_id, "status": status, "end_time": now_ms()})),
                 )
                 .map(|_| ()),
-            Target::Local(root) => self.write_run_meta(&root, run_name, FINISHED, Some(now_ms())),
+            Target::Local(root) => self.write_run_meta(&root, run_name, code, Some(now_ms())),
         };
         if let Err(e) = r {
-            self.fail(format!("run status FINISHED: {e:#}"));
+            self.fail(format!("run status {status}: {e:#}"));
         }
     }
 }
@@ -636,8 +643,11 @@ mod tests {
         let m = std::fs::read_to_string(dir.join("metrics/train/loss")).unwrap();
         assert_eq!(m.lines().count(), 2);
         assert!(std::fs::read_to_string(dir.join("meta.yaml")).unwrap().contains("status: 3"));
-        let again = Run::start(Target::Local(root.clone()), "exp", "run2");
+        let mut again = Run::start(Target::Local(root.clone()), "exp", "run2");
         assert_eq!(again.experiment_id, r.experiment_id);
         assert_eq!(r.experiment_id, "1");
+        again.end("run2", true);
+        let meta = root.join(&again.experiment_id).join(&again.run_id).join("meta.yaml");
+        assert!(std::fs::read_to_string(meta).unwrap().contains("status: 4"), "FAILED");
     }
 }

@@ -197,6 +197,17 @@ impl Live {
         Live { link, uri, tb, run, pending: Vec::new(), sent: 0 }
     }
 
+    /// The training failed: what was recorded goes out, the run is tagged with the error and
+    /// ends FAILED (not left RUNNING), and the TensorBoard file keeps the epochs it has.
+    pub fn abandon(mut self, error: &str) {
+        self.send();
+        if let Some(mut run) = self.run {
+            run.set_tags(&[("avm.training_error".into(), error.to_string())]);
+            run.end(&self.link.run_name, true);
+            report_unsent("failed training run", &run.unsent);
+        }
+    }
+
     /// Sends the pending records (one epoch's).
     fn send(&mut self) {
         if self.pending.is_empty() {
