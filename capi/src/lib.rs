@@ -289,6 +289,8 @@ unsafe fn write_reason(buf: *mut c_char, len: usize, args: fmt::Arguments<'_>) {
 ///
 /// On refusal returns `AVM_STATUS_BUNDLE_REFUSED` and, when `why` is not NULL, writes the
 /// reason there (NUL-terminated, cut to `why_len` bytes). `bytes` must outlive the detector.
+/// Any address works; at a 4-byte-aligned address the scoring reads the network's weights as
+/// `float`s directly (about twice as fast on a Cortex-M4F; the same results).
 ///
 /// # Safety
 /// `det` points to an [`AvmDetector`]; `bytes` is valid for `len` bytes of reads (may be NULL

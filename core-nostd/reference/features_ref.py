@@ -520,6 +520,21 @@ def cases():
     r = np.full(n, 5640.0)  # 94 Hz: bin 47 of 1024 at 2048 Hz
     x = 10.0 + order_tone(r, fs, 1, 1.0) + 0.1 * rng.standard_normal(n)
     out["default_dc_offset"] = (cfg, x[:, None], r[:, None])
+
+    # A 30 Hz shaft sampled at 64 kHz (a lab gearbox): 16384-point segments (3.9 Hz bins, the
+    # core's `fft-32768` build) resolve 0.5P, 1P, 2P and a 27-tooth mesh; at 4096 points 0.5P
+    # and 1P would share bins 1-2.
+    fs = 64000
+    n = 48000
+    long = dict(SMALL, sample_rate_hz=fs, window_len_samples=32768, hop_len_samples=8192,
+                fft_len=16384, max_gap_samples=8, spike_policy="isolated",
+                band_edges_hz=[16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0,
+                               8192.0, 16000.0, 32000.0],
+                orders=[0.5, 1.0, 2.0, 27.0])
+    r = np.full(n, 1800.0)
+    x = (order_tone(r, fs, 0.5, 0.1) + order_tone(r, fs, 1, 0.5, 0.3) + order_tone(r, fs, 2, 0.2, 1.1)
+         + order_tone(r, fs, 27, 0.3, 2.0) + 0.02 * rng.standard_normal(n))
+    out["orders_64k"] = (long, x[:, None], r[:, None])
     return out
 
 
@@ -549,6 +564,11 @@ def sanity(name, expected):
         assert abs(f[at("band02_db")] - db(0.8)) < 0.1, f  # 26-38 Hz holds the 32 Hz tone
         assert abs(f[at("band04_db")] - db(0.3)) < 0.1, f  # 58-70 Hz holds the 64 Hz tone
         assert f[at("flatness")] < 0.1, f
+    if name == "orders_64k":
+        for w in fr:
+            f = w["channels"][0]["features"]
+            for order, amp in (("0p5", 0.1), ("1", 0.5), ("2", 0.2), ("27", 0.3)):
+                assert abs(f[at(f"order{order}_db")] - db(amp)) < 0.2, (order, f)
     if name == "white_noise":
         f = fr[-1]["channels"][0]["features"]
         assert f[at("flatness")] > 0.4, f  # exp(-gamma) = 0.56 for chi-square(2) bins

@@ -11,8 +11,12 @@ use crate::sanitize::SpikePolicy;
 /// samples of a window, so this bound, not the window length, sets its memory.
 pub const MAX_HOPS_PER_WINDOW: usize = 6;
 
-/// The FFT lengths the order analysis supports (microfft's real transforms).
-pub const FFT_LEN_RANGE: core::ops::RangeInclusive<u32> = 256..=4096;
+/// The longest FFT this build of the core computes: 4096 points, or 32768 with the
+/// `fft-32768` cargo feature (hosts; the extractor's `FFT_MAX` must also hold it).
+pub const FFT_LEN_MAX: u32 = if cfg!(feature = "fft-32768") { 32768 } else { 4096 };
+
+/// The FFT lengths the spectral families support in this build (microfft's real transforms).
+pub const FFT_LEN_RANGE: core::ops::RangeInclusive<u32> = 256..=FFT_LEN_MAX;
 
 /// Everything that shapes a feature frame.
 ///
@@ -1087,8 +1091,10 @@ mod tests {
         let mut c = ExtractorConfig::default_at(2048).unwrap();
         c.fft_len = 1000;
         assert_eq!(c.validate(), Err(ConfigError::FftLen { actual: 1000 }));
-        c.fft_len = 8192;
-        assert_eq!(c.validate(), Err(ConfigError::FftLen { actual: 8192 }));
+        c.fft_len = FFT_LEN_MAX * 2;
+        assert_eq!(c.validate(), Err(ConfigError::FftLen { actual: FFT_LEN_MAX * 2 }));
+        c.fft_len = 128;
+        assert_eq!(c.validate(), Err(ConfigError::FftLen { actual: 128 }));
         let e = ExtractorConfig::from_seconds(2048, 10.0001, 5.0).unwrap_err();
         assert!(matches!(e, ConfigError::NotWholeSamples { field: "window_s", .. }));
         let e = ExtractorConfig::from_seconds(2048, f64::NAN, 5.0).unwrap_err();

@@ -49,7 +49,13 @@ impl defmt::Format for ConfigError {
                 actual
             ),
             ConfigError::FftLen { actual } => {
-                defmt::write!(f, "fft_len must be a power of two in 256..=4096, got {=u32}", actual)
+                defmt::write!(
+                    f,
+                    "fft_len must be a power of two in {=u32}..={=u32}, got {=u32}",
+                    *crate::config::FFT_LEN_RANGE.start(),
+                    crate::config::FFT_LEN_MAX,
+                    actual
+                )
             }
             ConfigError::NotWholeSamples { field, seconds, sample_rate_hz } => defmt::write!(
                 f,

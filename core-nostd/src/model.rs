@@ -369,25 +369,22 @@ impl<'a> Network<'a> {
             let act = Activation::from_code(self.bytes[at + 4]).unwrap_or(Activation::Linear);
             let w = at + LAYER_HEADER_BYTES;
             let bias = w + 4 * d_in * d_out;
-            let acc = &mut b[..d_out];
-            acc.fill(0.0);
-            // Row by row of W: output j still sums its products in input order (the same
-            // operations in the same order as one `f32_at` per weight, so the same bits). Each
-            // row is sliced once and walked in 4-byte chunks: one bounds check per row instead of
-            // four per multiply-add; a little-endian load per weight, unaligned-safe (the bundle
-            // may sit at any address in flash).
-            let weights = &self.bytes[w..bias];
-            for (&xi, row) in a[..d_in].iter().zip(weights.chunks_exact(4 * d_out)) {
-                for (y, c) in acc.iter_mut().zip(row.chunks_exact(4)) {
-                    *y += xi * f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let end = bias + 4 * d_out;
+            let (x, y) = (&a[..d_in], &mut b[..d_out]);
+            // Weights and biases read in place: as `f32` when the bundle sits 4-byte aligned
+            // (the firmware examples align it; one FPU load per weight, or one per 8 with
+            // `vldm`), else as little-endian 4-byte groups (any address in flash). Same values,
+            // same operations, same bits.
+            match (weights_f32(&self.bytes[w..bias]), weights_f32(&self.bytes[bias..end])) {
+                (Some(wf), Some(bf)) => dense(x, wf, bf, act, y),
+                _ => {
+                    let (wb, _) = self.bytes[w..bias].as_chunks::<4>();
+                    let (bb, _) = self.bytes[bias..end].as_chunks::<4>();
+                    dense(x, wb, bb, act, y)
                 }
             }
-            let biases = &self.bytes[bias..bias + 4 * d_out];
-            for (y, c) in acc.iter_mut().zip(biases.chunks_exact(4)) {
-                *y = act.apply(*y + f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-            }
             core::mem::swap(&mut a, &mut b);
-            at = bias + 4 * d_out;
+            at = end;
         }
         out.copy_from_slice(&a[..self.outputs]);
         Ok(())
@@ -399,6 +396,77 @@ impl<'a> Network<'a> {
         let r = &mut r[..self.outputs];
         self.forward(x, r)?;
         Ok(reconstruction_mse(x, r))
+    }
+}
+
+/// One stored weight: an `f32` read in place, or its four little-endian bytes.
+trait Weight: Copy {
+    fn value(self) -> f32;
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl Weight for [u8; 4] {
+    #[inline(always)]
+    fn value(self) -> f32 {
+        f32::from_le_bytes(self)
+    }
+}
+
+/// `bytes` as `f32`s when they are 4-byte aligned on a little-endian target (the encoding's
+/// byte order), else `None`.
+fn weights_f32(bytes: &[u8]) -> Option<&[f32]> {
+    if cfg!(target_endian = "little") { bytemuck::try_cast_slice(bytes).ok() } else { None }
+}
+
+/// Outputs computed together: their running sums stay in FPU registers (8 of the Cortex-M4F's
+/// 32 single-precision registers; one AVX register on x86-64) while the inputs stream past.
+const TILE: usize = 8; // `dense` writes the tile out by hand: change both together
+
+/// `y = act(x·W + b)`, `W` row-major `[x.len()][y.len()]`. Output `j` sums its products in
+/// input order starting from 0, then adds `b_j` (the module's numeric contract): the tiles only
+/// change which outputs are in flight at once, never the order of one output's operations.
+#[inline(always)]
+fn dense<W: Weight>(x: &[f32], w: &[W], bias: &[W], act: Activation, y: &mut [f32]) {
+    let d_out = y.len();
+    let mut j0 = 0;
+    while j0 + TILE <= d_out {
+        let mut t = [0.0f32; TILE];
+        for (&xi, row) in x.iter().zip(w.chunks_exact(d_out)) {
+            if let Some(s) = row.get(j0..).and_then(|r| r.first_chunk::<TILE>()) {
+                // Written out (constant indices) so that the sums live in registers even in
+                // the firmware's size-optimised builds, which do not unroll loops.
+                t[0] += xi * s[0].value();
+                t[1] += xi * s[1].value();
+                t[2] += xi * s[2].value();
+                t[3] += xi * s[3].value();
+                t[4] += xi * s[4].value();
+                t[5] += xi * s[5].value();
+                t[6] += xi * s[6].value();
+                t[7] += xi * s[7].value();
+            }
+        }
+        if let Some(dst) = y.get_mut(j0..j0 + TILE) {
+            dst.copy_from_slice(&t);
+        }
+        j0 += TILE;
+    }
+    for (j, out) in y.iter_mut().enumerate().skip(j0) {
+        let mut acc = 0.0f32;
+        for (&xi, row) in x.iter().zip(w.chunks_exact(d_out)) {
+            if let Some(wk) = row.get(j) {
+                acc += xi * wk.value();
+            }
+        }
+        *out = acc;
+    }
+    for (out, b) in y.iter_mut().zip(bias) {
+        *out = act.apply(*out + b.value());
     }
 }
 
@@ -424,6 +492,71 @@ mod tests {
         let at = out.len();
         out.resize(at + layer_bytes(d_in, d_out), 0xAA);
         assert_eq!(encode_layers(&spec, &mut out[at..]), Ok(layer_bytes(d_in, d_out)));
+    }
+
+    /// The module's numeric contract written plainly: one `f32_at` per weight, output by
+    /// output, products summed in input order from 0, then the bias and the activation.
+    fn forward_by_definition(bytes: &[u8], layers: usize, x: &[f32]) -> Vec<f32> {
+        let mut a = x.to_vec();
+        let mut at = 0;
+        for _ in 0..layers {
+            let d_in = usize::from(u16_at(bytes, at));
+            let d_out = usize::from(u16_at(bytes, at + 2));
+            let act = Activation::from_code(bytes[at + 4]).unwrap();
+            let w = at + LAYER_HEADER_BYTES;
+            let bias = w + 4 * d_in * d_out;
+            let y: Vec<f32> = (0..d_out)
+                .map(|j| {
+                    let mut acc = 0.0f32;
+                    for (i, xi) in a.iter().enumerate() {
+                        acc += xi * f32_at(bytes, w + 4 * (i * d_out + j));
+                    }
+                    act.apply(acc + f32_at(bytes, bias + 4 * j))
+                })
+                .collect();
+            a = y;
+            at = bias + 4 * d_out;
+        }
+        a
+    }
+
+    #[test]
+    fn tiles_and_both_weight_paths_keep_the_bits_of_the_definition() {
+        // Widths that exercise whole tiles of 8 and remainders (20 = 8 + 8 + 4, 3 < 8).
+        let dims = [(66, 20, 1), (20, 3, 2), (3, 16, 1), (16, 66, 0)];
+        let mut seed = 0x2545_f491_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed as f32 / u32::MAX as f32 - 0.5) * 0.6
+        };
+        let mut bytes = Vec::new();
+        for &(d_in, d_out, act) in &dims {
+            let w: Vec<f32> = (0..d_in * d_out).map(|_| next()).collect();
+            let b: Vec<f32> = (0..d_out).map(|_| next()).collect();
+            layer(&mut bytes, d_in, d_out, act, &w, &b);
+        }
+        // The same bytes at a 4-byte-aligned address (f32 path) and one byte off (byte path).
+        let mut store = vec![0u32; bytes.len() / 4 + 2];
+        let raw: &mut [u8] = bytemuck::cast_slice_mut(&mut store);
+        raw[..bytes.len()].copy_from_slice(&bytes);
+        let (net_a, _) = Network::parse(&raw[..bytes.len()], dims.len()).unwrap();
+        assert!(weights_f32(&net_a.as_bytes()[8..16]).is_some(), "the aligned copy takes the f32 path");
+        let mut shifted = vec![0u8; bytes.len() + 1];
+        shifted[1..].copy_from_slice(&bytes);
+        let (net_u, _) = Network::parse(&shifted[1..], dims.len()).unwrap();
+        assert!(weights_f32(&net_u.as_bytes()[8..16]).is_none(), "the shifted copy takes the byte path");
+        for _ in 0..50 {
+            let x: Vec<f32> = (0..66).map(|_| next() * 5.0).collect();
+            let want = forward_by_definition(&bytes, dims.len(), &x);
+            for net in [&net_a, &net_u] {
+                let mut got = [0.0f32; 66];
+                net.forward(&x, &mut got).unwrap();
+                let same = got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
+                assert!(same, "forward differs from the definition's bits");
+            }
+        }
     }
 
     fn net_2_1_2() -> Vec<u8> {

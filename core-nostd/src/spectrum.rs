@@ -225,7 +225,7 @@ pub(crate) fn hann_periodic(out: &mut [f32]) {
     }
 }
 
-/// In-place real FFT of `buf` (length a power of two in 64..=4096). Returns the `len/2`
+/// In-place real FFT of `buf` (length a power of two in 64..=[`FFT_LEN_MAX`](crate::config::FFT_LEN_MAX)). Returns the `len/2`
 /// complex bins with microfft's layout (`X[0].re` = DC, `X[0].im` = Nyquist), or `None` for an
 /// unsupported length (prevented by config validation).
 pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
@@ -240,7 +240,11 @@ pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
             }
         };
     }
-    dispatch!(64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096)
+    #[cfg(not(feature = "fft-32768"))]
+    return dispatch!(64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096);
+    #[cfg(feature = "fft-32768")]
+    return dispatch!(64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096,
+        8192 => rfft_8192, 16384 => rfft_16384, 32768 => rfft_32768);
 }
 
 #[cfg(test)]

@@ -80,7 +80,12 @@ const FFT_MAX: usize = 1024;
 /// minus the extractor's latency (`max_gap_samples + 1`); checked at start-up.
 const BLOCK: usize = 256;
 
-static EMBEDDED_BUNDLE: &[u8] = include_bytes!("../data/detector.avmb");
+/// Keeps a byte buffer 4-byte aligned, so the evaluator reads the bundle's weights as `f32`
+/// in place (avm-core falls back to byte reads at any other address: same bits, slower).
+#[repr(C, align(4))]
+struct Aligned<T: ?Sized>(T);
+
+static EMBEDDED_BUNDLE: &Aligned<[u8]> = &Aligned(*include_bytes!("../data/detector.avmb"));
 static EMBEDDED_FLIGHT: &[u8] = include_bytes!("../data/flight_segment.avmq");
 
 mod host;
@@ -104,10 +109,12 @@ fn fail(_what: &str) -> ! {
 }
 
 /// A bundle given by the host is read here (160 KiB of .bss).
-static BUNDLE_BUF: ConstStaticCell<[u8; 160 * 1024]> = ConstStaticCell::new([0; 160 * 1024]);
+static BUNDLE_BUF: ConstStaticCell<Aligned<[u8; 160 * 1024]>> =
+    ConstStaticCell::new(Aligned([0; 160 * 1024]));
 /// The extractor lives in static RAM and is configured in place: no copy of its 23 KB on the
 /// stack, and no flash image either (`UNCONFIGURED` is all zero bytes: .bss).
-static FX: ConstStaticCell<FeatureExtractor<CH, FFT_MAX>> = ConstStaticCell::new(FeatureExtractor::UNCONFIGURED);
+static FX: ConstStaticCell<FeatureExtractor<CH, FFT_MAX>> =
+    ConstStaticCell::new(FeatureExtractor::UNCONFIGURED);
 /// Phase-code counts of the last hops (1.1 KB).
 static TALLY: ConstStaticCell<PhaseTally> = ConstStaticCell::new(PhaseTally::UNCONFIGURED);
 
@@ -228,10 +235,10 @@ fn main() -> ! {
     cost::start();
     // The bundle: from the host if it offers one, else the embedded one.
     // `take` hands out each static once (a second call would panic): no `static mut`, no unsafe.
-    let buf: &'static mut [u8] = BUNDLE_BUF.take();
+    let buf: &'static mut [u8] = &mut BUNDLE_BUF.take().0;
     let bundle: &[u8] = match host::read_file(b"avm-detector.avmb\0", buf) {
         Ok(Some(n)) => &buf[..n],
-        Ok(None) => EMBEDDED_BUNDLE,
+        Ok(None) => &EMBEDDED_BUNDLE.0,
         Err(e) => fail(e),
     };
     // Checks the bundle and that it fits this build (channel count, FFT capacity) in one call.

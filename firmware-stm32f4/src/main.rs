@@ -46,7 +46,12 @@ const MID_SCALE: i32 = 2048;
 /// Tachometer pulses per shaft revolution.
 const PULSES_PER_REV: f32 = 1.0;
 
-static BUNDLE: &[u8] = include_bytes!("../../firmware-example/data/detector.avmb");
+/// Keeps the bundle 4-byte aligned in flash, so the evaluator reads its weights as `f32` in
+/// place (avm-core falls back to byte reads at any other address: same bits, slower).
+#[repr(C, align(4))]
+struct Aligned<T: ?Sized>(T);
+
+static BUNDLE: &Aligned<[u8]> = &Aligned(*include_bytes!("../../firmware-example/data/detector.avmb"));
 /// The extractor (23.9 KB, all-zero until configured: .bss, no flash image).
 static FX: ConstStaticCell<FeatureExtractor<CH, FFT_MAX>> =
     ConstStaticCell::new(FeatureExtractor::UNCONFIGURED);
@@ -113,7 +118,7 @@ async fn main(spawner: Spawner) {
     let mut led = Output::new(p.PD14, Level::Low, Speed::Low);
 
     // The bundle, checked in place against this build (channels, FFT capacity).
-    let det = match Detector::parse_for::<CH, FFT_MAX>(BUNDLE) {
+    let det = match Detector::parse_for::<CH, FFT_MAX>(&BUNDLE.0) {
         Ok(d) => d,
         Err(e) => {
             error!("refusing the detector bundle: {}", defmt::Display2Format(&e));

@@ -94,7 +94,7 @@ fn frames_dict<'py>(
 }
 
 /// avm-core's streaming feature extractor for 1 to 4 vibration channels (the trainer's
-/// capacity: FFTs and envelope up to 4096 points). Feed blocks of samples in time order; each
+/// capacity: FFTs up to 32768 points, the envelope up to 4096). Feed blocks of samples in time order; each
 /// call returns the windows it completed. How a stream is cut into blocks never changes a bit.
 #[pyclass(module = "avm._native")]
 struct Extractor {

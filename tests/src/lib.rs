@@ -163,8 +163,7 @@ pub struct Report {
 pub fn host_reference(samples: &Samples, bundle: &[u8]) -> Result<Report> {
     let det = Detector::parse(bundle).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cfg = det.config();
-    let mut fx = avm_core::FeatureExtractor::<CH, { extract::FFT_MAX }, { extract::FFT_MAX }>::new(cfg)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut fx = extract::new_core::<CH>(cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut tally = avm_core::PhaseTally::new(&cfg);
     let mut alerter = avm_core::Alerter::new(det.alert_policy()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = Report::default();

@@ -7,9 +7,16 @@ use avm_core::{ChannelQuality, ExtractorConfig, FeatureExtractor, SampleFate, Sa
 
 /// Largest number of vibration channels wired in (the core is generic; this is the dispatch).
 pub const MAX_CHANNELS: usize = 4;
-/// FFT capacity on the host (the largest `fft_len` the core supports); also the envelope ring's
-/// capacity (`ENV_MAX`), so the trainer computes every family.
-pub const FFT_MAX: usize = 4096;
+/// FFT capacity on the host: the largest `fft_len` the core supports with its `fft-32768`
+/// feature ([`avm_core::FFT_LEN_MAX`]), so a 30 Hz shaft sampled at 64 kHz gets 1P resolved
+/// (16384 points: 3.9 Hz bins). Such a detector runs on the host only; a firmware built for
+/// shorter FFTs refuses its bundle (`Detector::parse_for`).
+pub const FFT_MAX: usize = avm_core::FFT_LEN_MAX as usize;
+/// Envelope ring capacity (`ENV_MAX`): the longest `env_fft_len` the core accepts.
+pub const ENV_MAX: usize = 4096;
+
+/// The host's core for `CH` channels.
+pub type Core<const CH: usize> = FeatureExtractor<CH, FFT_MAX, ENV_MAX>;
 
 /// One window's output of the core, channel count erased.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,19 +60,21 @@ pub struct Extractor {
 }
 
 enum Inner {
-    C1(Box<FeatureExtractor<1, FFT_MAX, FFT_MAX>>),
-    C2(Box<FeatureExtractor<2, FFT_MAX, FFT_MAX>>),
-    C3(Box<FeatureExtractor<3, FFT_MAX, FFT_MAX>>),
-    C4(Box<FeatureExtractor<4, FFT_MAX, FFT_MAX>>),
+    C1(Box<Core<1>>),
+    C2(Box<Core<2>>),
+    C3(Box<Core<3>>),
+    C4(Box<Core<4>>),
 }
 
-fn new_core<const CH: usize>(
-    cfg: ExtractorConfig,
-) -> Result<Box<FeatureExtractor<CH, FFT_MAX, FFT_MAX>>, UsageError> {
-    Ok(Box::new(
-        FeatureExtractor::<CH, FFT_MAX, FFT_MAX>::new(cfg)
-            .map_err(|e| UsageError(format!("features: {e}")))?,
-    ))
+/// A configured core on the heap, built in place: with the host's capacity it is about
+/// `CH · 148 KiB + 272 KiB`, too large to pass through a thread's stack by value.
+pub fn new_core<const CH: usize>(cfg: ExtractorConfig) -> Result<Box<Core<CH>>, UsageError> {
+    // SAFETY: `FeatureExtractor::UNCONFIGURED` is all zero bytes (avm-core's contract, checked
+    // for this instantiation by `unconfigured_core_is_all_zero_bytes` below), so zeroed memory
+    // holds exactly that valid value.
+    let mut fx: Box<Core<CH>> = unsafe { Box::new_zeroed().assume_init() };
+    fx.configure(cfg).map_err(|e| UsageError(format!("features: {e}")))?;
+    Ok(fx)
 }
 
 fn convert<const CH: usize>(f: avm_core::FeatureFrame<CH>) -> Frame {
@@ -81,7 +90,7 @@ fn convert<const CH: usize>(f: avm_core::FeatureFrame<CH>) -> Frame {
 
 /// Pushes one block through a `CH`-channel core: vibration `vib[c]`, speed `speed[speed_ref[c]]`.
 fn push_block<const CH: usize>(
-    fx: &mut FeatureExtractor<CH, FFT_MAX, FFT_MAX>,
+    fx: &mut Core<CH>,
     vib: &[&[f32]],
     speed: &[&[f32]],
     speed_ref: &[usize],
@@ -98,11 +107,7 @@ fn push_block<const CH: usize>(
     .map_err(|e| UsageError(e.to_string()))
 }
 
-fn finish_core<const CH: usize>(
-    fx: &mut FeatureExtractor<CH, FFT_MAX, FFT_MAX>,
-    frames: &mut Vec<Frame>,
-    tap: Option<&mut Sanitised>,
-) {
+fn finish_core<const CH: usize>(fx: &mut Core<CH>, frames: &mut Vec<Frame>, tap: Option<&mut Sanitised>) {
     match tap {
         Some(t) => frames.extend(fx.finish_tapped(t).map(convert)),
         None => frames.extend(fx.finish().map(convert)),
@@ -169,4 +174,42 @@ pub fn extract(
     let speed: Vec<&[f32]> = s.speed.iter().map(Vec::as_slice).collect();
     x.push(&vib, &speed, &s.speed_ref)?;
     Ok(x.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unconfigured_core_is_all_zero_bytes() {
+        // What `new_core`'s zeroed allocation relies on, for the host's widest instantiation.
+        static FX: Core<MAX_CHANNELS> = FeatureExtractor::UNCONFIGURED;
+        // SAFETY: reads the bytes of a static whose image the constant initialised entirely.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&raw const FX).cast::<u8>(), size_of::<Core<MAX_CHANNELS>>())
+        };
+        assert!(bytes.iter().all(|&b| b == 0), "FeatureExtractor::UNCONFIGURED has a non-zero byte");
+        println!(
+            "host core sizes: 1 channel {} B, 2 channels {} B",
+            size_of::<Core<1>>(),
+            size_of::<Core<2>>()
+        );
+    }
+
+    #[test]
+    fn zeroed_core_is_the_same_extractor_as_a_constructed_one() {
+        let cfg = ExtractorConfig::default_at(2048).unwrap();
+        let mut a = new_core::<1>(cfg).unwrap();
+        let mut b = Box::new(FeatureExtractor::<1, 1024, 0>::new(cfg).unwrap());
+        let (mut fa, mut fb) = (Vec::new(), Vec::new());
+        for n in 0..2048 * 25 {
+            let x = [((n * 7919) % 1000) as f32 / 1000.0 - 0.5];
+            fa.extend(a.push(&x, &[3000.0]));
+            fb.extend(b.push(&x, &[3000.0]));
+        }
+        fa.extend(a.finish());
+        fb.extend(b.finish());
+        assert_eq!(fa.len(), 4);
+        assert_eq!(fa, fb);
+    }
 }

@@ -166,17 +166,22 @@ pub fn run(dir: &Path, data: &Path, name: &str, force: bool) -> Result<Initialis
     let phase = order.iter().find(|c| kind(&seen[*c]) == "phase");
 
     // Windows: at most 10 s and short enough for 4 per recording (window 0.4 x the shortest
-    // recording, hop = window / 2); the FFT (Welch segment) about 0.5 s but no longer than the
-    // window, a power of two from 16 to 4096; the hop a whole number of FFT half-segments.
+    // recording, hop = window / 2); the FFT (Welch segment) about 0.5 s (bins of about 2 Hz,
+    // so low shaft orders resolve at any rate: a 30 Hz shaft at 64 kHz gets 16384 points) but
+    // no longer than the window, a power of two in avm_core::FFT_LEN_RANGE; the hop a whole
+    // number of FFT half-segments.
+    let (fft_min, fft_max) = (*avm_core::FFT_LEN_RANGE.start(), avm_core::FFT_LEN_MAX);
     let max_window = (10.0 * fs).min(0.4 * shortest_s * fs).round();
     anyhow::ensure!(
-        max_window >= 16.0,
+        max_window >= f64::from(fft_min),
         UsageError(format!(
-            "the shortest recording ({shortest_s} s) holds fewer than 40 samples: too short for windows"
+            "the shortest recording ({shortest_s} s) holds fewer than {} samples: too short for \
+             windows of at least {fft_min} samples (the shortest FFT)",
+            2.5 * f64::from(fft_min)
         ))
     );
     let prev_pow2 = |x: f64| 1u32 << (x.max(1.0).log2().floor() as u32);
-    let fft = prev_pow2((fs * 0.5).min(max_window)).clamp(16, 4096);
+    let fft = prev_pow2((fs * 0.5).min(max_window)).clamp(fft_min, fft_max);
     let half = f64::from(fft / 2);
     let hops = ((max_window / 2.0) / half).floor().max(1.0);
     let hop_samples = hops * half;
@@ -286,7 +291,7 @@ pub fn run(dir: &Path, data: &Path, name: &str, force: bool) -> Result<Initialis
          \x20 # multiple of fft_len / 2 samples ({} s); a bad value is refused with the nearest valid one.\n\
          \x20 # (window_samples / hop_samples instead give them in samples.)\n\
          \x20 window_s: {window_s}\n  hop_s: {hop_s}\n\
-         \x20 fft_len: {fft}                 # 16 to 4096, a power of two (Welch segment)\n\
+         \x20 fft_len: {fft}                 # a power of two, {fft_min} to {fft_max} (Welch segment); the firmware builds take at most 1024\n\
          \x20 order_band_bins: 1             # >= 1: least half-width of an order band, FFT bins\n\
          \x20 max_gap_samples: 8             # 0 to window: longest NaN run repaired by interpolation\n\
          \x20 spike_policy: isolated         # off | isolated | k_sigma\n\
