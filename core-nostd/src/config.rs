@@ -456,6 +456,17 @@ pub enum Family {
 }
 
 impl Family {
+    /// Every family, in the order of [`Families::ALL`].
+    pub const ALL: [Family; 7] = [
+        Family::Time,
+        Family::Rates,
+        Family::Bands,
+        Family::Orders,
+        Family::Shape,
+        Family::Speed,
+        Family::Envelope,
+    ];
+
     /// The bit of [`Families`].
     pub const fn bit(self) -> Families {
         match self {
@@ -1084,6 +1095,18 @@ mod tests {
         // 12 kHz with 1 s hops: 12000 is not a multiple of 512.
         let e = ExtractorConfig::from_seconds(12_000, 2.0, 1.0).unwrap_err();
         assert!(matches!(e, ConfigError::NotMultiple { field: "hop_len_samples", multiple: 512, .. }));
+    }
+
+    #[test]
+    fn family_names_and_bits_are_one_list() {
+        // A family added to the enum must get a bit (`Family::bit` is an exhaustive match) and a
+        // place in both lists, or KNOWN would refuse it in every bundle.
+        assert_eq!(Family::ALL.len(), Families::ALL.len());
+        for (i, (f, b)) in Family::ALL.iter().zip(Families::ALL).enumerate() {
+            assert_eq!(f.bit(), b, "{f:?}");
+            assert_eq!(b.0, 1 << i, "one bit per family, in order");
+        }
+        assert_eq!(Families::KNOWN.0, (1u8 << Families::ALL.len()) - 1);
     }
 
     #[test]

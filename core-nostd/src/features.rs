@@ -69,8 +69,27 @@ impl Families {
     /// Envelope (demodulation) analysis ([`EnvKind`], envelope-spectrum orders). Needs an
     /// extractor with envelope capacity (`ENV_MAX > 0`).
     pub const ENVELOPE: Families = Families(64);
-    /// Every bit this build knows.
-    pub const KNOWN: Families = Families(127);
+    /// Every family this build knows, one bit each, in bit order: the one list that
+    /// [`Families::KNOWN`] (what a bundle may select) is derived from.
+    pub const ALL: [Families; 7] = [
+        Families::TIME,
+        Families::RATES,
+        Families::BANDS,
+        Families::ORDERS,
+        Families::SHAPE,
+        Families::SPEED,
+        Families::ENVELOPE,
+    ];
+    /// Every bit this build knows: the union of [`Families::ALL`].
+    pub const KNOWN: Families = {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < Families::ALL.len() {
+            bits |= Families::ALL[i].0;
+            i += 1;
+        }
+        Families(bits)
+    };
 
     /// True when every family of `other` is selected.
     pub const fn contains(self, other: Families) -> bool {
