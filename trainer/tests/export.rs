@@ -194,6 +194,42 @@ fn run_export_registry_end_to_end() {
     for f in ["scores.parquet", "alerts.csv", "flights.json", "flights.csv"] {
         assert!(a.join("scored").join(f).exists(), "{f}");
     }
+    // flights.csv's max_score and alerts.csv's time_s, recomputed from scores.csv's rows.
+    let rows: Vec<Vec<String>> =
+        scored.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let col = |file: &str, name: &str| -> (Vec<Vec<String>>, usize) {
+        let text = std::fs::read_to_string(a.join("scored").join(file)).unwrap();
+        let mut lines = text.lines();
+        let k = lines
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{file}: {name}"));
+        (lines.map(|l| l.split(',').map(str::to_string).collect()).collect(), k)
+    };
+    let (flight_rows, k_max) = col("flights.csv", "max_score");
+    for fr in &flight_rows {
+        let want = rows
+            .iter()
+            .filter(|r| r[0] == fr[0] && r[9] == "true")
+            .map(|r| r[6].parse::<f32>().unwrap())
+            .fold(f32::NAN, f32::max);
+        let got: f32 = fr[k_max].parse().unwrap();
+        assert!(got == want || (got.is_nan() && want.is_nan()), "{}: max_score {got} vs {want}", fr[0]);
+    }
+    assert!(!flight_rows.is_empty());
+    let (alert_rows, k_t) = col("alerts.csv", "time_s");
+    println!(
+        "checked {} flights and {} alert events against scores.csv",
+        flight_rows.len(),
+        alert_rows.len()
+    );
+    let k_w = col("alerts.csv", "window_index").1;
+    for ar in &alert_rows {
+        let end = rows.iter().find(|r| r[0] == ar[0] && r[1] == ar[k_w]).map(|r| r[3].clone());
+        assert_eq!(Some(ar[k_t].clone()), end, "alert time of {} window {}", ar[0], ar[k_w]);
+    }
     assert!(
         std::fs::read(a.join(format!("scored/flights/{}.png", flights[0]))).unwrap().starts_with(b"\x89PNG")
     );

@@ -226,6 +226,8 @@ pub fn score(
 /// empty or a previous `avm score` output: any other directory (the user's data, say) is
 /// refused, never deleted.
 pub fn write(s: &Scored, out: &Path) -> Result<()> {
+    let by_flight = windows_by_flight(s);
+    let flight_windows = |f: &str| by_flight.get(f).map_or(&[][..], Vec::as_slice);
     if out.exists() {
         let entries = std::fs::read_dir(out).map_err(|e| {
             UsageError(format!("--out {}: not a directory avm can replace: {e}", out.display()))
@@ -264,11 +266,10 @@ pub fn write(s: &Scored, out: &Path) -> Result<()> {
             ])?;
             for (flight, evs) in &s.events {
                 for e in evs {
-                    let t = s
-                        .windows
-                        .iter()
-                        .find(|w| &w.window.flight_id == flight && w.window.window_index == e.window_index)
-                        .map_or(f64::NAN, |w| w.window.end_s);
+                    let ws = flight_windows(flight);
+                    let t = ws
+                        .binary_search_by_key(&e.window_index, |w| w.window.window_index)
+                        .map_or(f64::NAN, |k| ws[k].window.end_s);
                     c.write_record([
                         flight.clone(),
                         match e.kind {
@@ -315,7 +316,7 @@ pub fn write(s: &Scored, out: &Path) -> Result<()> {
                     f.alarms.to_string(),
                     f.alerts.len().to_string(),
                     opt(f.alerts.first().map(|a| a.raised_s)),
-                    max_score(s, &f.flight_id).to_string(),
+                    max_score(flight_windows(&f.flight_id)).to_string(),
                     opt(f.onset_s),
                     opt(f.detection_delay_s),
                 ])?;
@@ -326,20 +327,28 @@ pub fn write(s: &Scored, out: &Path) -> Result<()> {
         let dir = stage.join(crate::stages::evaluate::FLIGHT_PLOTS_DIR);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         for f in &s.flights {
-            let ws: Vec<&ScoredWindow> =
-                s.windows.iter().filter(|w| w.window.flight_id == f.flight_id).collect();
-            plots::flight(&dir, &f.flight_id, &ws, f)?;
+            plots::flight(&dir, &f.flight_id, flight_windows(&f.flight_id), f)?;
         }
         Ok(())
     })
 }
 
-fn max_score(s: &Scored, flight: &str) -> f32 {
-    s.windows
-        .iter()
-        .filter(|w| w.window.flight_id == flight && w.verdict.judged)
-        .map(|w| w.verdict.score)
-        .fold(f32::NAN, f32::max)
+/// Each flight's windows, in window order, gathered once (not one scan of every window per
+/// flight and per alert: a fleet month scored at once has thousands of both).
+fn windows_by_flight(s: &Scored) -> BTreeMap<&str, Vec<&ScoredWindow>> {
+    let mut by_flight: BTreeMap<&str, Vec<&ScoredWindow>> = BTreeMap::new();
+    for w in &s.windows {
+        by_flight.entry(w.window.flight_id.as_str()).or_default().push(w);
+    }
+    for ws in by_flight.values_mut() {
+        ws.sort_by_key(|w| w.window.window_index);
+    }
+    by_flight
+}
+
+/// The largest judged score of one flight's windows (NaN when none was judged).
+fn max_score(ws: &[&ScoredWindow]) -> f32 {
+    ws.iter().filter(|w| w.verdict.judged).map(|w| w.verdict.score).fold(f32::NAN, f32::max)
 }
 
 /// The short table on stdout.
@@ -358,6 +367,7 @@ pub fn table(s: &Scored) -> String {
         "first alert",
         "max score"
     );
+    let by_flight = windows_by_flight(s);
     for f in &s.flights {
         t += &format!(
             "{:<24} {:>7.2} {:>8} {:>7} {:>7} {:>7} {:>12} {:>10.4}\n",
@@ -368,7 +378,7 @@ pub fn table(s: &Scored) -> String {
             f.alarms,
             f.alerts.len(),
             f.alerts.first().map_or("-".to_string(), |a| format!("{:.0} s", a.raised_s)),
-            max_score(s, &f.flight_id)
+            max_score(by_flight.get(f.flight_id.as_str()).map_or(&[][..], Vec::as_slice))
         );
     }
     if let Some(m) = &s.metrics {
