@@ -89,6 +89,17 @@ pub fn read(path: &Path) -> Result<Vec<LabelInterval>, ContractViolations> {
     Ok(out)
 }
 
+/// The earliest engine-fault label start per flight (s), the fault onset that flight-level
+/// evaluation and `avm score` measure detection delays from.
+pub fn onsets(labels: &[LabelInterval]) -> std::collections::BTreeMap<String, f64> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in labels.iter().filter(|l| l.category == FaultCategory::Engine) {
+        let e = m.entry(l.flight_id.clone()).or_insert(l.start_s);
+        *e = f64::min(*e, l.start_s);
+    }
+    m
+}
+
 /// Writes a label file atomically (rows in the given order).
 pub fn write(path: &Path, labels: &[LabelInterval]) -> Result<()> {
     let mut s = String::from(HEADER);
@@ -105,4 +116,31 @@ pub fn write(path: &Path, labels: &[LabelInterval]) -> Result<()> {
         ));
     }
     crate::io::write_bytes_atomic(path, s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn onsets_are_the_earliest_engine_fault_start_per_flight() {
+        let l = |flight: &str, start_s: f64, category| LabelInterval {
+            flight_id: flight.into(),
+            start_s,
+            end_s: start_s + 10.0,
+            fault_type: "x".into(),
+            category,
+            severity: 0.5,
+            row: 2,
+        };
+        let labels = [
+            l("a", 300.0, FaultCategory::Engine),
+            l("a", 120.0, FaultCategory::Engine),
+            l("a", 60.0, FaultCategory::Sensor),
+            l("b", 40.0, FaultCategory::Sensor),
+            l("c", 0.0, FaultCategory::Engine),
+        ];
+        let m = onsets(&labels);
+        assert_eq!(m.into_iter().collect::<Vec<_>>(), [("a".to_string(), 120.0), ("c".to_string(), 0.0)]);
+    }
 }

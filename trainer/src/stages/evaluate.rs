@@ -474,7 +474,7 @@ impl EvalContext {
         Ok(EvalContext {
             phases: contract.phases.clone(),
             alerts: cfg.alerts.clone(),
-            onsets: onsets(&labels),
+            onsets: crate::formats::labels::onsets(&labels),
             deadline_s: cfg.gates.alert_deadline_s,
             // The hop as the extractor runs it (the config may give it in samples).
             hop_s: cfg.extractor_config(&contract)?.hop_s(),
@@ -492,16 +492,6 @@ fn processed_attributes(paths: &crate::config::Paths) -> Result<crate::config::A
     let m: crate::formats::windows::ProcessedManifest = serde_json::from_slice(&std::fs::read(&p)?)
         .map_err(|e| UsageError(format!("{}: {e}: rerun `avm preprocess`", p.display())))?;
     Ok(m.attributes())
-}
-
-/// The earliest engine-fault label start per flight.
-pub fn onsets(labels: &[crate::formats::labels::LabelInterval]) -> BTreeMap<String, f64> {
-    let mut m: BTreeMap<String, f64> = BTreeMap::new();
-    for l in labels.iter().filter(|l| l.category == crate::formats::contract::FaultCategory::Engine) {
-        let e = m.entry(l.flight_id.clone()).or_insert(l.start_s);
-        *e = e.min(l.start_s);
-    }
-    m
 }
 
 pub use crate::formats::scores::ScoredWindow;

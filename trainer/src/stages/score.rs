@@ -199,7 +199,7 @@ pub fn score(
     }
     let refs: Vec<&crate::formats::windows::Window> = windows.iter().map(|w| &w.window).collect();
     let verdicts: Vec<avm_core::Verdict> = windows.iter().map(|w| w.verdict).collect();
-    let onsets = crate::stages::evaluate::onsets(labels.unwrap_or(&[]));
+    let onsets = crate::formats::labels::onsets(labels.unwrap_or(&[]));
     let alerted = flights::alerts(det.alert_policy(), &refs, &verdicts, &onsets)?;
     for (w, up) in windows.iter_mut().zip(&alerted.alert_up) {
         w.alert_up = *up;
