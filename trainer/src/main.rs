@@ -487,7 +487,28 @@ fn parent_of(p: &std::path::Path) -> &std::path::Path {
     p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
 }
 
+/// Keeps freed memory in the process instead of returning it to the kernel. With glibc's
+/// defaults every Parquet/Arrow buffer above 128 KiB is a fresh `mmap`, faulted in page by page
+/// and unmapped again: preprocess spent 0.8 of its 4 CPU seconds in the kernel doing that
+/// (perf, issue 16). Large blocks now come from the heap and stay for reuse: preprocess's wall
+/// time on the default fleet fell from 2.0 s to 1.6 s, its peak RSS rose from 33 to 40 MB (and
+/// still does not grow with a recording's length). No number depends on the allocator.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    const LIMIT_BYTES: libc::c_int = 256 << 20;
+    // SAFETY: mallopt only sets allocator parameters; called first thing in main, before any
+    // other thread exists. A refusal (return 0) leaves glibc's defaults, which are correct too.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, LIMIT_BYTES);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, LIMIT_BYTES);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     avm_trainer::guard::install_panic_hook();
     // The exit codes in every subcommand's --help too.
     let cmd = <Cli as clap::CommandFactory>::command().mut_subcommands(|s| s.after_help(EXIT_CODES));
