@@ -29,6 +29,9 @@ FW = ROOT / "firmware-example"
 ELF = FW / "target/cost/thumbv7em-none-eabihf/release/avm-firmware-example"
 HOP_SAMPLES = 10240  # the default hop: 5 s at 2048 Hz
 
+# Compiler builtins (soft float, memcpy, ...): leaves whose cost is also charged to their caller.
+BUILTIN = r"^__|compiler_builtins"
+
 # (group, regular expression on the demangled name), first match wins.
 GROUPS = [
     ("FFT (microfft)", r"microfft::|spectrum::rfft"),
@@ -41,7 +44,7 @@ GROUPS = [
     ("firmware main loop (inlined core code)", r"__cortex_m_rt_main|avm_firmware_example::main"),
     ("text output (formatting, semihosting)", r"core::fmt|report|hprint|semihosting|Msg|write_str|fmt::"),
     ("bundle parse, CRC, start-up", r"crc|bundle::|Reset|__pre_init|stack::paint|memclr|memset|memcpy"),
-    ("soft float, compiler builtins", r"^__|compiler_builtins"),
+    ("soft float, compiler builtins", BUILTIN),
 ]
 
 
@@ -106,7 +109,7 @@ def run(args):
                 if pc not in sym:
                     name = line[line.index(b"]") + 1:].strip().decode()
                     sym[pc] = name
-                    builtin[pc] = name.startswith("__") or "compiler_builtins" in name
+                    builtin[pc] = re.search(BUILTIN, name) is not None
                 if builtin[pc]:
                     caller_execs[(owner, pc)] += 1
                 else:

@@ -15,6 +15,9 @@ pub const MAX_HOPS_PER_WINDOW: usize = 6;
 /// `fft-32768` cargo feature (hosts; the extractor's `FFT_MAX` must also hold it).
 pub const FFT_LEN_MAX: u32 = if cfg!(feature = "fft-32768") { 32768 } else { 4096 };
 
+/// The longest envelope segment (`env_fft_len`) the core accepts (from 64 points).
+pub const ENV_FFT_LEN_MAX: u16 = 4096;
+
 /// The FFT lengths the spectral families support in this build (microfft's real transforms).
 pub const FFT_LEN_RANGE: core::ops::RangeInclusive<u32> = 256..=FFT_LEN_MAX;
 
@@ -294,7 +297,8 @@ impl ExtractorConfig {
             return bad("env_decimation", 0, d as f32, "must be 1..=256");
         }
         let n = u32::from(set.env_fft_len);
-        if !n.is_power_of_two() || !(64..=4096).contains(&n) {
+        if !n.is_power_of_two() || !(64..=u32::from(ENV_FFT_LEN_MAX)).contains(&n) {
+            // The text states ENV_FFT_LEN_MAX (a `&'static str`: no formatting in no_std).
             return bad("env_fft_len", 0, n as f32, "must be a power of two from 64 to 4096");
         }
         let lane_half = d * n / 2;

@@ -23,8 +23,8 @@ mod defmt_impls;
 pub use alert::{AlertEvent, AlertKind, AlertPolicy, Alerter};
 pub use bundle::{AssessError, BundleError, Detector, PhaseEntry, Verdict};
 pub use config::{
-    BandSettings, ConfigError, EnvelopeSettings, ExtractorConfig, FFT_LEN_MAX, FFT_LEN_RANGE, Family,
-    FeatureSettings, MAX_HOPS_PER_WINDOW, SettingsError,
+    BandSettings, ConfigError, ENV_FFT_LEN_MAX, EnvelopeSettings, ExtractorConfig, FFT_LEN_MAX,
+    FFT_LEN_RANGE, Family, FeatureSettings, MAX_HOPS_PER_WINDOW, SettingsError,
 };
 pub use extractor::{FeatureExtractor, LengthMismatch, NoTap, SampleFate, SampleTap};
 pub use features::{

@@ -372,9 +372,8 @@ impl<'a> Network<'a> {
             let end = bias + 4 * d_out;
             let (x, y) = (&a[..d_in], &mut b[..d_out]);
             // Weights and biases read in place: as `f32` when the bundle sits 4-byte aligned
-            // (the firmware examples align it; one FPU load per weight, or one per 8 with
-            // `vldm`), else as little-endian 4-byte groups (any address in flash). Same values,
-            // same operations, same bits.
+            // (the firmware examples align it; one FPU load per weight), else as little-endian
+            // 4-byte groups (any address in flash). Same values, same operations, same bits.
             match (weights_f32(&self.bytes[w..bias]), weights_f32(&self.bytes[bias..end])) {
                 (Some(wf), Some(bf)) => dense(x, wf, bf, act, y),
                 _ => {
@@ -425,7 +424,7 @@ fn weights_f32(bytes: &[u8]) -> Option<&[f32]> {
 }
 
 /// Outputs computed together: their running sums stay in FPU registers (8 of the Cortex-M4F's
-/// 32 single-precision registers; one AVX register on x86-64) while the inputs stream past.
+/// 32 single-precision registers; two SSE registers on x86-64) while the inputs stream past.
 const TILE: usize = 8; // `dense` writes the tile out by hand: change both together
 
 /// `y = act(x·W + b)`, `W` row-major `[x.len()][y.len()]`. Output `j` sums its products in

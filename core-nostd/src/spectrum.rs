@@ -230,9 +230,9 @@ pub(crate) fn hann_periodic(out: &mut [f32]) {
 /// unsupported length (prevented by config validation).
 pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
     macro_rules! dispatch {
-        ($($n:literal => $f:ident),*) => {
+        ($($(#[$only:meta])* $n:literal => $f:ident),*) => {
             match buf.len() {
-                $($n => {
+                $($(#[$only])* $n => {
                     let a: &mut [f32; $n] = buf.try_into().ok()?;
                     Some(microfft::real::$f(a).as_mut_slice())
                 })*
@@ -240,11 +240,11 @@ pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
             }
         };
     }
-    #[cfg(not(feature = "fft-32768"))]
-    return dispatch!(64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096);
-    #[cfg(feature = "fft-32768")]
-    return dispatch!(64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024, 2048 => rfft_2048, 4096 => rfft_4096,
-        8192 => rfft_8192, 16384 => rfft_16384, 32768 => rfft_32768);
+    dispatch!(64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512, 1024 => rfft_1024,
+        2048 => rfft_2048, 4096 => rfft_4096,
+        #[cfg(feature = "fft-32768")] 8192 => rfft_8192,
+        #[cfg(feature = "fft-32768")] 16384 => rfft_16384,
+        #[cfg(feature = "fft-32768")] 32768 => rfft_32768)
 }
 
 #[cfg(test)]

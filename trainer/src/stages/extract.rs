@@ -13,7 +13,7 @@ pub const MAX_CHANNELS: usize = 4;
 /// shorter FFTs refuses its bundle (`Detector::parse_for`).
 pub const FFT_MAX: usize = avm_core::FFT_LEN_MAX as usize;
 /// Envelope ring capacity (`ENV_MAX`): the longest `env_fft_len` the core accepts.
-pub const ENV_MAX: usize = 4096;
+pub const ENV_MAX: usize = avm_core::ENV_FFT_LEN_MAX as usize;
 
 /// The host's core for `CH` channels.
 pub type Core<const CH: usize> = FeatureExtractor<CH, FFT_MAX, ENV_MAX>;

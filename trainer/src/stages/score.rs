@@ -226,8 +226,7 @@ pub fn score(
 /// empty or a previous `avm score` output: any other directory (the user's data, say) is
 /// refused, never deleted.
 pub fn write(s: &Scored, out: &Path) -> Result<()> {
-    let by_flight = windows_by_flight(s);
-    let flight_windows = |f: &str| by_flight.get(f).map_or(&[][..], Vec::as_slice);
+    let by_flight = ByFlight::new(s);
     if out.exists() {
         let entries = std::fs::read_dir(out).map_err(|e| {
             UsageError(format!("--out {}: not a directory avm can replace: {e}", out.display()))
@@ -266,7 +265,7 @@ pub fn write(s: &Scored, out: &Path) -> Result<()> {
             ])?;
             for (flight, evs) in &s.events {
                 for e in evs {
-                    let ws = flight_windows(flight);
+                    let ws = by_flight.of(flight);
                     let t = ws
                         .binary_search_by_key(&e.window_index, |w| w.window.window_index)
                         .map_or(f64::NAN, |k| ws[k].window.end_s);
@@ -316,7 +315,7 @@ pub fn write(s: &Scored, out: &Path) -> Result<()> {
                     f.alarms.to_string(),
                     f.alerts.len().to_string(),
                     opt(f.alerts.first().map(|a| a.raised_s)),
-                    max_score(flight_windows(&f.flight_id)).to_string(),
+                    max_score(by_flight.of(&f.flight_id)).to_string(),
                     opt(f.onset_s),
                     opt(f.detection_delay_s),
                 ])?;
@@ -327,7 +326,7 @@ pub fn write(s: &Scored, out: &Path) -> Result<()> {
         let dir = stage.join(crate::stages::evaluate::FLIGHT_PLOTS_DIR);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         for f in &s.flights {
-            plots::flight(&dir, &f.flight_id, flight_windows(&f.flight_id), f)?;
+            plots::flight(&dir, &f.flight_id, by_flight.of(&f.flight_id), f)?;
         }
         Ok(())
     })
@@ -335,15 +334,24 @@ pub fn write(s: &Scored, out: &Path) -> Result<()> {
 
 /// Each flight's windows, in window order, gathered once (not one scan of every window per
 /// flight and per alert: a fleet month scored at once has thousands of both).
-fn windows_by_flight(s: &Scored) -> BTreeMap<&str, Vec<&ScoredWindow>> {
-    let mut by_flight: BTreeMap<&str, Vec<&ScoredWindow>> = BTreeMap::new();
-    for w in &s.windows {
-        by_flight.entry(w.window.flight_id.as_str()).or_default().push(w);
+struct ByFlight<'a>(BTreeMap<&'a str, Vec<&'a ScoredWindow>>);
+
+impl<'a> ByFlight<'a> {
+    fn new(s: &'a Scored) -> ByFlight<'a> {
+        let mut m: BTreeMap<&str, Vec<&ScoredWindow>> = BTreeMap::new();
+        for w in &s.windows {
+            m.entry(w.window.flight_id.as_str()).or_default().push(w);
+        }
+        for ws in m.values_mut() {
+            ws.sort_by_key(|w| w.window.window_index);
+        }
+        ByFlight(m)
     }
-    for ws in by_flight.values_mut() {
-        ws.sort_by_key(|w| w.window.window_index);
+
+    /// The windows of `flight` (none for a flight without windows).
+    fn of(&self, flight: &str) -> &[&'a ScoredWindow] {
+        self.0.get(flight).map_or(&[], Vec::as_slice)
     }
-    by_flight
 }
 
 /// The largest judged score of one flight's windows (NaN when none was judged).
@@ -367,7 +375,7 @@ pub fn table(s: &Scored) -> String {
         "first alert",
         "max score"
     );
-    let by_flight = windows_by_flight(s);
+    let by_flight = ByFlight::new(s);
     for f in &s.flights {
         t += &format!(
             "{:<24} {:>7.2} {:>8} {:>7} {:>7} {:>7} {:>12} {:>10.4}\n",
@@ -378,7 +386,7 @@ pub fn table(s: &Scored) -> String {
             f.alarms,
             f.alerts.len(),
             f.alerts.first().map_or("-".to_string(), |a| format!("{:.0} s", a.raised_s)),
-            max_score(by_flight.get(f.flight_id.as_str()).map_or(&[][..], Vec::as_slice))
+            max_score(by_flight.of(&f.flight_id))
         );
     }
     if let Some(m) = &s.metrics {
