@@ -244,6 +244,14 @@ impl PipelineConfig {
                 count_in("evaluate.cv_folds (0 disables cross-validation)", e.cv_folds, 3, MAX_CV_FOLDS)?;
             }
             in_range("evaluate.calibration.confidence", e.calibration.confidence, 0.0, 1.0, true)?;
+            if let Some(fc) = e.flight_calibration
+                && !(fc.target_alerting_fraction > 0.0 && fc.target_alerting_fraction < 1.0)
+            {
+                return Err(UsageError(format!(
+                    "evaluate.flight_calibration.target_alerting_fraction = {} must be a finite number in (0, 1)",
+                    fc.target_alerting_fraction
+                )));
+            }
             if e.calibration.confidence >= 1.0 {
                 return Err(UsageError(format!(
                     "evaluate.calibration.confidence = {} must be below 1 (certainty needs infinitely many windows)",
@@ -635,6 +643,21 @@ pub struct EvalConfig {
     /// How thresholds are set from the calibration (validation) normal windows.
     #[serde(default)]
     pub calibration: Calibration,
+    /// Flight-level calibration over the healthy validation flights (absent: off), see
+    /// [`crate::model::calibration::flight_multiplier`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flight_calibration: Option<FlightCalibration>,
+}
+
+/// `evaluate.flight_calibration`: thresholds raised until at most this fraction of new healthy
+/// flights is expected to raise an alert.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlightCalibration {
+    /// Fraction of new healthy flights allowed to raise an alert, in (0, 1); needs at least
+    /// `1/target - 1` healthy validation flights (else the step is skipped, with the reason
+    /// in the report).
+    pub target_alerting_fraction: f64,
 }
 
 /// Threshold calibration rule (`evaluate.calibration`), see [`crate::model::calibration`].

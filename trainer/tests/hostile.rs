@@ -102,6 +102,16 @@ fn config_values_outside_their_range_are_refused_before_anything_runs() {
         ),
         ("cv_folds: 0", "cv_folds: 0\n  calibration: {method: bootstrap}", "bootstrap"),
         (
+            "cv_folds: 0",
+            "cv_folds: 0\n  flight_calibration: {target_alerting_fraction: 0}",
+            "evaluate.flight_calibration.target_alerting_fraction = 0 must be a finite number in (0, 1)",
+        ),
+        (
+            "cv_folds: 0",
+            "cv_folds: 0\n  flight_calibration: {target_alerting_fraction: 0.1, per: hour}",
+            "per",
+        ),
+        (
             "aircraft: 2",
             "aircraft: 100000",
             "simulate: aircraft x engines_per_aircraft x flights_per_aircraft",

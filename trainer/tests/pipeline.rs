@@ -28,6 +28,9 @@ fn stages_end_to_end() {
         // Whole engines per split and leave-one-engine-out cross-validation (4 engines).
         c.split.group_by = avm_trainer::config::GroupBy::Engine;
         c.evaluate.leave_one_group_out = true;
+        // Far more healthy validation flights than this fleet has: skipped, and said so.
+        c.evaluate.flight_calibration =
+            Some(avm_trainer::config::FlightCalibration { target_alerting_fraction: 0.01 });
     });
     let c = ["--config", "c.yaml"];
     avm(d, &[&["simulate"][..], &c].concat());
@@ -54,6 +57,7 @@ fn stages_end_to_end() {
     avm(d, &[&["train"][..], &c].concat());
     let out = avm(d, &[&["evaluate"][..], &c].concat());
     assert!(out.contains("test: AUC"), "{out}");
+    assert!(out.contains("flight-level calibration skipped:") && out.contains("needs at least 99"), "{out}");
     let e = d.join("MODELS/small/evaluation");
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(e.join("metrics.json")).unwrap()).unwrap();
@@ -101,6 +105,11 @@ fn normal_only_fleet_is_calibrated_and_its_fault_gates_are_skipped_visibly() {
         c.gates.min_recall = 0.85;
         c.gates.min_subtle_flights_alerted = 0.9;
         c.gates.min_gross_flights_alerted_in_time = 1.0;
+        // 3 healthy validation flights: the fewest for 1 in 4 (n >= 1/0.25 - 1). A loose window
+        // target (3 in 10 windows alarm) so that the flight level has something to raise.
+        c.evaluate.target_far = 0.3;
+        c.evaluate.flight_calibration =
+            Some(avm_trainer::config::FlightCalibration { target_alerting_fraction: 0.25 });
     });
     let out = Command::new(env!("CARGO_BIN_EXE_avm"))
         .args(["run", "--config", "c.yaml"])
@@ -127,6 +136,18 @@ fn normal_only_fleet_is_calibrated_and_its_fault_gates_are_skipped_visibly() {
             .unwrap();
     assert_eq!((m["normal_only"].as_bool(), m["auc"].is_null()), (Some(true), true));
     assert!(m["flights"]["healthy_hours"].as_f64().unwrap() > 0.0);
+    // Flight level: rank ceil(4 x 0.75) = 3 of 3, the largest statistic; thresholds raised by
+    // max(1, it), rounded up to f32; then no healthy validation flight alerts.
+    let fc = &m["calibration"]["flights"];
+    assert_eq!(fc["healthy_flights"], 3, "{fc}");
+    let (stat, mult) = (fc["statistic"].as_f64().unwrap(), fc["multiplier"].as_f64().unwrap());
+    assert_eq!(mult, stat.max(1.0), "{fc}");
+    assert!(mult > 1.0, "the window-level thresholds let a healthy validation flight alert: {fc}");
+    let window = fc["window_threshold"].as_f64().unwrap();
+    let t = m["threshold"].as_f64().unwrap();
+    assert!(t >= window * mult && t <= window * mult * (1.0 + 1e-6), "{t} vs {window} x {mult}");
+    assert_eq!(fc["validation_alerting_flights"], 0, "{fc}");
+    assert!(stdout.contains("flight calibration: thresholds x"), "{stdout}");
     assert!(d.join("MODELS/small/1.0.0/detector.avmb").exists());
     assert!(!d.join("MODELS/small/1.0.0/roc.png").exists());
 }

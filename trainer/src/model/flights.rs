@@ -33,8 +33,26 @@ pub const SUBTLE_BELOW: f64 = 0.35;
 pub struct PhaseTable {
     /// Global threshold (unknown phase).
     pub global: f32,
-    /// `(name, threshold, no_verdict)` per phase code.
-    pub entries: Vec<(String, f32, bool)>,
+    /// One per phase code.
+    pub entries: Vec<Phase>,
+}
+
+/// One phase of a [`PhaseTable`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Phase {
+    /// The contract's name.
+    pub name: String,
+    /// Its threshold.
+    pub threshold: f32,
+    /// Its windows get no verdict.
+    pub no_verdict: bool,
+}
+
+impl Phase {
+    /// As avm-core's bundle and verdict rule take it.
+    pub fn entry(&self) -> PhaseEntry<'_> {
+        PhaseEntry { name: &self.name, threshold: self.threshold, no_verdict: self.no_verdict }
+    }
 }
 
 impl PhaseTable {
@@ -47,29 +65,29 @@ impl PhaseTable {
     ) -> PhaseTable {
         let entries = phases
             .iter()
-            .map(|p| (p.clone(), per_phase.get(p).map_or(global, |&t| t as f32), no_verdict.contains(p)))
+            .map(|p| Phase {
+                name: p.clone(),
+                threshold: per_phase.get(p).map_or(global, |&t| t as f32),
+                no_verdict: no_verdict.contains(p),
+            })
             .collect();
         PhaseTable { global, entries }
     }
 
     /// The entries as avm-core's bundle takes them.
     pub fn bundle_entries(&self) -> Vec<PhaseEntry<'_>> {
-        self.entries.iter().map(|(n, t, nv)| PhaseEntry { name: n, threshold: *t, no_verdict: *nv }).collect()
+        self.entries.iter().map(Phase::entry).collect()
     }
 
     /// The code of phase `name` ([`PHASE_UNKNOWN`] when it is not in the table).
     pub fn code(&self, name: &str) -> u8 {
-        self.entries.iter().position(|(n, _, _)| n == name).map_or(PHASE_UNKNOWN, |i| i as u8)
+        self.entries.iter().position(|p| p.name == name).map_or(PHASE_UNKNOWN, |i| i as u8)
     }
 
     /// The verdict on a window with `score` (avm-core's rule, [`Verdict::judge`]).
     pub fn verdict(&self, w: &Window, score: f32) -> Verdict {
         let code = self.code(&w.phase);
-        let entry = self.entries.get(usize::from(code)).map(|(n, t, nv)| PhaseEntry {
-            name: n,
-            threshold: *t,
-            no_verdict: *nv,
-        });
+        let entry = self.entries.get(usize::from(code)).map(Phase::entry);
         Verdict::judge(w.window_index, score, w.valid, code, entry.as_ref(), self.global)
     }
 }

@@ -47,6 +47,10 @@ pub mod names {
     pub const TEST_FLIGHT_FALSE_ALERTS_PER_100H: &str = "test/flight/false_alerts_per_100h";
     /// Healthy test flight hours observed.
     pub const TEST_FLIGHT_HEALTHY_HOURS: &str = "test/flight/healthy_hours";
+    /// Flight-level calibration: the multiplier applied to every window-level threshold.
+    pub const FLIGHT_CALIBRATION_MULTIPLIER: &str = "calibration/flight_multiplier";
+    /// Flight-level calibration: the fraction of healthy test flights that raised an alert.
+    pub const TEST_FLIGHT_HEALTHY_ALERTING: &str = "test/flight/healthy_flights_alerting";
     /// Median detection delay after onset, s.
     pub const TEST_FLIGHT_DELAY_MEDIAN_S: &str = "test/flight/delay_median_s";
     /// 90th-percentile detection delay, s.

@@ -94,6 +94,13 @@ impl std::fmt::Display for Entry {
             m(names::TEST_FLIGHT_SUBTLE_ALERTED),
             m(names::TEST_FLIGHT_DELAY_MEDIAN_S)
         )?;
+        if let Some(x) = self.metrics.get(names::FLIGHT_CALIBRATION_MULTIPLIER) {
+            writeln!(
+                f,
+                "flight calibration: thresholds x {x:.3}; healthy test flights alerting {}",
+                m(names::TEST_FLIGHT_HEALTHY_ALERTING)
+            )?;
+        }
         if let (Some(e), Some(b), Some(c)) = (
             self.metrics.get(names::TRAIN_EPOCHS),
             self.metrics.get(names::TRAIN_BEST_EPOCH),

@@ -128,6 +128,13 @@ impl EvalReport {
             }
         }
         m.insert(names::TEST_FLIGHT_HEALTHY_HOURS.into(), f.healthy_hours);
+        if let Some(fc) = &self.calibration.flights {
+            m.insert(names::FLIGHT_CALIBRATION_MULTIPLIER.into(), fc.multiplier);
+            if fc.test_healthy_flights > 0 {
+                let alerting = fc.test_alerting_flights as f64 / fc.test_healthy_flights as f64;
+                m.insert(names::TEST_FLIGHT_HEALTHY_ALERTING.into(), alerting);
+            }
+        }
         if let Some(t) = &self.training {
             m.insert(names::TRAIN_EPOCHS.into(), t.epochs as f64);
             m.insert(names::TRAIN_BEST_EPOCH.into(), t.best_epoch as f64);
@@ -229,6 +236,22 @@ impl std::fmt::Display for EvalReport {
             "\n  calibration: {} ({} windows); FAR validation {:.4}, test {:.4} (drift {:+.4})",
             c.rule, c.windows, c.validation_far, c.test_far, c.drift
         )?;
+        if let Some(fc) = &c.flights {
+            match &fc.skipped {
+                Some(note) => write!(f, "\n  {note}")?,
+                None => write!(
+                    f,
+                    "\n  flight calibration: {} ({} healthy validation flights): thresholds x {:.3}; healthy flights alerting: validation {} of {}, test {} of {}",
+                    fc.rule,
+                    fc.healthy_flights,
+                    fc.multiplier,
+                    fc.validation_alerting_flights,
+                    fc.healthy_flights,
+                    fc.test_alerting_flights,
+                    fc.test_healthy_flights
+                )?,
+            }
+        }
         write!(f, "\n{}", FlightTable(&self.flights))?;
         if let Some(t) = &self.training {
             write!(f, "\n  {t}")?;
@@ -511,6 +534,35 @@ pub struct CalibrationReport {
     pub test_far: f64,
     /// `test_far - target_far`: positive means the threshold did not hold out of sample.
     pub drift: f64,
+    /// Flight-level calibration, when the config asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flights: Option<FlightCalibrationReport>,
+}
+
+/// Flight-level calibration (`evaluate.flight_calibration`) and its out-of-sample check, in
+/// flights.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FlightCalibrationReport {
+    /// Fraction of new healthy flights allowed to raise an alert.
+    pub target_alerting_fraction: f64,
+    /// The rule and its guarantee (empty when skipped).
+    pub rule: String,
+    /// Why the step was skipped (too few healthy validation flights), if it was.
+    pub skipped: Option<String>,
+    /// Healthy validation flights (the calibration flights).
+    pub healthy_flights: usize,
+    /// The conformal quantile of their alert statistics (null when skipped).
+    pub statistic: Option<f64>,
+    /// Multiplier applied to every window-level threshold (1: unchanged).
+    pub multiplier: f64,
+    /// The global threshold of the window-level rule, before the multiplier.
+    pub window_threshold: f64,
+    /// Healthy validation flights that raise an alert at the final thresholds.
+    pub validation_alerting_flights: usize,
+    /// Healthy test flights.
+    pub test_healthy_flights: usize,
+    /// Of which raised an alert.
+    pub test_alerting_flights: usize,
 }
 
 /// Evaluates a model on validation and test sets.
@@ -554,7 +606,7 @@ pub fn evaluate_sets(
         ecfg.target_far,
         "validation split",
     )?;
-    let threshold = global.threshold;
+    let mut threshold = global.threshold;
     let mut phase_thresholds = BTreeMap::new();
     if ecfg.per_phase_thresholds {
         let mut phases: Vec<&str> = val_rows.iter().map(|r| r.phase.as_str()).collect();
@@ -571,6 +623,18 @@ pub fn evaluate_sets(
             }
         }
     }
+    let mut flight_calibration = match ecfg.flight_calibration {
+        Some(fc) => Some(calibrate_flights(
+            fc.target_alerting_fraction,
+            ctx,
+            model,
+            scaler,
+            val,
+            &mut threshold,
+            &mut phase_thresholds,
+        )?),
+        None => None,
+    };
     // Normal-only data (a new fleet): no engine-fault window to measure recall or AUC on.
     let normal_only = !tl.contains(&1);
     let (auc, roc) = if normal_only {
@@ -642,6 +706,7 @@ pub fn evaluate_sets(
         validation_far: validation.far,
         test_far: test_point.far,
         drift: test_point.far - ecfg.target_far,
+        flights: None,
     };
 
     // Flight level: every test window (invalid and sensor-event ones too, as on board) in
@@ -657,6 +722,12 @@ pub fn evaluate_sets(
     let policy = ctx.alerts.policy();
     let alerted = flights::alerts(policy, &all, &verdicts, &ctx.onsets)?;
     let flight_metrics = flights::metrics(policy, &alerted.flights, ctx.deadline_s);
+    if let Some(fc) = &mut flight_calibration {
+        let healthy = alerted.flights.iter().filter(|f| f.kind == flights::FlightKind::Healthy);
+        fc.test_healthy_flights = healthy.clone().count();
+        fc.test_alerting_flights = healthy.filter(|f| !f.alerts.is_empty()).count();
+    }
+    let calibration = CalibrationReport { flights: flight_calibration, ..calibration };
     let windows = all
         .iter()
         .zip(&verdicts)
@@ -693,6 +764,92 @@ pub fn evaluate_sets(
         training: None,
     };
     Ok(Evaluated { report, roc, windows, flights: alerted.flights })
+}
+
+/// Flight-level calibration: every validation window scored and judged in flight order (as on
+/// board), each healthy validation flight's alert statistic, the conformal multiplier, applied
+/// to `global` and `per_phase` (rounded to `f32`, the bundle's precision, so the host judges as
+/// the firmware does, and rounded up); then the healthy validation flights that still alert,
+/// by the state machine itself.
+#[allow(clippy::too_many_arguments)]
+fn calibrate_flights(
+    target: f64,
+    ctx: &EvalContext,
+    model: &Autoencoder,
+    scaler: &ScalerFile,
+    val: &FeatureSet,
+    global: &mut f64,
+    per_phase: &mut BTreeMap<String, f64>,
+) -> Result<FlightCalibrationReport> {
+    let mut rows: Vec<&Row> = val.rows.iter().collect();
+    rows.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
+    let scores =
+        crate::model::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
+    let policy = ctx.alerts.policy();
+    let judge = |global: f64, per_phase: &BTreeMap<String, f64>| -> Vec<avm_core::Verdict> {
+        let table =
+            flights::PhaseTable::new(&ctx.phases, global as f32, per_phase, &ctx.alerts.no_verdict_phases);
+        rows.iter().zip(&scores).map(|(r, s)| table.verdict(r, *s)).collect()
+    };
+    let verdicts = judge(*global, per_phase);
+    let mut stats = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let id = &rows[i].flight_id;
+        let end = i + rows[i..].iter().take_while(|r| &r.flight_id == id).count();
+        if rows[i..end].iter().all(|r| r.label == 0 && r.sensor_event == NONE) {
+            let ratios = verdicts[i..end]
+                .iter()
+                .filter(|v| v.judged)
+                .map(|v| f64::from(v.score) / f64::from(v.threshold));
+            stats.push(calibration::alert_statistic(policy, ratios));
+        }
+        i = end;
+    }
+    let mut report = FlightCalibrationReport {
+        target_alerting_fraction: target,
+        rule: String::new(),
+        skipped: None,
+        healthy_flights: stats.len(),
+        statistic: None,
+        multiplier: 1.0,
+        window_threshold: *global,
+        validation_alerting_flights: 0,
+        test_healthy_flights: 0,
+        test_alerting_flights: 0,
+    };
+    let verdicts = match calibration::flight_multiplier(&stats, target) {
+        Err(note) => {
+            report.skipped = Some(note);
+            verdicts
+        }
+        Ok(f) => {
+            report.rule = f.guarantee;
+            report.statistic = Some(f.statistic);
+            report.multiplier = f.multiplier;
+            if f.multiplier > 1.0 {
+                // Rounded up to the next f32 (the bundle's precision): a flight whose
+                // statistic equals the quantile raises no alert, as the rule says.
+                let scale = |t: f64| {
+                    let x = t * f.multiplier;
+                    let y = x as f32;
+                    f64::from(if f64::from(y) < x { y.next_up() } else { y })
+                };
+                *global = scale(*global);
+                per_phase.values_mut().for_each(|t| *t = scale(*t));
+                judge(*global, per_phase)
+            } else {
+                verdicts
+            }
+        }
+    };
+    let alerted = flights::alerts(policy, &rows, &verdicts, &ctx.onsets)?;
+    report.validation_alerting_flights = alerted
+        .flights
+        .iter()
+        .filter(|f| f.kind == flights::FlightKind::Healthy && !f.alerts.is_empty())
+        .count();
+    Ok(report)
 }
 
 /// Per metric, mean and standard deviation over the folds.

@@ -292,8 +292,15 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
                         get("far").1
                     )
                 });
+                let flights = r.calibration.flights.as_ref().map_or(String::new(), |fc| match &fc.skipped {
+                    Some(note) => format!("\n{note}"),
+                    None => format!(
+                        "\nflight calibration: {} ({} healthy validation flights): thresholds x {:.3}",
+                        fc.rule, fc.healthy_flights, fc.multiplier
+                    ),
+                });
                 format!(
-                    "test AUC {}, precision {:.3}, recall {:.3}, FAR {:.3} (calibration drift {:+.3}){cv}\n{}",
+                    "test AUC {}, precision {:.3}, recall {:.3}, FAR {:.3} (calibration drift {:+.3}){cv}{flights}\n{}",
                     r.auc.map_or("n/a".into(), |a| format!("{a:.3}")),
                     r.test.precision,
                     r.test.recall,
