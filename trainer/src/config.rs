@@ -340,6 +340,11 @@ pub struct SimConfig {
     /// this range, seconds (default 15 s, the default fleet's).
     #[serde(default = "default_growth", skip_serializing_if = "is_default_growth")]
     pub fault_growth_s: [f64; 2],
+    /// Simulate the fleet as a feature stream: each recording is rendered in memory and goes
+    /// straight through preprocessing (the same chunks a written file gives), so only the
+    /// labels, `fleet.json` and the window table are written, never the raw recordings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 fn default_growth() -> [f64; 2] {

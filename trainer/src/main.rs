@@ -297,6 +297,23 @@ fn run(cli: Cli) -> Result<()> {
                 .simulate
                 .clone()
                 .ok_or_else(|| UsageError(format!("config {}: no `simulate:` section", config.display())))?;
+            if sim.stream {
+                if out.is_some() {
+                    return Err(UsageError(format!(
+                        "config {}: simulate.stream writes the config's data directory (labels and the window table); --out is not supported with it",
+                        config.display()
+                    ))
+                    .into());
+                }
+                let _l = lock("simulate", &[cfg.paths.data.as_path()])?;
+                let (s, m) = preprocess::simulate_streamed(&cfg, &sim)?;
+                outln!(
+                    "{s}\nas a feature stream (no raw recordings written): {m}\n-> {} and {}",
+                    cfg.paths.raw().display(),
+                    cfg.paths.processed().display()
+                );
+                return Ok(());
+            }
             let out = out.unwrap_or_else(|| cfg.paths.raw());
             let _l = lock("simulate", &[parent_of(&out)])?;
             let s = simulate::run(&sim, &out)?;

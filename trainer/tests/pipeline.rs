@@ -151,3 +151,76 @@ fn normal_only_fleet_is_calibrated_and_its_fault_gates_are_skipped_visibly() {
     assert!(d.join("MODELS/small/1.0.0/detector.avmb").exists());
     assert!(!d.join("MODELS/small/1.0.0/roc.png").exists());
 }
+
+/// `simulate.stream`: the fleet simulated as a feature stream (no raw recordings written) gives
+/// the window table that `avm simulate` + `avm preprocess` give, row for row and bit for bit,
+/// and the same labels; `avm run` then takes it from there without a preprocess pass.
+#[test]
+fn a_fleet_simulated_as_a_feature_stream_equals_the_written_one() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    common::write_small_config(a.path(), |_| {});
+    common::write_small_config(b.path(), |c| c.simulate.as_mut().unwrap().stream = true);
+    let c = ["--config", "c.yaml"];
+    avm(a.path(), &[&["simulate"][..], &c].concat());
+    avm(a.path(), &[&["preprocess"][..], &c].concat());
+    let out = avm(b.path(), &[&["simulate"][..], &c].concat());
+    assert!(out.contains("as a feature stream"), "{out}");
+    assert!(!b.path().join("DATA/raw/recordings").exists(), "no recording is written");
+    let raw = |d: &Path, f: &str| std::fs::read(d.join("DATA/raw").join(f)).unwrap();
+    assert_eq!(raw(a.path(), "labels.csv"), raw(b.path(), "labels.csv"));
+    let manifest = |d: &Path| -> avm_trainer::stages::preprocess::ProcessedManifest {
+        serde_json::from_slice(&std::fs::read(d.join("DATA/processed/manifest.json")).unwrap()).unwrap()
+    };
+    let (ma, mb) = (manifest(a.path()), manifest(b.path()));
+    assert_eq!(ma.recordings.len(), 12);
+    assert_eq!(ma.extractor, mb.extractor);
+    for (x, y) in ma.recordings.iter().zip(&mb.recordings) {
+        assert_eq!(
+            (&x.flight_id, x.samples, x.windows, x.valid_windows),
+            (&y.flight_id, y.samples, y.windows, y.valid_windows)
+        );
+        assert_eq!(y.raw_file, format!("simulated/{}", y.flight_id));
+    }
+    let table = |d: &Path, m: &avm_trainer::stages::preprocess::ProcessedManifest| {
+        avm_trainer::formats::windows::read_table(&d.join("DATA/processed/windows.parquet"), &m.feature_names)
+            .unwrap()
+    };
+    let (wa, wb) = (table(a.path(), &ma), table(b.path(), &mb));
+    assert!(wa.len() > 300, "{} windows", wa.len());
+    assert_eq!(wa.len(), wb.len());
+    for (x, y) in wa.iter().zip(&wb) {
+        let bits = |w: &avm_trainer::formats::windows::Window| -> Vec<u32> {
+            w.features.iter().map(|f| f.to_bits()).collect()
+        };
+        assert_eq!(
+            (&x.flight_id, x.window_index, x.label, &x.phase),
+            (&y.flight_id, y.window_index, y.label, &y.phase)
+        );
+        assert_eq!(
+            (bits(x), &x.quality, x.valid),
+            (bits(y), &y.quality, y.valid),
+            "{} window {}",
+            x.flight_id,
+            x.window_index
+        );
+    }
+    // `avm run` on the streamed fleet: data present, no preprocess pass.
+    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(["run", "--config", "c.yaml"])
+        .current_dir(b.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("simulated feature stream present") && err.contains("done by the data stage"),
+        "{err}"
+    );
+    // A stage run by hand says why there is nothing to preprocess.
+    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(["preprocess", "--config", "c.yaml"])
+        .current_dir(b.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("simulate.stream"));
+}

@@ -27,6 +27,7 @@ fn cfg() -> SimConfig {
         subtle_fraction: 0.5,
         flight_profile: Default::default(),
         fault_growth_s: [15.0, 15.0],
+        stream: false,
     }
 }
 

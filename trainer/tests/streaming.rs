@@ -135,6 +135,35 @@ fn reading_in_chunks_gives_the_same_recording() {
     }
 }
 
+/// A simulated flight streamed from memory (`simulate.stream`) gives the chunks that writing it
+/// as Parquet and reading it back gives: rows, times and values, bit for bit.
+#[test]
+fn an_in_memory_recording_streams_as_its_parquet_file_reads() {
+    let sim = simulated(&Plan {
+        engine_fault: Some((EngineFault::BearingDefect, 40.0, 0.6)),
+        sensor: Some((SensorEvent::Dropout, 0, 30.0, 32.0, 1.0)),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.parquet");
+    recording::write_parquet(&sim.recording, &path).unwrap();
+    let drain =
+        |mut s: RecordingStream| -> (Vec<Vec<ChannelBits>>, avm_trainer::formats::recording::RecordingMeta) {
+            let mut chunks = Vec::new();
+            while let Some(c) = s.next_chunk().unwrap() {
+                chunks.push(bits(&c));
+            }
+            (chunks, s.finish().unwrap())
+        };
+    for chunk in [1_000, 4_097] {
+        let (file, file_meta) = drain(RecordingStream::open_chunked(&path, chunk).unwrap());
+        let (mem, mem_meta) =
+            drain(RecordingStream::from_recording(sim.recording.clone(), Path::new("simulated/r"), chunk));
+        assert!(file.len() > 10, "{} chunks", file.len());
+        assert_eq!(mem, file, "chunks of {chunk} rows");
+        assert_eq!(mem_meta.channels, file_meta.channels);
+    }
+}
+
 #[test]
 fn features_and_labels_do_not_depend_on_the_chunk_size() {
     let c = contract();

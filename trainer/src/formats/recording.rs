@@ -469,8 +469,24 @@ pub struct RecordingStream {
 }
 
 enum Source {
-    Parquet { reader: ParquetRecordBatchReader, time_idx: usize, cols: Vec<usize> },
-    Csv { reader: Box<csv::Reader<std::io::BufReader<std::fs::File>>>, cols: Vec<usize>, chunk_rows: usize },
+    Parquet {
+        reader: ParquetRecordBatchReader,
+        time_idx: usize,
+        cols: Vec<usize>,
+    },
+    Csv {
+        reader: Box<csv::Reader<std::io::BufReader<std::fs::File>>>,
+        cols: Vec<usize>,
+        chunk_rows: usize,
+    },
+    /// A recording built in memory (a simulated flight streamed into preprocess): the rows a
+    /// file of it would hold ([`write_parquet`]'s rows: the union of the channels' sample
+    /// times), `chunk_rows` at a time, without writing it. `next[c]`: channel `c`'s next sample.
+    Memory {
+        data: Vec<ChannelData>,
+        next: Vec<usize>,
+        chunk_rows: usize,
+    },
 }
 
 impl RecordingStream {
@@ -504,6 +520,24 @@ impl RecordingStream {
         &self.meta
     }
 
+    /// Streams a recording held in memory as if it had been written with [`write_parquet`]
+    /// and opened with [`RecordingStream::open_chunked`]: the same chunks (rows, times,
+    /// values), without the file. `name` stands for the file in messages. Its metadata is the
+    /// caller's (no content checksum is required: nothing was stored).
+    pub fn from_recording(rec: Recording, name: &Path, chunk_rows: usize) -> RecordingStream {
+        let text = rec.text_channels();
+        let channels = rec.data.len();
+        RecordingStream {
+            path: name.to_path_buf(),
+            meta: rec.meta,
+            source: Source::Memory { data: rec.data, next: vec![0; channels], chunk_rows: chunk_rows.max(1) },
+            text,
+            rows: 0,
+            crc: ContentCrc::new(channels),
+            crc_required: false,
+        }
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -531,6 +565,12 @@ impl RecordingStream {
             }
             Source::Csv { reader, cols, chunk_rows } => {
                 match csv_chunk(&path, &self.meta, &self.text, reader, cols, self.rows, *chunk_rows)? {
+                    Some(c) => c,
+                    None => return Ok(None),
+                }
+            }
+            Source::Memory { data, next, chunk_rows } => {
+                match memory_chunk(data, next, self.rows, *chunk_rows) {
                     Some(c) => c,
                     None => return Ok(None),
                 }
@@ -697,6 +737,45 @@ fn parquet_chunk(
         out.push(d);
     }
     Ok(out)
+}
+
+/// The next `chunk_rows` rows of an in-memory recording: each row is the earliest next sample
+/// time over the channels, and every channel whose next sample has that time gives its value
+/// to the row (as [`write_parquet`] lays the rows out). `None` when every channel is done.
+fn memory_chunk(
+    data: &[ChannelData],
+    next: &mut [usize],
+    row0: u32,
+    chunk_rows: usize,
+) -> Option<(Vec<ChannelData>, u32)> {
+    let mut out: Vec<ChannelData> =
+        data.iter().map(|d| ChannelData::empty(matches!(d.samples, Samples::Text(_)))).collect();
+    let mut rows = 0u32;
+    while (rows as usize) < chunk_rows {
+        let Some(t) = data
+            .iter()
+            .zip(next.iter())
+            .filter_map(|(d, &i)| d.times_s.get(i).copied())
+            .min_by(f64::total_cmp)
+        else {
+            break;
+        };
+        for ((d, i), o) in data.iter().zip(next.iter_mut()).zip(out.iter_mut()) {
+            if d.times_s.get(*i) != Some(&t) {
+                continue;
+            }
+            match (&d.samples, &mut o.samples) {
+                (Samples::Numeric(v), Samples::Numeric(w)) => w.push(v[*i]),
+                (Samples::Text(v), Samples::Text(w)) => w.push(v[*i].clone()),
+                _ => unreachable!("the output channels are built from the input's kinds"),
+            }
+            o.times_s.push(t);
+            o.rows.push(row0 + rows);
+            *i += 1;
+        }
+        rows += 1;
+    }
+    (rows > 0).then_some((out, rows))
 }
 
 /// A finite value too large for float32 (it would become infinite).

@@ -232,7 +232,27 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
     crate::note!("[1/{}] data ...", names.len());
     let raw = cfg.paths.raw_recordings();
     let have_raw = crate::stages::validate::list_recordings(&raw).is_ok_and(|v| !v.is_empty());
-    if !have_raw {
+    // `simulate.stream` (no raw recordings): the data stage simulates and preprocesses in one
+    // pass; its output is current when fleet.json was written by this simulation config and
+    // the window table exists.
+    let stream = cfg.simulate.clone().filter(|s| s.stream && !have_raw);
+    if let Some(sim) = &stream {
+        let fleet: Option<simulate::FleetSummary> =
+            std::fs::read(cfg.paths.raw().join(crate::layout::FLEET_JSON))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+        let current = fleet.is_some_and(|f| &f.config == sim)
+            && cfg.paths.processed().join(crate::layout::MANIFEST).is_file()
+            && !opts.force;
+        if current {
+            st.progress("data", "simulated feature stream present", t0);
+        } else {
+            let (_, m) = preprocess::simulate_streamed(cfg, sim)?;
+            st.progress("data", "simulated the fleet as a feature stream (no raw recordings written)", t0);
+            crate::note!("      {m}");
+        }
+        st.progress("preprocess", "done by the data stage (simulate.stream)", Instant::now());
+    } else if !have_raw {
         let sim = cfg.simulate.clone().ok_or_else(|| {
             UsageError(format!(
                 "no recordings in {} and the config has no `simulate:` section",
@@ -249,13 +269,15 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
     let contract_sha = crate::io::sha256_hex(&contract);
     let raw_inputs = vec![cfg.paths.raw()];
     let processed = cfg.paths.processed();
-    st.run(
-        "preprocess",
-        serde_json::json!({"features": section(&cfg.features), "contract": contract_sha}),
-        &raw_inputs,
-        std::slice::from_ref(&processed),
-        || preprocess::run(cfg).map(|m| m.to_string()),
-    )?;
+    if stream.is_none() {
+        st.run(
+            "preprocess",
+            serde_json::json!({"features": section(&cfg.features), "contract": contract_sha}),
+            &raw_inputs,
+            std::slice::from_ref(&processed),
+            || preprocess::run(cfg).map(|m| m.to_string()),
+        )?;
+    }
     let (fdir, ldir) = (featurize::features_dir(cfg), featurize::labels_dir(cfg));
     st.run(
         "featurize",

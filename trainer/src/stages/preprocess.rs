@@ -28,6 +28,7 @@ use crate::formats::windows::{self, NONE, Window};
 pub use crate::formats::windows::{ProcessedManifest, RecordingSummary};
 use crate::stages::extract::{self, Frame, Sanitised};
 use crate::stages::progress;
+use crate::stages::simulate;
 use crate::stages::sync::{self, PHASE_UNKNOWN, Synced};
 use crate::stages::validate;
 use anyhow::{Context, Result};
@@ -131,7 +132,21 @@ fn process(
     interim_dir: Option<&Path>,
     chunk_rows: usize,
 ) -> Result<Processed> {
-    let mut stream = RecordingStream::open_chunked(path, chunk_rows)?;
+    let stream = RecordingStream::open_chunked(path, chunk_rows)?;
+    process_stream(stream, contract, xcfg, labels, interim_dir, &|| crate::io::sha256_file(path))
+}
+
+/// [`process`] of an opened stream (a file's, or a recording in memory); `raw_sha256` gives the
+/// source's digest for the manifest once the stream has been read.
+fn process_stream(
+    mut stream: RecordingStream,
+    contract: &Contract,
+    xcfg: ExtractorConfig,
+    labels: &[LabelInterval],
+    interim_dir: Option<&Path>,
+    raw_sha256: &dyn Fn() -> Result<String>,
+) -> Result<Processed> {
+    let path = &stream.path().to_path_buf();
     let text = stream.text_channels().to_vec();
     let mut check = validate::RecordingCheck::new(contract, path, stream.meta(), &text);
     let mut sync = sync::Synchroniser::new(contract, stream.meta(), &text, path);
@@ -185,7 +200,7 @@ fn process(
         summary: RecordingSummary {
             flight_id: meta.flight_id.clone(),
             raw_file: path.display().to_string(),
-            raw_sha256: crate::io::sha256_file(path)?,
+            raw_sha256: raw_sha256()?,
             samples,
             windows: rows.len(),
             valid_windows: rows.iter().filter(|r| r.valid).count(),
@@ -331,6 +346,15 @@ pub fn run(cfg: &PipelineConfig) -> Result<ProcessedManifest> {
 pub fn run_with(cfg: &PipelineConfig, opts: Options) -> Result<ProcessedManifest> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
+    if cfg.simulate.as_ref().is_some_and(|s| s.stream)
+        && !validate::list_recordings(&cfg.paths.raw_recordings()).is_ok_and(|v| !v.is_empty())
+    {
+        return Err(UsageError(format!(
+            "no recordings in {}: with simulate.stream the fleet is never written as recordings;              `avm simulate` (or `avm run`) simulates and preprocesses it in one pass",
+            cfg.paths.raw_recordings().display()
+        ))
+        .into());
+    }
     preprocess(&cfg.paths, &contract, xcfg, opts)
 }
 
@@ -345,8 +369,9 @@ pub fn preprocess(
     let paths = validate::list_recordings(&data.raw_recordings())?;
     let labels_path = data.raw_labels();
     let labels = validate::read_labels(&labels_path)?;
+    // The feature names are checked before any file is read.
     let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
-    let feature_names = windows::feature_names(&channels, &xcfg.features)?;
+    windows::feature_names(&channels, &xcfg.features)?;
 
     // Each recording is read, validated and turned into window rows on its own, then dropped:
     // memory holds the recordings being worked on (one per thread) and the window rows, never
@@ -358,36 +383,7 @@ pub fn preprocess(
         pb.inc(1);
         Ok(p)
     };
-    let collect = |results: Vec<Result<Processed>>| -> Result<(Vec<RecordingSummary>, Vec<Window>)> {
-        let mut violations = Vec::new();
-        let mut done = Vec::new();
-        for r in results {
-            match r {
-                Ok(p) => done.push(p),
-                Err(e) => match e.downcast::<ContractViolations>() {
-                    Ok(ContractViolations(v)) => violations.extend(v),
-                    Err(other) => return Err(other),
-                },
-            }
-        }
-        violations.extend(validate::duplicate_flights(
-            done.iter().map(|p| (p.summary.flight_id.as_str(), Path::new(&p.summary.raw_file))),
-        ));
-        if violations.is_empty() {
-            let spans = done.iter().filter_map(|p| p.span.clone()).collect();
-            violations.extend(validate::labels(&labels_path, contract, &labels, &spans));
-        }
-        if !violations.is_empty() {
-            return Err(ContractViolations(violations).into());
-        }
-        let mut summaries = Vec::with_capacity(done.len());
-        let mut rows = Vec::new();
-        for p in done {
-            summaries.push(p.summary);
-            rows.extend(p.rows);
-        }
-        Ok((summaries, rows))
-    };
+    let collect = |results: Vec<Result<Processed>>| gather(results, contract, &labels_path, &labels);
     let interim_dir = data.interim();
     let (summaries, rows) = if opts.interim {
         crate::io::replace_dir_atomic(&interim_dir, |staging| {
@@ -398,6 +394,63 @@ pub fn preprocess(
     };
     pb.finish_and_clear();
 
+    let manifest = write_processed(data, contract, xcfg, &labels_path, summaries, &rows)?;
+    if !opts.interim && interim_dir.exists() {
+        std::fs::remove_dir_all(&interim_dir)
+            .with_context(|| format!("removing the stale {}", interim_dir.display()))?;
+    }
+    Ok(manifest)
+}
+
+/// Every recording's outcome gathered: contract violations of all files together (and the
+/// labels checked against the recordings' spans), else the summaries and window rows in order.
+fn gather(
+    results: Vec<Result<Processed>>,
+    contract: &Contract,
+    labels_path: &Path,
+    labels: &[LabelInterval],
+) -> Result<(Vec<RecordingSummary>, Vec<Window>)> {
+    let mut violations = Vec::new();
+    let mut done = Vec::new();
+    for r in results {
+        match r {
+            Ok(p) => done.push(p),
+            Err(e) => match e.downcast::<ContractViolations>() {
+                Ok(ContractViolations(v)) => violations.extend(v),
+                Err(other) => return Err(other),
+            },
+        }
+    }
+    violations.extend(validate::duplicate_flights(
+        done.iter().map(|p| (p.summary.flight_id.as_str(), Path::new(&p.summary.raw_file))),
+    ));
+    if violations.is_empty() {
+        let spans = done.iter().filter_map(|p| p.span.clone()).collect();
+        violations.extend(validate::labels(labels_path, contract, labels, &spans));
+    }
+    if !violations.is_empty() {
+        return Err(ContractViolations(violations).into());
+    }
+    let mut summaries = Vec::with_capacity(done.len());
+    let mut rows = Vec::new();
+    for p in done {
+        summaries.push(p.summary);
+        rows.extend(p.rows);
+    }
+    Ok((summaries, rows))
+}
+
+/// Writes the window table and its manifest into `DATA/processed/` (replaced atomically).
+fn write_processed(
+    data: &Paths,
+    contract: &Contract,
+    xcfg: ExtractorConfig,
+    labels_path: &Path,
+    summaries: Vec<RecordingSummary>,
+    rows: &[Window],
+) -> Result<ProcessedManifest> {
+    let channels: Vec<String> = contract.vibration_channels().map(|c| c.name.clone()).collect();
+    let feature_names = windows::feature_names(&channels, &xcfg.features)?;
     let manifest = ProcessedManifest {
         contract: format!("{} v{}", contract.name, contract.version),
         feature_schema_version: FEATURE_SCHEMA_VERSION,
@@ -407,7 +460,7 @@ pub fn preprocess(
         sample_rate_hz: xcfg.sample_rate_hz,
         extractor: xcfg,
         feature_names: feature_names.clone(),
-        labels_sha256: crate::io::sha256_file(&labels_path)?,
+        labels_sha256: crate::io::sha256_file(labels_path)?,
         recordings: summaries,
     };
     let json = serde_json::to_string_pretty(&manifest)?;
@@ -421,9 +474,58 @@ pub fn preprocess(
         )?;
         crate::io::write_bytes_atomic(&staging.join(MANIFEST_FILE), json.as_bytes())
     })?;
-    if !opts.interim && interim_dir.exists() {
-        std::fs::remove_dir_all(&interim_dir)
-            .with_context(|| format!("removing the stale {}", interim_dir.display()))?;
-    }
     Ok(manifest)
+}
+
+/// `simulate.stream`: simulates the fleet and preprocesses it in one pass. Each recording is
+/// rendered in memory ([`simulate::simulate_one`]) and streamed through exactly the steps a
+/// file goes through ([`RecordingStream::from_recording`]: the chunks its Parquet file would
+/// give), then dropped: the raw recordings are never written. `DATA/raw/` gets the labels and
+/// `fleet.json`; the manifest names each recording `simulated/<flight id>` with the sha256 of
+/// what defines it (the simulation config and the recording's index: the simulator is
+/// deterministic). The window table equals the one `avm simulate` + `avm preprocess` write
+/// (tested).
+pub fn simulate_streamed(
+    cfg: &PipelineConfig,
+    sim: &simulate::SimConfig,
+) -> Result<(simulate::FleetSummary, ProcessedManifest)> {
+    let contract = cfg.load_contract()?;
+    let xcfg = cfg.extractor_config(&contract)?;
+    let indices = simulate::plan(sim)?;
+    let sim_json = serde_json::to_string(sim)?;
+    let pb = progress(indices.len(), "simulate + preprocess");
+    let results: Vec<Result<(Processed, f64, Vec<LabelInterval>)>> = indices
+        .into_par_iter()
+        .map(|i| {
+            let s = simulate::simulate_one(sim, i);
+            let (a, b) = s.recording.span_s();
+            let name = PathBuf::from(format!("simulated/{}", s.recording.meta.flight_id));
+            let sha = crate::io::sha256_hex(format!("{sim_json}\nrecording {i}").as_bytes());
+            let stream = RecordingStream::from_recording(s.recording, &name, recording::CHUNK_ROWS);
+            let p = process_stream(stream, &contract, xcfg, &s.labels, None, &|| Ok(sha.clone()))?;
+            pb.inc(1);
+            Ok((p, b - a, s.labels))
+        })
+        .collect();
+    pb.finish_and_clear();
+    let mut processed = Vec::with_capacity(results.len());
+    let mut per_recording = Vec::with_capacity(results.len());
+    for r in results {
+        let (p, seconds, labels) = r?;
+        processed.push(Ok(p));
+        per_recording.push((seconds, labels));
+    }
+    let (summary, labels) = simulate::summarise(sim, per_recording);
+    let raw = cfg.paths.raw();
+    crate::io::replace_dir_atomic(&raw, |staging| {
+        crate::formats::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
+        crate::io::write_bytes_atomic(
+            &staging.join(crate::layout::FLEET_JSON),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )
+    })?;
+    let labels_path = cfg.paths.raw_labels();
+    let (summaries, rows) = gather(processed, &contract, &labels_path, &labels)?;
+    let manifest = write_processed(&cfg.paths, &contract, xcfg, &labels_path, summaries, &rows)?;
+    Ok((summary, manifest))
 }

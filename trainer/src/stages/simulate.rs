@@ -593,6 +593,56 @@ pub fn render(cfg: &SimConfig, index: usize, plan: &Plan) -> Simulated {
     Simulated { recording, labels }
 }
 
+/// The fleet's summary and all its labels, from each recording's duration (s) and labels, in
+/// recording order.
+pub fn summarise(
+    cfg: &SimConfig,
+    results: Vec<(f64, Vec<LabelInterval>)>,
+) -> (FleetSummary, Vec<LabelInterval>) {
+    let recordings = results.len();
+    let mut labels = Vec::new();
+    let mut seconds = 0.0;
+    let (mut with_engine, mut with_sensor) = (0, 0);
+    for (d, l) in results {
+        seconds += d;
+        with_engine += usize::from(l.iter().any(|l| l.category == FaultCategory::Engine));
+        with_sensor += usize::from(l.iter().any(|l| l.category == FaultCategory::Sensor));
+        labels.extend(l);
+    }
+    let mut engine_faults: Vec<(String, usize, usize)> = Vec::new();
+    let mut sensor_events: Vec<(String, usize)> = Vec::new();
+    for l in &labels {
+        match l.category {
+            FaultCategory::Engine => {
+                let subtle = usize::from(l.severity < 0.35);
+                match engine_faults.iter_mut().find(|e| e.0 == l.fault_type) {
+                    Some(e) => {
+                        e.1 += subtle;
+                        e.2 += 1 - subtle;
+                    }
+                    None => engine_faults.push((l.fault_type.clone(), subtle, 1 - subtle)),
+                }
+            }
+            FaultCategory::Sensor => match sensor_events.iter_mut().find(|e| e.0 == l.fault_type) {
+                Some(e) => e.1 += 1,
+                None => sensor_events.push((l.fault_type.clone(), 1)),
+            },
+        }
+    }
+    engine_faults.sort();
+    sensor_events.sort();
+    let summary = FleetSummary {
+        config: cfg.clone(),
+        recordings,
+        hours: seconds / 3600.0,
+        with_engine_fault: with_engine,
+        with_sensor_event: with_sensor,
+        engine_faults,
+        sensor_events,
+    };
+    (summary, labels)
+}
+
 /// Checks the config and returns the recording indices to simulate.
 pub fn plan(cfg: &SimConfig) -> Result<std::ops::Range<usize>> {
     cfg.check()?;
@@ -657,48 +707,8 @@ pub fn run(cfg: &SimConfig, out: &std::path::Path) -> Result<FleetSummary> {
             })
             .collect();
         pb.finish_and_clear();
-        let mut labels = Vec::new();
-        let mut seconds = 0.0;
-        let (mut with_engine, mut with_sensor) = (0, 0);
-        for r in results {
-            let (d, l) = r?;
-            seconds += d;
-            with_engine += usize::from(l.iter().any(|l| l.category == FaultCategory::Engine));
-            with_sensor += usize::from(l.iter().any(|l| l.category == FaultCategory::Sensor));
-            labels.extend(l);
-        }
-        let mut engine_faults: Vec<(String, usize, usize)> = Vec::new();
-        let mut sensor_events: Vec<(String, usize)> = Vec::new();
-        for l in &labels {
-            match l.category {
-                FaultCategory::Engine => {
-                    let subtle = usize::from(l.severity < 0.35);
-                    match engine_faults.iter_mut().find(|e| e.0 == l.fault_type) {
-                        Some(e) => {
-                            e.1 += subtle;
-                            e.2 += 1 - subtle;
-                        }
-                        None => engine_faults.push((l.fault_type.clone(), subtle, 1 - subtle)),
-                    }
-                }
-                FaultCategory::Sensor => match sensor_events.iter_mut().find(|e| e.0 == l.fault_type) {
-                    Some(e) => e.1 += 1,
-                    None => sensor_events.push((l.fault_type.clone(), 1)),
-                },
-            }
-        }
-        engine_faults.sort();
-        sensor_events.sort();
+        let (summary, labels) = summarise(cfg, results.into_iter().collect::<Result<Vec<_>>>()?);
         crate::formats::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
-        let summary = FleetSummary {
-            config: cfg.clone(),
-            recordings: indices.len(),
-            hours: seconds / 3600.0,
-            with_engine_fault: with_engine,
-            with_sensor_event: with_sensor,
-            engine_faults,
-            sensor_events,
-        };
         crate::io::write_bytes_atomic(
             &staging.join(crate::layout::FLEET_JSON),
             serde_json::to_string_pretty(&summary)?.as_bytes(),
