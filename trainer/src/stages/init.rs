@@ -346,6 +346,14 @@ pub fn run(dir: &Path, data: &Path, name: &str, force: bool) -> Result<Initialis
              \x20 calibration: {{method: empirical}}"
         )
     };
+    let healthy_validation = normal_recordings / 5;
+    let calibration = format!(
+        "{calibration}\n\
+         \x20 # Flight level (optional): every threshold raised until at most this fraction of new\n\
+         \x20 # healthy recordings is expected to raise an alert (split conformal over the healthy\n\
+         \x20 # validation recordings: it needs 1/fraction - 1 of them; about {healthy_validation} expected here).\n\
+         \x20 # flight_calibration: {{target_alerting_fraction: 0.1}}"
+    );
     let y = y.replace("CALIBRATION", &calibration);
 
     // Each file is written to a temporary path beside its destination, loaded back (the
