@@ -204,7 +204,14 @@ fn a_fleet_simulated_as_a_feature_stream_equals_the_written_one() {
             x.window_index
         );
     }
-    // `avm run` on the streamed fleet: data present, no preprocess pass.
+    // `avm run` on the streamed fleet: it simulates once (the data stage had no record of the
+    // `avm simulate` above), then a second run finds it current; no preprocess pass either time.
+    let first = Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(["run", "--config", "c.yaml"])
+        .current_dir(b.path())
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let out = Command::new(env!("CARGO_BIN_EXE_avm"))
         .args(["run", "--config", "c.yaml"])
         .current_dir(b.path())
@@ -213,9 +220,21 @@ fn a_fleet_simulated_as_a_feature_stream_equals_the_written_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("simulated feature stream present") && err.contains("done by the data stage"),
+        err.contains("data: inputs unchanged, skipped") && err.contains("done by the data stage"),
         "{err}"
     );
+    // Other feature settings make the streamed table stale: the data stage runs again.
+    let text = std::fs::read_to_string(b.path().join("c.yaml")).unwrap();
+    let edited = text.replace("max_gap_samples: 8", "max_gap_samples: 9");
+    assert_ne!(edited, text);
+    std::fs::write(b.path().join("c.yaml"), edited).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(["run", "--config", "c.yaml"])
+        .current_dir(b.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("simulated the fleet as a feature stream"), "{err}");
     // A stage run by hand says why there is nothing to preprocess.
     let out = Command::new(env!("CARGO_BIN_EXE_avm"))
         .args(["preprocess", "--config", "c.yaml"])

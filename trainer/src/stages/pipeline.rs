@@ -229,44 +229,42 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         done: 0,
     };
     let t0 = Instant::now();
-    crate::note!("[1/{}] data ...", names.len());
-    let raw = cfg.paths.raw_recordings();
-    let have_raw = crate::stages::validate::list_recordings(&raw).is_ok_and(|v| !v.is_empty());
-    // `simulate.stream` (no raw recordings): the data stage simulates and preprocesses in one
-    // pass; its output is current when fleet.json was written by this simulation config and
-    // the window table exists.
-    let stream = cfg.simulate.clone().filter(|s| s.stream && !have_raw);
-    if let Some(sim) = &stream {
-        let fleet: Option<simulate::FleetSummary> =
-            std::fs::read(cfg.paths.raw().join(crate::layout::FLEET_JSON))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-        let current = fleet.is_some_and(|f| &f.config == sim)
-            && cfg.paths.processed().join(crate::layout::MANIFEST).is_file()
-            && !opts.force;
-        if current {
-            st.progress("data", "simulated feature stream present", t0);
-        } else {
-            let (_, m) = preprocess::simulate_streamed(cfg, sim)?;
-            st.progress("data", "simulated the fleet as a feature stream (no raw recordings written)", t0);
-            crate::note!("      {m}");
-        }
-        st.progress("preprocess", "done by the data stage (simulate.stream)", Instant::now());
-    } else if !have_raw {
-        let sim = cfg.simulate.clone().ok_or_else(|| {
-            UsageError(format!(
-                "no recordings in {} and the config has no `simulate:` section",
-                raw.display()
-            ))
-        })?;
-        simulate::run(&sim, &cfg.paths.raw())?;
-        st.progress("data", "simulated the default fleet", t0);
-    } else {
-        st.progress("data", "raw recordings present", t0);
-    }
     let contract = std::fs::read(&cfg.contract)
         .map_err(|e| UsageError(format!("contract {}: {e}", cfg.contract.display())))?;
     let contract_sha = crate::io::sha256_hex(&contract);
+    let raw = cfg.paths.raw_recordings();
+    let have_raw = crate::stages::validate::list_recordings(&raw).is_ok_and(|v| !v.is_empty());
+    // `simulate.stream` (no raw recordings): the data stage simulates and preprocesses in one
+    // pass, so it is cached like a stage, on the simulation, the features and the contract
+    // (and the binary), with the raw and processed directories as its outputs.
+    let stream = cfg.simulate.clone().filter(|s| s.stream && !have_raw);
+    if let Some(sim) = &stream {
+        st.run(
+            "data",
+            serde_json::json!({"simulate": section(sim), "features": section(&cfg.features), "contract": contract_sha}),
+            &[],
+            &[cfg.paths.raw(), cfg.paths.processed()],
+            || {
+                preprocess::simulate_streamed(cfg, sim)
+                    .map(|(_, m)| format!("simulated the fleet as a feature stream (no raw recordings written)\n{m}"))
+            },
+        )?;
+        st.progress("preprocess", "done by the data stage (simulate.stream)", Instant::now());
+    } else {
+        crate::note!("[1/{}] data ...", names.len());
+        if !have_raw {
+            let sim = cfg.simulate.clone().ok_or_else(|| {
+                UsageError(format!(
+                    "no recordings in {} and the config has no `simulate:` section",
+                    raw.display()
+                ))
+            })?;
+            simulate::run(&sim, &cfg.paths.raw())?;
+            st.progress("data", "simulated the default fleet", t0);
+        } else {
+            st.progress("data", "raw recordings present", t0);
+        }
+    }
     let raw_inputs = vec![cfg.paths.raw()];
     let processed = cfg.paths.processed();
     if stream.is_none() {
