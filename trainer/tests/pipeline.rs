@@ -7,10 +7,15 @@ use std::process::Command;
 mod common;
 
 fn avm(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_avm")).args(args).current_dir(dir).output().unwrap();
+    let out = avm_output(dir, args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "avm {args:?} failed ({}): {stderr}", out.status);
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `avm args` in `dir`, whatever its outcome.
+fn avm_output(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_avm")).args(args).current_dir(dir).output().unwrap()
 }
 
 fn weights(path: &Path) -> serde_json::Value {
@@ -206,17 +211,9 @@ fn a_fleet_simulated_as_a_feature_stream_equals_the_written_one() {
     }
     // `avm run` on the streamed fleet: it simulates once (the data stage had no record of the
     // `avm simulate` above), then a second run finds it current; no preprocess pass either time.
-    let first = Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(["run", "--config", "c.yaml"])
-        .current_dir(b.path())
-        .output()
-        .unwrap();
+    let first = avm_output(b.path(), &["run", "--config", "c.yaml"]);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(["run", "--config", "c.yaml"])
-        .current_dir(b.path())
-        .output()
-        .unwrap();
+    let out = avm_output(b.path(), &["run", "--config", "c.yaml"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -228,18 +225,10 @@ fn a_fleet_simulated_as_a_feature_stream_equals_the_written_one() {
     let edited = text.replace("max_gap_samples: 8", "max_gap_samples: 9");
     assert_ne!(edited, text);
     std::fs::write(b.path().join("c.yaml"), edited).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(["run", "--config", "c.yaml"])
-        .current_dir(b.path())
-        .output()
-        .unwrap();
+    let out = avm_output(b.path(), &["run", "--config", "c.yaml"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("simulated the fleet as a feature stream"), "{err}");
     // A stage run by hand says why there is nothing to preprocess.
-    let out = Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(["preprocess", "--config", "c.yaml"])
-        .current_dir(b.path())
-        .output()
-        .unwrap();
+    let out = avm_output(b.path(), &["preprocess", "--config", "c.yaml"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("simulate.stream"));
 }

@@ -314,17 +314,22 @@ pub fn alerts(
     Ok(Alerted { alert_up, flights, events })
 }
 
-fn summarise(ws: &[&Window], vs: &[Verdict], alerts: Vec<AlertRecord>, onset: Option<f64>) -> FlightSummary {
-    let first = ws.first().map_or(0.0, |w| w.start_s);
-    let last = ws.iter().map(|w| w.end_s).fold(first, f64::max);
-    let faulty: Vec<&&Window> = ws.iter().filter(|w| w.label == 1).collect();
-    let kind = if !faulty.is_empty() {
+/// The kind of a flight with windows `ws` (see the module docs).
+pub fn kind(ws: &[&Window]) -> FlightKind {
+    if ws.iter().any(|w| w.label == 1) {
         FlightKind::EngineFault
     } else if ws.iter().any(|w| w.sensor_event != NONE) {
         FlightKind::SensorEvent
     } else {
         FlightKind::Healthy
-    };
+    }
+}
+
+fn summarise(ws: &[&Window], vs: &[Verdict], alerts: Vec<AlertRecord>, onset: Option<f64>) -> FlightSummary {
+    let first = ws.first().map_or(0.0, |w| w.start_s);
+    let last = ws.iter().map(|w| w.end_s).fold(first, f64::max);
+    let faulty: Vec<&&Window> = ws.iter().filter(|w| w.label == 1).collect();
+    let kind = kind(ws);
     let onset_s = (kind == FlightKind::EngineFault)
         .then(|| onset.unwrap_or_else(|| faulty.iter().map(|w| w.start_s).fold(f64::INFINITY, f64::min)));
     let healthy_until = onset_s.unwrap_or(f64::INFINITY);

@@ -801,7 +801,7 @@ fn calibrate_flights(
     while i < rows.len() {
         let id = &rows[i].flight_id;
         let end = i + rows[i..].iter().take_while(|r| &r.flight_id == id).count();
-        if rows[i..end].iter().all(|r| r.label == 0 && r.sensor_event == NONE) {
+        if flights::kind(&rows[i..end]) == flights::FlightKind::Healthy {
             let ratios = verdicts[i..end]
                 .iter()
                 .filter(|v| v.judged)
