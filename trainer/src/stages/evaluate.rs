@@ -410,11 +410,27 @@ impl std::fmt::Display for TrainingSummary {
     }
 }
 
-/// Reconstruction-MSE scores of rows, computed by avm-core's evaluator (the firmware's
-/// numbers: thresholds calibrated on them hold on board bit for bit).
-pub fn score(model: &Autoencoder, scaler: &ScalerFile, rows: &[&Row]) -> Result<Vec<f64>> {
-    let s = crate::model::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
-    Ok(s.into_iter().map(f64::from).collect())
+/// Every row of a split in flight and window order, with its reconstruction-MSE score computed
+/// by avm-core's evaluator (the firmware's numbers: thresholds calibrated on them hold on board
+/// bit for bit).
+fn in_flight_order<'a>(
+    model: &Autoencoder,
+    scaler: &ScalerFile,
+    split: &'a FeatureSet,
+) -> Result<(Vec<&'a Row>, Vec<f32>)> {
+    let mut rows: Vec<&Row> = split.rows.iter().collect();
+    rows.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
+    let scores =
+        crate::model::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
+    Ok((rows, scores))
+}
+
+/// The rows of `(rows, scores)` that `keep` accepts, with their scores as `f64`.
+fn pick<'a>(
+    (rows, scores): &(Vec<&'a Row>, Vec<f32>),
+    keep: &dyn Fn(&&Row) -> bool,
+) -> (Vec<&'a Row>, Vec<f64>) {
+    rows.iter().zip(scores).filter(|(r, _)| keep(r)).map(|(r, s)| (*r, f64::from(*s))).unzip()
 }
 
 fn operating_point(scores: &[f64], labels: &[u8], thresholds: &[f64], hop_s: f64) -> Result<OperatingPoint> {
@@ -583,19 +599,15 @@ pub fn evaluate_sets(
     // Engine-health verdicts: valid windows without a labelled data-quality event. Windows with
     // a sensor event are normal-engine windows scored and reported apart (their alarm rate).
     let scored = |r: &&Row| r.valid && r.sensor_event == NONE;
-    let val_rows: Vec<&Row> = val.rows.iter().filter(scored).collect();
-    let vs = score(model, scaler, &val_rows)?;
-    // Every test window scored once, in flight and window order (the alert policy needs them
-    // all, as on board); the engine-health and sensor-event subsets are picked from them.
-    let mut all: Vec<&Row> = test.rows.iter().collect();
-    all.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
-    let all_scores =
-        crate::model::detector::core_scores(model, scaler, all.iter().map(|r| r.features.as_slice()))?;
-    let pick = |keep: &dyn Fn(&&Row) -> bool| -> (Vec<&Row>, Vec<f64>) {
-        all.iter().zip(&all_scores).filter(|(r, _)| keep(r)).map(|(r, s)| (*r, f64::from(*s))).unzip()
-    };
-    let (test_rows, ts) = pick(&scored);
-    let (sensor_rows, sensor_scores) = pick(&|r| r.valid && r.label == 0 && r.sensor_event != NONE);
+    // Every validation and test window scored once, in flight and window order (the alert
+    // policy needs them all, as on board); the engine-health and sensor-event subsets are
+    // picked from them.
+    let val_all = in_flight_order(model, scaler, val)?;
+    let test_all = in_flight_order(model, scaler, test)?;
+    let (val_rows, vs) = pick(&val_all, &scored);
+    let (test_rows, ts) = pick(&test_all, &scored);
+    let (sensor_rows, sensor_scores) =
+        pick(&test_all, &|r| r.valid && r.label == 0 && r.sensor_event != NONE);
     let vl: Vec<u8> = val_rows.iter().map(|r| r.label).collect();
     let tl: Vec<u8> = test_rows.iter().map(|r| r.label).collect();
     let normal = |rows: &[&Row], s: &[f64], phase: Option<&str>| -> Vec<f64> {
@@ -632,9 +644,7 @@ pub fn evaluate_sets(
         Some(fc) => Some(calibrate_flights(
             fc.target_alerting_fraction,
             ctx,
-            model,
-            scaler,
-            val,
+            &val_all,
             &mut threshold,
             &mut phase_thresholds,
         )?),
@@ -722,10 +732,11 @@ pub fn evaluate_sets(
         &phase_thresholds,
         &ctx.alerts.no_verdict_phases,
     );
+    let (flight_rows, flight_scores) = &test_all;
     let verdicts: Vec<avm_core::Verdict> =
-        all.iter().zip(&all_scores).map(|(r, s)| table.verdict(r, *s)).collect();
+        flight_rows.iter().zip(flight_scores).map(|(r, s)| table.verdict(r, *s)).collect();
     let policy = ctx.alerts.policy();
-    let alerted = flights::alerts(policy, &all, &verdicts, &ctx.onsets)?;
+    let alerted = flights::alerts(policy, flight_rows, &verdicts, &ctx.onsets)?;
     let flight_metrics = flights::metrics(policy, &alerted.flights, ctx.deadline_s);
     if let Some(fc) = &mut flight_calibration {
         let healthy = alerted.flights.iter().filter(|f| f.kind == flights::FlightKind::Healthy);
@@ -733,7 +744,7 @@ pub fn evaluate_sets(
         fc.test_alerting_flights = healthy.filter(|f| !f.alerts.is_empty()).count();
     }
     let calibration = CalibrationReport { flights: flight_calibration, ..calibration };
-    let windows = all
+    let windows = flight_rows
         .iter()
         .zip(&verdicts)
         .zip(&alerted.alert_up)
@@ -771,29 +782,23 @@ pub fn evaluate_sets(
     Ok(Evaluated { report, roc, windows, flights: alerted.flights })
 }
 
-/// Flight-level calibration: every validation window scored and judged in flight order (as on
-/// board), each healthy validation flight's alert statistic, the conformal multiplier, applied
+/// Flight-level calibration: every validation window (scored in flight order) judged as on
+/// board, each healthy validation flight's alert statistic, the conformal multiplier, applied
 /// to `global` and `per_phase` (rounded to `f32`, the bundle's precision, so the host judges as
 /// the firmware does, and rounded up); then the healthy validation flights that still alert,
 /// by the state machine itself.
 fn calibrate_flights(
     target: f64,
     ctx: &EvalContext,
-    model: &Autoencoder,
-    scaler: &ScalerFile,
-    val: &FeatureSet,
+    (rows, scores): &(Vec<&Row>, Vec<f32>),
     global: &mut f64,
     per_phase: &mut BTreeMap<String, f64>,
 ) -> Result<FlightCalibrationReport> {
-    let mut rows: Vec<&Row> = val.rows.iter().collect();
-    rows.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
-    let scores =
-        crate::model::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
     let policy = ctx.alerts.policy();
     let judge = |global: f64, per_phase: &BTreeMap<String, f64>| -> Vec<avm_core::Verdict> {
         let table =
             flights::PhaseTable::new(&ctx.phases, global as f32, per_phase, &ctx.alerts.no_verdict_phases);
-        rows.iter().zip(&scores).map(|(r, s)| table.verdict(r, *s)).collect()
+        rows.iter().zip(scores).map(|(r, s)| table.verdict(r, *s)).collect()
     };
     let verdicts = judge(*global, per_phase);
     let mut stats = Vec::new();

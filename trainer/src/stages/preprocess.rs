@@ -516,16 +516,17 @@ pub fn simulate_streamed(
         per_recording.push((seconds, labels));
     }
     let (summary, labels) = simulate::summarise(sim, per_recording);
-    let raw = cfg.paths.raw();
-    crate::io::replace_dir_atomic(&raw, |staging| {
+    // Contract violations are gathered before anything is written (the path only names the
+    // labels in messages): a refused fleet leaves raw/ and processed/ as they were.
+    let labels_path = cfg.paths.raw_labels();
+    let (summaries, rows) = gather(processed, &contract, &labels_path, &labels)?;
+    crate::io::replace_dir_atomic(&cfg.paths.raw(), |staging| {
         crate::formats::labels::write(&staging.join(crate::layout::LABELS_CSV), &labels)?;
         crate::io::write_bytes_atomic(
             &staging.join(crate::layout::FLEET_JSON),
             serde_json::to_string_pretty(&summary)?.as_bytes(),
         )
     })?;
-    let labels_path = cfg.paths.raw_labels();
-    let (summaries, rows) = gather(processed, &contract, &labels_path, &labels)?;
     let manifest = write_processed(&cfg.paths, &contract, xcfg, &labels_path, summaries, &rows)?;
     Ok((summary, manifest))
 }
