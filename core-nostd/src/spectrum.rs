@@ -134,19 +134,19 @@ impl SpectralPlan {
     /// transform (`fft_len / 2` bins, Nyquist packed into `spec[0].im`).
     pub fn analyse(&self, spec: &[Complex32], speed_rpm: f32) -> SpecSums {
         let half = spec.len();
-        let power = |k: usize| one_sided_power(spec, k);
         let mut s = SpecSums::ZERO;
-        let mut band = 0usize;
-        for k in 1..=half {
-            let p = power(k);
+        for (k, &c) in spec.iter().enumerate().skip(1) {
+            let p = power_below_nyquist(c);
             s.total += p;
             s.weighted += k as f32 * p;
-            while band < self.bands && k > usize::from(self.band_bins[band].1) {
-                band += 1;
-            }
-            if band < self.bands && k >= usize::from(self.band_bins[band].0) {
-                s.bands[band] += p;
-            }
+        }
+        let nyquist = one_sided_power(spec, half);
+        s.total += nyquist;
+        s.weighted += half as f32 * nyquist;
+        // Bands do not overlap (`band_bins`), so summing each band over its own bins adds the
+        // same values in the same order as one pass over the bins would.
+        for (e, &(lo, hi)) in s.bands[..self.bands].iter_mut().zip(&self.band_bins) {
+            *e = power_sum(spec, (usize::from(lo), usize::from(hi)));
         }
         for (e, &p) in s.orders[..self.order_count].iter_mut().zip(&self.orders) {
             if let Some(bins) = self.order_bins(p, speed_rpm) {
@@ -156,11 +156,7 @@ impl SpectralPlan {
         if self.flatness {
             let mean = f64::from(s.total) / half as f64;
             let floor = 1e-8 * mean + 1e-30;
-            let mut ln_sum = 0.0f64;
-            for k in 1..=half {
-                ln_sum += f64::from(libm::logf((f64::from(power(k)) + floor) as f32));
-            }
-            let geometric = libm::exp(ln_sum / half as f64);
+            let geometric = libm::exp(ln_sum(spec, floor) / half as f64);
             s.flatness = (geometric / (mean + floor)) as f32;
         }
         s
@@ -171,19 +167,98 @@ impl SpectralPlan {
 /// packed into `spec[0].im`): `2|X[k]|²` below Nyquist, `|X[N/2]|²` at it.
 #[inline]
 pub(crate) fn one_sided_power(spec: &[Complex32], k: usize) -> f32 {
-    if k == spec.len() {
-        spec[0].im * spec[0].im
-    } else {
-        let c = spec[k];
-        2.0 * (c.re * c.re + c.im * c.im)
-    }
+    if k == spec.len() { spec[0].im * spec[0].im } else { power_below_nyquist(spec[k]) }
 }
 
-/// `Σ one_sided_power(k)` over `lo..=hi`, in increasing `k`.
+/// `2|X[k]|²`: the one-sided power of a bin below Nyquist.
+#[inline(always)]
+fn power_below_nyquist(c: Complex32) -> f32 {
+    2.0 * (c.re * c.re + c.im * c.im)
+}
+
+/// Bins per pass of [`ln_sum`]: a stack buffer of this many `f32` logs.
+const LOG_CHUNK: usize = 64;
+
+/// The flatness's log sum `Σ_{k=1..=N/2} f64(logf(f32(f64(P[k]) + floor)))`, added in increasing
+/// `k` in `f64`: exactly the definition's operations and order.
+///
+/// Done in chunks of [`LOG_CHUNK`] bins: first every log of the chunk, in a loop without
+/// branches that the compiler vectorises where the target has SIMD (the host; on the Cortex-M4F
+/// it is the same scalar arithmetic), then the chunk's logs added one by one. The logs come from
+/// [`ln_positive_normal`], which is `libm::logf` without its special cases; a chunk holding any
+/// argument outside its domain (zero, subnormal, infinite or NaN: impossible here, as the floor
+/// is at least 1e-30, but not assumed) is recomputed with `libm::logf` itself.
+fn ln_sum(spec: &[Complex32], floor: f64) -> f64 {
+    let floored = |p: f32| (f64::from(p) + floor) as f32;
+    let mut logs = [0.0f32; LOG_CHUNK];
+    let mut sum = 0.0f64;
+    for bins in spec[1..].chunks(LOG_CHUNK) {
+        let logs = &mut logs[..bins.len()];
+        let mut in_domain = true;
+        for (l, &c) in logs.iter_mut().zip(bins) {
+            let x = floored(power_below_nyquist(c));
+            in_domain &= is_positive_normal(x);
+            *l = ln_positive_normal(x);
+        }
+        if !in_domain {
+            for (l, &c) in logs.iter_mut().zip(bins) {
+                *l = libm::logf(floored(power_below_nyquist(c)));
+            }
+        }
+        for &l in logs.iter() {
+            sum += f64::from(l);
+        }
+    }
+    // Nyquist, the last bin.
+    sum + f64::from(libm::logf(floored(spec[0].im * spec[0].im)))
+}
+
+/// `x` is a positive, normal, finite `f32` (the domain of [`ln_positive_normal`]).
+#[inline(always)]
+fn is_positive_normal(x: f32) -> bool {
+    (0x0080_0000..0x7f80_0000).contains(&x.to_bits())
+}
+
+/// The natural logarithm of a positive, normal, finite `x`: `libm::logf`'s own arithmetic
+/// (FreeBSD's `e_logf.c`, the version libm 0.2 ships) without its branches for zero,
+/// subnormal, negative, infinite, NaN and 1.0 arguments, so that a loop of it vectorises.
+/// Written here, not called, for that reason only; bit-identical to `libm::logf` on its domain
+/// (for `x = 1.0` the arithmetic below gives `+0.0`, the special case's value), which the tests
+/// check on every 61st bit pattern and `ln_positive_normal_is_libm_logf_everywhere` (ignored:
+/// run it with `--release -- --ignored`) on all 2 130 706 432 of them.
+#[inline(always)]
+fn ln_positive_normal(x: f32) -> f32 {
+    // libm's constants, by their bits.
+    const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
+    const LN2_LO: f32 = f32::from_bits(0x3717_f7d1);
+    const LG1: f32 = f32::from_bits(0x3f2a_aaaa);
+    const LG2: f32 = f32::from_bits(0x3ecc_ce13);
+    const LG3: f32 = f32::from_bits(0x3e91_e9ee);
+    const LG4: f32 = f32::from_bits(0x3e78_9e26);
+    // Reduce x into [sqrt(2)/2, sqrt(2)]: x = 2^k · (1 + f).
+    let ix = x.to_bits().wrapping_add(0x3f80_0000 - 0x3f35_04f3);
+    let k = (ix >> 23) as i32 - 0x7f;
+    let f = f32::from_bits((ix & 0x007f_ffff) + 0x3f35_04f3) - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (LG2 + w * LG4);
+    let t2 = z * (LG1 + w * LG3);
+    let r = t2 + t1;
+    let hfsq = 0.5 * f * f;
+    let dk = k as f32;
+    s * (hfsq + r) + dk * LN2_LO - hfsq + f + dk * LN2_HI
+}
+
+/// `Σ one_sided_power(k)` over `lo..=hi` (within `1..=N/2`), in increasing `k`; 0 when empty.
 pub(crate) fn power_sum(spec: &[Complex32], (lo, hi): (usize, usize)) -> f32 {
+    let half = spec.len();
     let mut e = 0.0f32;
-    for k in lo..=hi {
-        e += one_sided_power(spec, k);
+    for &c in spec.get(lo..hi.min(half - 1) + 1).unwrap_or(&[]) {
+        e += power_below_nyquist(c);
+    }
+    if hi == half && lo <= hi {
+        e += one_sided_power(spec, half);
     }
     e
 }
@@ -302,6 +377,143 @@ mod tests {
         assert!((e.bands[0] / e.total - 1.0).abs() < 1e-5);
         assert!((e.weighted / e.total - 25.0).abs() < 1e-3);
         assert!(e.flatness < 1e-3, "a tone is not flat: {}", e.flatness);
+    }
+
+    fn ln_matches_libm(bits: impl Iterator<Item = u32>) -> usize {
+        let mut n = 0;
+        for b in bits {
+            let x = f32::from_bits(b);
+            assert!(is_positive_normal(x), "{b:#x}");
+            let (got, want) = (ln_positive_normal(x), libm::logf(x));
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "logf({x:e}) = {want:e}, ln_positive_normal gave {got:e}"
+            );
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn ln_positive_normal_is_libm_logf() {
+        // Every 61st bit pattern of the domain, its ends, 1.0 and its neighbours.
+        let n = ln_matches_libm((0x0080_0000..0x7f80_0000).step_by(61));
+        assert!(n > 34_000_000);
+        ln_matches_libm([0x0080_0000, 0x7f7f_ffff, 0x3f80_0000, 0x3f7f_ffff, 0x3f80_0001].into_iter());
+        for b in [0u32, 1, 0x007f_ffff, 0x7f80_0000, 0x7fc0_0000, 0x8000_0000, 0xbf80_0000] {
+            assert!(!is_positive_normal(f32::from_bits(b)), "{b:#x}");
+        }
+    }
+
+    #[test]
+    #[ignore = "2.1e9 logarithms: run with --release -- --ignored"]
+    fn ln_positive_normal_is_libm_logf_everywhere() {
+        assert_eq!(ln_matches_libm(0x0080_0000..0x7f80_0000), 0x7f00_0000);
+    }
+
+    #[test]
+    fn ln_sum_is_the_definition_in_order() {
+        // Spectra with tones, zeros, huge and tiny bins, and the out-of-domain path (infinite
+        // and NaN powers): the chunked sum equals the bin-by-bin definition bit for bit.
+        let mut rng = 0x2545_f491_u32;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            rng
+        };
+        for case in 0..40 {
+            let half = [32usize, 64, 65, 512, 129][case % 5];
+            let mut spec: std::vec::Vec<Complex32> = (0..half)
+                .map(|_| {
+                    let e = (next() % 60) as i32 - 30;
+                    let v = |u: u32| (u as f32 / u32::MAX as f32 - 0.5) * libm::powf(10.0, e as f32 / 2.0);
+                    Complex32::new(v(next()), v(next()))
+                })
+                .collect();
+            if case % 7 == 3 {
+                spec[half / 2] = Complex32::new(0.0, 0.0);
+            }
+            if case % 11 == 5 {
+                spec[1] = Complex32::new(f32::INFINITY, 0.0);
+            }
+            if case % 13 == 6 {
+                spec[half - 1] = Complex32::new(f32::NAN, 1.0);
+            }
+            for floor in [1e-30, 1e-8 * f64::from(next() % 1000) + 1e-30, f64::INFINITY] {
+                let mut want = 0.0f64;
+                for k in 1..=half {
+                    want += f64::from(libm::logf((f64::from(one_sided_power(&spec, k)) + floor) as f32));
+                }
+                let got = ln_sum(&spec, floor);
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "case {case}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sums_are_the_bin_by_bin_definition() {
+        // The definition as one pass over the bins (the order every sum must keep), against
+        // `analyse`, on noisy spectra with bands touching DC+1 and Nyquist, and orders anywhere.
+        let mut rng = 0x9e37_79b9_u32;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            rng
+        };
+        for (n, fs) in [(256u32, 256u32), (1024, 2048), (64, 1000)] {
+            let mut cfg = ExtractorConfig::default_at(2048).unwrap();
+            cfg.fft_len = n;
+            cfg.sample_rate_hz = fs;
+            cfg.features.families = Families::KNOWN;
+            let edges = [fs as f32 / n as f32, 7.3, 40.0, 41.0, 300.0, fs as f32 / 2.0];
+            cfg.features.band_count = 5;
+            cfg.features.band_edges_hz[..6].copy_from_slice(&edges);
+            cfg.features.order_count = 3;
+            cfg.features.orders[..3].copy_from_slice(&[0.5, 1.0, 40.0]);
+            cfg.features.order_half_width = 0.1;
+            let plan = SpectralPlan::new(&cfg);
+            for _ in 0..20 {
+                let mut buf: std::vec::Vec<f32> =
+                    (0..n).map(|_| next() as f32 / u32::MAX as f32 - 0.5).collect();
+                let spec = rfft(&mut buf).unwrap();
+                let rpm = (next() % 6000) as f32;
+                let got = plan.analyse(spec, rpm);
+                let half = spec.len();
+                let mut want = SpecSums::ZERO;
+                for k in 1..=half {
+                    let p = one_sided_power(spec, k);
+                    want.total += p;
+                    want.weighted += k as f32 * p;
+                    for (b, &(lo, hi)) in plan.band_bins[..plan.bands].iter().enumerate() {
+                        if (usize::from(lo)..=usize::from(hi)).contains(&k) {
+                            want.bands[b] += p;
+                        }
+                    }
+                }
+                for (i, &o) in plan.orders[..plan.order_count].iter().enumerate() {
+                    if let Some((lo, hi)) = plan.order_bins(o, rpm) {
+                        for k in lo..=hi {
+                            want.orders[i] += one_sided_power(spec, k);
+                        }
+                    }
+                }
+                let mean = f64::from(want.total) / half as f64;
+                let floor = 1e-8 * mean + 1e-30;
+                let mut ln = 0.0f64;
+                for k in 1..=half {
+                    ln += f64::from(libm::logf((f64::from(one_sided_power(spec, k)) + floor) as f32));
+                }
+                want.flatness = (libm::exp(ln / half as f64) / (mean + floor)) as f32;
+                assert_eq!(got, want, "N {n} at {fs} Hz");
+                assert_eq!(got.flatness.to_bits(), want.flatness.to_bits());
+            }
+        }
     }
 
     #[test]
