@@ -121,12 +121,11 @@ impl<T: Copy> Hold<T> {
     }
 
     /// The value at target time `t`, once it is known: the last sample taken at or before `t`
-    /// (within 1 ns: float times on two clocks), which needs a sample after `t` or the end.
+    /// (within [`SAME_INSTANT_S`]: float times on two clocks), which needs a sample after `t` or
+    /// the end.
     fn at(&mut self, t: f64, ended: bool) -> Option<T> {
-        // A sample counts as taken "at" t if it is within 1 ns of it.
-        const EPS: f64 = 1e-9;
         while let Some(&(ts, v)) = self.later.front() {
-            if ts > t + EPS {
+            if !reached(ts, t) {
                 break;
             }
             self.current = Some(v);
@@ -134,6 +133,19 @@ impl<T: Copy> Hold<T> {
         }
         if self.later.is_empty() && !ended { None } else { self.current }
     }
+
+    /// Time of the next sample, not yet reached.
+    fn next_s(&self) -> Option<f64> {
+        self.later.front().map(|&(ts, _)| ts)
+    }
+}
+
+/// A source sample counts as taken at a timeline instant if it is within this of it (1 ns).
+const SAME_INSTANT_S: f64 = 1e-9;
+
+/// True when a source sample taken at `ts` is held at timeline instant `t`.
+fn reached(ts: f64, t: f64) -> bool {
+    ts <= t + SAME_INSTANT_S
 }
 
 /// Synchronises a recording that arrives in chunks: [`Synchroniser::push`] returns the part of
@@ -258,6 +270,12 @@ impl Synchroniser {
     }
 
     /// Emits every timeline sample whose held values are known.
+    ///
+    /// By runs: the held values are looked up at the first sample of a run (as a lookup per
+    /// sample would), and stay until the first timeline sample at which some source's next
+    /// sample is reached, found by bisection on the same timeline expression (`t0 + i / fs`
+    /// grows with `i`, so "reached" does too): the same samples as a lookup per sample, without
+    /// a lookup per sample.
     fn emit(&mut self, ended: bool) -> SyncedBlock {
         let mut b = self.empty_block();
         let fs = self.out.sample_rate_hz;
@@ -266,37 +284,60 @@ impl Synchroniser {
         if t0.is_nan() {
             return b;
         }
+        let time = |i: usize| t0 + i as f64 / fs;
         for v in b.vib.iter_mut().chain(&mut b.speed) {
             v.reserve(ready);
         }
         b.phase.reserve(ready);
         let mut speeds = std::mem::take(&mut self.scratch);
-        'samples: for _ in 0..ready {
-            let t = t0 + self.next as f64 / fs;
+        let (start, end) = (self.next, self.next + ready);
+        let mut i = start;
+        'runs: while i < end {
+            let t = time(i);
             speeds.clear();
             for h in &mut self.speeds {
                 match h.at(t, ended) {
                     Some(v) => speeds.push(v),
-                    None => break 'samples,
+                    None => break 'runs,
                 }
             }
             let phase = match &mut self.phase {
                 Some((_, h)) => match h.at(t, ended) {
                     Some(p) => p,
                     None if ended => PHASE_UNKNOWN,
-                    None => break 'samples,
+                    None => break 'runs,
                 },
                 None => PHASE_UNKNOWN,
             };
-            for (q, v) in self.vib_queue.iter_mut().zip(&mut b.vib) {
-                v.push(q.pop_front().unwrap_or(f32::NAN));
+            // The run ends where the earliest pending source sample is reached.
+            let pending =
+                self.speeds.iter().map(Hold::next_s).chain(self.phase.iter().map(|(_, h)| h.next_s()));
+            let mut run_end = end;
+            for ts in pending.flatten() {
+                let (mut lo, mut hi) = (i + 1, run_end);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if reached(ts, time(mid)) { hi = mid } else { lo = mid + 1 }
+                }
+                run_end = lo;
             }
+            let n = run_end - i;
             for (&v, out) in speeds.iter().zip(&mut b.speed) {
-                out.push(v);
+                out.extend(std::iter::repeat_n(v, n));
             }
-            b.phase.push(phase);
-            self.next += 1;
+            b.phase.extend(std::iter::repeat_n(phase, n));
+            i = run_end;
         }
+        let n = i - start;
+        for (q, v) in self.vib_queue.iter_mut().zip(&mut b.vib) {
+            // Copied as (at most two) slices, then dropped from the queue.
+            let (front, back) = q.as_slices();
+            let from_front = n.min(front.len());
+            v.extend_from_slice(&front[..from_front]);
+            v.extend_from_slice(&back[..n - from_front]);
+            q.drain(..n);
+        }
+        self.next = i;
         self.scratch = speeds;
         b
     }
@@ -437,6 +478,112 @@ labels: {fault_types: {x: engine}, severity_range: [0, 1]}
         assert_eq!(&s.phase[8..], &[1; 8]);
         assert_eq!(s.speed_ref, vec![0]);
         assert_eq!(s.vib[0][3], 3.0);
+    }
+
+    /// The definition, sample by sample: at `t0 + i / fs`, each held channel's last sample taken
+    /// at or before it (within 1 ns), its first before that; the timeline as long as the vibration.
+    fn held_by_definition(rec: &Recording) -> (Vec<f32>, Vec<u8>) {
+        let (vib, speed, phase) = (&rec.data[0], &rec.data[1], &rec.data[2]);
+        let (t0, fs) = (vib.times_s[0], 8.0);
+        let hold = |times: &[f64], t: f64| times.iter().rposition(|&ts| ts <= t + 1e-9).unwrap_or(0);
+        let Samples::Numeric(rpm) = &speed.samples else { unreachable!() };
+        let Samples::Text(names) = &phase.samples else { unreachable!() };
+        (0..vib.times_s.len())
+            .map(|i| {
+                let t = t0 + i as f64 / fs;
+                let p = &names[hold(&phase.times_s, t)];
+                (rpm[hold(&speed.times_s, t)], if p == "taxi" { 0 } else { 1 })
+            })
+            .unzip()
+    }
+
+    /// `n` increasing source times around the timeline `t0 + i / 8`: on a timeline instant,
+    /// up to 3 ns either side of one (both sides of the 1 ns rule), or between two.
+    fn clock(next: &mut impl FnMut(u64) -> u64, t0: f64, n: usize) -> Vec<f64> {
+        let mut i = -(next(8) as f64);
+        (0..n)
+            .map(|_| {
+                i += (1 + next(12)) as f64;
+                let offset = match next(4) {
+                    0 => 0.0,
+                    1 => [-3e-9, -1e-9, -5e-10, 5e-10, 1e-9, 1.5e-9, 3e-9][next(7) as usize],
+                    _ => next(1000) as f64 / 8000.0 - 0.0625,
+                };
+                t0 + i / 8.0 + offset
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_hold_what_a_lookup_per_sample_holds() {
+        // Random clocks: speed and phase samples on timeline instants, 0.5 ns either side of
+        // them, 2 ns after, and anywhere; whole recordings and random chunkings.
+        let mut seed = 0x853c_49e6_748f_ea9b_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let c = contract();
+        for case in 0..300 {
+            let mut r = rec(0.0, 0.0, 0.0);
+            let t0 = next(1000) as f64 / 997.0;
+            let n_vib = 1 + next(200) as usize;
+            r.data[0].times_s = (0..n_vib).map(|i| t0 + i as f64 / 8.0).collect();
+            r.data[0].samples = Samples::Numeric((0..n_vib).map(|i| i as f32).collect());
+            r.data[0].rows = vec![0; n_vib];
+            let n_speed = 1 + next(40) as usize;
+            r.data[1].times_s = clock(&mut next, t0, n_speed);
+            r.data[1].samples = Samples::Numeric((0..n_speed).map(|i| 100.0 + i as f32).collect());
+            r.data[1].rows = vec![0; n_speed];
+            let n_phase = 1 + next(10) as usize;
+            r.data[2].times_s = clock(&mut next, t0, n_phase);
+            r.data[2].samples = Samples::Text(
+                (0..n_phase).map(|i| if i % 2 == 0 { "taxi" } else { "takeoff" }.into()).collect(),
+            );
+            r.data[2].rows = vec![0; n_phase];
+            let (speed, phase) = held_by_definition(&r);
+            let whole = synchronise(&r, &c).unwrap();
+            assert_eq!(whole.speed[0], speed, "case {case}");
+            assert_eq!(whole.phase, phase, "case {case}");
+            // The same recording in chunks cut at random times.
+            let mut cuts: Vec<f64> = (0..next(6)).map(|_| t0 + next(30_000) as f64 / 1000.0 - 2.0).collect();
+            cuts.sort_by(f64::total_cmp);
+            cuts.push(f64::INFINITY);
+            let mut sync = Synchroniser::new(&c, &r.meta, &r.text_channels(), &r.path);
+            let mut got = Synced { vib: vec![Vec::new()], speed: vec![Vec::new()], ..whole.clone() };
+            got.phase.clear();
+            let mut from = f64::NEG_INFINITY;
+            for &to in &cuts {
+                let part: Vec<ChannelData> = r
+                    .data
+                    .iter()
+                    .map(|d| {
+                        let keep: Vec<usize> = (0..d.times_s.len())
+                            .filter(|&k| d.times_s[k] >= from && d.times_s[k] < to)
+                            .collect();
+                        ChannelData {
+                            times_s: keep.iter().map(|&k| d.times_s[k]).collect(),
+                            samples: match &d.samples {
+                                Samples::Numeric(x) => Samples::Numeric(keep.iter().map(|&k| x[k]).collect()),
+                                Samples::Text(x) => {
+                                    Samples::Text(keep.iter().map(|&k| x[k].clone()).collect())
+                                }
+                            },
+                            rows: vec![0; keep.len()],
+                        }
+                    })
+                    .collect();
+                got.append(sync.push(&part));
+                from = to;
+            }
+            let (_, last) = sync.finish().unwrap();
+            got.append(last);
+            assert_eq!(got.speed, whole.speed, "case {case}, cuts {cuts:?}");
+            assert_eq!(got.phase, whole.phase, "case {case}");
+            assert_eq!(got.vib, whole.vib, "case {case}");
+        }
     }
 
     #[test]
