@@ -852,7 +852,7 @@ fn calibrate_flights(
             }
         }
     };
-    let alerted = flights::alerts(policy, &rows, &verdicts, &ctx.onsets)?;
+    let alerted = flights::alerts(policy, rows, &verdicts, &ctx.onsets)?;
     report.validation_alerting_flights = alerted
         .flights
         .iter()
