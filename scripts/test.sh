@@ -3,10 +3,15 @@
 # and every test of the workspace. README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Each step line also says how long the previous step took (bash's SECONDS), and the end the
+# total: where the test command's time goes, from the log alone.
+last=$SECONDS
+step() { printf '\n==> (previous step: %d s) %s\n' "$((SECONDS - last))" "$*"; last=$SECONDS; }
+trap 'printf "\n==> (last step: %d s) total %d s\n" "$((SECONDS - last))" "$SECONDS"' EXIT
+
+step "set-up: toolchain, targets, Debian and PyPI packages (scripts/setup.sh)"
 bash scripts/setup.sh
-
-step() { printf '\n==> %s\n' "$*"; }
-
 step "format"
 cargo fmt --all -- --check
 step "clippy (host, all targets; with and without defmt)"
