@@ -379,6 +379,25 @@ mod tests {
         assert!(e.flatness < 1e-3, "a tone is not flat: {}", e.flatness);
     }
 
+    /// A xorshift32 stream (test data, no dependency).
+    fn xorshift(mut state: u32) -> impl FnMut() -> u32 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        }
+    }
+
+    /// The flatness's log sum as defined: bin by bin, in increasing `k`, with `libm::logf`.
+    fn ln_sum_by_definition(spec: &[Complex32], floor: f64) -> f64 {
+        let mut ln = 0.0f64;
+        for k in 1..=spec.len() {
+            ln += f64::from(libm::logf((f64::from(one_sided_power(spec, k)) + floor) as f32));
+        }
+        ln
+    }
+
     fn ln_matches_libm(bits: impl Iterator<Item = u32>) -> usize {
         let mut n = 0;
         for b in bits {
@@ -416,13 +435,7 @@ mod tests {
     fn ln_sum_is_the_definition_in_order() {
         // Spectra with tones, zeros, huge and tiny bins, and the out-of-domain path (infinite
         // and NaN powers): the chunked sum equals the bin-by-bin definition bit for bit.
-        let mut rng = 0x2545_f491_u32;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 17;
-            rng ^= rng << 5;
-            rng
-        };
+        let mut next = xorshift(0x2545_f491);
         for case in 0..40 {
             let half = [32usize, 64, 65, 512, 129][case % 5];
             let mut spec: std::vec::Vec<Complex32> = (0..half)
@@ -442,10 +455,7 @@ mod tests {
                 spec[half - 1] = Complex32::new(f32::NAN, 1.0);
             }
             for floor in [1e-30, 1e-8 * f64::from(next() % 1000) + 1e-30, f64::INFINITY] {
-                let mut want = 0.0f64;
-                for k in 1..=half {
-                    want += f64::from(libm::logf((f64::from(one_sided_power(&spec, k)) + floor) as f32));
-                }
+                let want = ln_sum_by_definition(&spec, floor);
                 let got = ln_sum(&spec, floor);
                 assert!(
                     got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
@@ -459,13 +469,7 @@ mod tests {
     fn sums_are_the_bin_by_bin_definition() {
         // The definition as one pass over the bins (the order every sum must keep), against
         // `analyse`, on noisy spectra with bands touching DC+1 and Nyquist, and orders anywhere.
-        let mut rng = 0x9e37_79b9_u32;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 17;
-            rng ^= rng << 5;
-            rng
-        };
+        let mut next = xorshift(0x9e37_79b9);
         for (n, fs) in [(256u32, 256u32), (1024, 2048), (64, 1000)] {
             let mut cfg = ExtractorConfig::default_at(2048).unwrap();
             cfg.fft_len = n;
@@ -505,10 +509,7 @@ mod tests {
                 }
                 let mean = f64::from(want.total) / half as f64;
                 let floor = 1e-8 * mean + 1e-30;
-                let mut ln = 0.0f64;
-                for k in 1..=half {
-                    ln += f64::from(libm::logf((f64::from(one_sided_power(spec, k)) + floor) as f32));
-                }
+                let ln = ln_sum_by_definition(spec, floor);
                 want.flatness = (libm::exp(ln / half as f64) / (mean + floor)) as f32;
                 assert_eq!(got, want, "N {n} at {fs} Hz");
                 assert_eq!(got.flatness.to_bits(), want.flatness.to_bits());
