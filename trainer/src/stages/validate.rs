@@ -261,6 +261,17 @@ struct ChannelCheck {
     phase: Option<(String, String)>,
 }
 
+/// A valid value ends a dropout run: a run longer than `max_gap` samples is the channel's first
+/// `channel.gap` finding, if it has none yet.
+fn close_run(c: &mut ChannelCheck, max_gap: usize) {
+    if let Some((where_, len)) = c.run.take()
+        && len > max_gap
+        && c.gap.is_none()
+    {
+        c.gap = Some((where_, len));
+    }
+}
+
 impl<'a> RecordingCheck<'a> {
     /// Starts checking a recording with `meta`; `text[i]` says whether channel `i` holds text.
     pub fn new(
@@ -369,32 +380,42 @@ impl<'a> RecordingCheck<'a> {
                 }
                 c.prev_t = t;
                 c.last_t = t;
-                match &data.samples {
-                    Samples::Numeric(x) => {
-                        // NaN is a dropout (bounded by channel.gap below); ±inf never is.
-                        let v = x[k];
-                        let ok = v.is_finite() && f64::from(v) >= lo && f64::from(v) <= hi;
-                        if !(v.is_nan() || ok) {
-                            c.range_count += 1;
-                            if c.range_first.is_none() {
-                                c.range_first = Some((at(k), v));
-                            }
+            }
+            // The values, after the times (each check keeps its own first finding, so the two
+            // passes report what one pass would).
+            match &data.samples {
+                Samples::Numeric(x) => {
+                    let in_range = |v: f32| v.is_finite() && f64::from(v) >= lo && f64::from(v) <= hi;
+                    // Most chunks hold only valid values: one pass without branches, then only
+                    // the dropout run that a valid value closes.
+                    if x.iter().fold(true, |all, &v| all & in_range(v)) {
+                        if !x.is_empty() {
+                            close_run(c, max_gap);
                         }
-                        if v.is_nan() {
-                            match &mut c.run {
-                                Some((_, len)) => *len += 1,
-                                None => c.run = Some((at(k), 1)),
+                    } else {
+                        for (k, &v) in x.iter().enumerate() {
+                            // NaN is a dropout (bounded by channel.gap below); ±inf never is.
+                            if !(v.is_nan() || in_range(v)) {
+                                c.range_count += 1;
+                                if c.range_first.is_none() {
+                                    c.range_first = Some((at(k), v));
+                                }
                             }
-                        } else if let Some((where_, len)) = c.run.take()
-                            && len > max_gap
-                            && c.gap.is_none()
-                        {
-                            c.gap = Some((where_, len));
+                            if v.is_nan() {
+                                match &mut c.run {
+                                    Some((_, len)) => *len += 1,
+                                    None => c.run = Some((at(k), 1)),
+                                }
+                            } else {
+                                close_run(c, max_gap);
+                            }
                         }
                     }
-                    Samples::Text(p) => {
-                        if c.phase.is_none() && !self.contract.phases.iter().any(|a| *a == p[k]) {
-                            c.phase = Some((at(k), p[k].clone()));
+                }
+                Samples::Text(p) => {
+                    for (k, v) in p.iter().enumerate() {
+                        if c.phase.is_none() && !self.contract.phases.iter().any(|a| a == v) {
+                            c.phase = Some((at(k), v.clone()));
                         }
                     }
                 }
