@@ -278,13 +278,12 @@ impl Synchroniser {
     /// a lookup per sample.
     fn emit(&mut self, ended: bool) -> SyncedBlock {
         let mut b = self.empty_block();
-        let fs = self.out.sample_rate_hz;
-        let t0 = self.out.t0_s;
         let ready = self.vib_queue.iter().map(VecDeque::len).min().unwrap_or(0);
-        if t0.is_nan() {
+        if self.out.t0_s.is_nan() {
             return b;
         }
-        let time = |i: usize| t0 + i as f64 / fs;
+        // The timeline's one expression (`Synced::time_s`), for the lookups and the bisection.
+        let time = |i: usize| self.out.time_s(i);
         for v in b.vib.iter_mut().chain(&mut b.speed) {
             v.reserve(ready);
         }
@@ -516,8 +515,8 @@ labels: {fault_types: {x: engine}, severity_range: [0, 1]}
 
     #[test]
     fn runs_hold_what_a_lookup_per_sample_holds() {
-        // Random clocks: speed and phase samples on timeline instants, 0.5 ns either side of
-        // them, 2 ns after, and anywhere; whole recordings and random chunkings.
+        // Random clocks (`clock`): speed and phase samples on timeline instants, up to 3 ns
+        // either side of them, and between; whole recordings and random chunkings.
         let mut seed = 0x853c_49e6_748f_ea9b_u64;
         let mut next = move |n: u64| {
             seed ^= seed << 13;
