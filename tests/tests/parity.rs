@@ -197,6 +197,7 @@ fn simulated_flights_firmware_host_and_trainer_agree() {
             version: "embedded".into(),
             bundle: b.clone(),
             contract: contract.clone(),
+            units: None,
         };
         let scored =
             avm_trainer::stages::score::score(&model, std::slice::from_ref(&path), None, 60.0).unwrap();

@@ -114,6 +114,9 @@ pub struct PipelineConfig {
     pub features: FeatureSettings,
     /// Train / validation / test split by flight (required).
     pub split: SplitConfig,
+    /// Per-unit baselines (absent: every window is scaled by the one fleet scaler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineConfig>,
     /// Autoencoder training (required).
     pub train: TrainConfig,
     /// Evaluation (required).
@@ -202,6 +205,9 @@ impl PipelineConfig {
             in_range("simulate.phase_rate_hz", s.phase_rate_hz, 0.0, s.vibration_rate_hz, true)?;
         }
         self.split.check()?;
+        if let Some(b) = &self.baseline {
+            b.check()?;
+        }
         {
             let t = &self.train;
             count_in("train.hidden (number of layers)", t.hidden.len(), 1, MAX_HIDDEN_LAYERS)?;
@@ -420,6 +426,66 @@ impl SimConfig {
         }
         ensure!(self.vibration_rate_hz >= 512.0, "simulate.vibration_rate_hz must be >= 512");
         ensure!(self.speed_rate_hz > 0.0 && self.phase_rate_hz > 0.0, "simulate: rates must be > 0");
+        Ok(())
+    }
+}
+
+// ---- BaselineConfig ----
+
+/// Per-unit baselines (the `baseline:` section): each engine (or aircraft) is compared with its
+/// own healthy past, as HUMS trend monitoring does, instead of with the fleet average. A unit's
+/// baseline is the mean feature vector of its clean normal *training* windows; the detector
+/// then z-scores a window of that unit by its baseline and the fleet's pooled spread around the
+/// units' baselines. Engines differ (build tolerances, sensor mounting): a fault that raises
+/// a 1P line by 30 % hides inside the fleet's engine-to-engine spread but not inside one
+/// engine's own. Units with fewer than `min_windows` such windows get no baseline: their
+/// windows are not judged (counted apart) until one is fitted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineConfig {
+    /// The unit: `engine` (`aircraft_id` and `engine_id`) or `aircraft`.
+    pub by: GroupBy,
+    /// Clean normal training windows a unit needs for a baseline of its own.
+    #[serde(default = "BaselineConfig::default_min_windows")]
+    pub min_windows: u64,
+    /// A unit without a training baseline (a new engine) is *commissioned* when evaluated: the
+    /// valid windows without a sensor event of its first `commission_flights` recordings (in
+    /// recording-id order; whatever their labels, which in service nobody knows) become its
+    /// baseline and are not judged. Whole flights, so that the baseline holds every phase in
+    /// the proportions the training baselines do. 0: such units are not judged at all.
+    #[serde(default = "BaselineConfig::default_commission_flights")]
+    pub commission_flights: u64,
+}
+
+impl BaselineConfig {
+    fn default_min_windows() -> u64 {
+        20
+    }
+
+    fn default_commission_flights() -> u64 {
+        1
+    }
+
+    /// `by` is a physical unit and `min_windows` is sensible.
+    pub fn check(&self) -> Result<(), UsageError> {
+        if !matches!(self.by, GroupBy::Engine | GroupBy::Aircraft) {
+            return Err(UsageError(format!(
+                "baseline.by = {:?}: must be engine or aircraft (the unit whose own healthy windows are its baseline)",
+                self.by
+            )));
+        }
+        if self.commission_flights > 1000 {
+            return Err(UsageError(format!(
+                "baseline.commission_flights = {} must be between 0 (off) and 1000",
+                self.commission_flights
+            )));
+        }
+        if !(2..=1_000_000).contains(&self.min_windows) {
+            return Err(UsageError(format!(
+                "baseline.min_windows = {} must be between 2 and 1000000",
+                self.min_windows
+            )));
+        }
         Ok(())
     }
 }

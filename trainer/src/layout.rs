@@ -54,6 +54,33 @@ pub const MODEL_ONNX: &str = "model.onnx";
 pub const BUNDLE: &str = "detector.avmb";
 /// The scaler as a Python pickle.
 pub const SCALER_PKL: &str = "scaler.pkl";
+/// A version's per-unit detector bundles (config `baseline`): `units/<aircraft>/<engine>.avmb`
+/// or `units/<aircraft>.avmb`.
+pub const UNITS_DIR: &str = "units";
+
+/// The relative path (from a version directory) of the bundle of unit `key` (`aircraft/engine`
+/// or `aircraft`, as [`crate::config::GroupBy::key`] makes it): every part must be an id.
+pub fn unit_bundle(key: &str) -> Result<std::path::PathBuf, String> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let (last, dirs) = parts.split_last().expect("split yields at least one part");
+    let mut p = std::path::PathBuf::from(UNITS_DIR);
+    for d in dirs {
+        crate::ids::check("unit", d)?;
+        p.push(d);
+    }
+    crate::ids::file_in(&p, "unit", last, ".avmb")
+}
+
+/// An artifact named in a signature (`detector.avmb`, `units/AC01/E1.avmb`): `dir` joined with
+/// its `/`-separated parts, each of which must be an id, so the path stays under `dir`.
+pub fn artifact_path(dir: &std::path::Path, name: &str) -> Result<std::path::PathBuf, String> {
+    let mut p = dir.to_path_buf();
+    for part in name.split('/') {
+        crate::ids::check("artifact", part)?;
+        p.push(part);
+    }
+    Ok(p)
+}
 /// Thresholds of a version.
 pub const THRESHOLDS: &str = "thresholds.yaml";
 /// ONNX Runtime validation of a version.
@@ -129,5 +156,21 @@ mod tests {
         assert_eq!(epoch_file(7), "epoch_007.json");
         assert_eq!(epoch_of(&epoch_file(1234)), Some(1234));
         assert_eq!(epoch_of("best.json"), None);
+    }
+
+    #[test]
+    fn unit_bundles_and_artifacts_stay_under_the_version_directory() {
+        use std::path::{Path, PathBuf};
+        assert_eq!(unit_bundle("AC01/AC01-E1").unwrap(), PathBuf::from("units/AC01/AC01-E1.avmb"));
+        assert_eq!(unit_bundle("AC01").unwrap(), PathBuf::from("units/AC01.avmb"));
+        for bad in ["../x", "AC01/..", "", "AC01//E1", "/etc/x", ".hidden"] {
+            assert!(unit_bundle(bad).is_err(), "{bad:?}");
+        }
+        let d = Path::new("/m/v");
+        assert_eq!(artifact_path(d, "units/AC01/E1.avmb").unwrap(), PathBuf::from("/m/v/units/AC01/E1.avmb"));
+        assert_eq!(artifact_path(d, "detector.avmb").unwrap(), PathBuf::from("/m/v/detector.avmb"));
+        for bad in ["..", "units/../../x", "/etc/passwd", "a//b", ""] {
+            assert!(artifact_path(d, bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -55,6 +55,19 @@ pub fn core_scores<'a>(
     x.iter().map(|v| net.score(v).map_err(|e| anyhow!("scoring: {e}"))).collect()
 }
 
+/// [`core_scores`] of windows, each scaled by its own mean ([`ScalerFile::scaled_windows`]:
+/// the fleet's, or its unit's baseline).
+pub fn core_scores_windows<'a>(
+    model: &Autoencoder,
+    scaler: &ScalerFile,
+    rows: impl Iterator<Item = &'a crate::formats::windows::Window>,
+) -> Result<Vec<f32>> {
+    let bytes = network_bytes(model)?;
+    let (net, _) = Network::parse(&bytes, model.layers.len()).map_err(|e| anyhow!("{e}"))?;
+    let x = scaler.scaled_windows(rows)?;
+    x.iter().map(|v| net.score(v).map_err(|e| anyhow!("scoring: {e}"))).collect()
+}
+
 /// What goes into `detector.avmb` besides the model and scaler.
 #[derive(Clone, Debug)]
 pub struct BundleParts<'a> {
@@ -151,6 +164,7 @@ mod tests {
             mean: vec![0.5; 11],
             std: vec![2.0; 11],
             fitted_on_windows: 10,
+            baselines: None,
         };
         let rows: Vec<Vec<f32>> =
             (0..20).map(|r| (0..11).map(|i| ((r * 11 + i) as f32).sin() * 4.0).collect()).collect();
@@ -193,6 +207,7 @@ mod tests {
             mean: vec![1.5, -2.0],
             std: vec![0.5, 0.0],
             fitted_on_windows: 7,
+            baselines: None,
         };
         let bytes = scaler_pickle(&s).unwrap();
         assert_eq!(&bytes[..2], &[0x80, 2], "protocol 2");

@@ -235,6 +235,19 @@ impl std::fmt::Display for EvalReport {
                 )?;
             }
         }
+        if let Some(w) = &self.without_baseline {
+            write!(
+                f,
+                "\n  units without a training baseline: {} commissioned from their first flight(s) ({}), {} not judged ({}); \
+                 {} validation and {} test windows not judged",
+                w.commissioned.len(),
+                w.commissioned.join(", "),
+                w.units.len(),
+                w.units.join(", "),
+                w.validation_windows,
+                w.test_windows
+            )?;
+        }
         let c = &self.calibration;
         write!(
             f,
@@ -353,6 +366,10 @@ pub struct EvalReport {
     pub calibration: CalibrationReport,
     /// Test windows without a verdict (invalid).
     pub test_windows_without_verdict: usize,
+    /// With per-unit baselines: validation and test windows of units without a baseline,
+    /// which are not judged (and not in any metric above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub without_baseline: Option<WithoutBaseline>,
     /// Test breakdown by phase.
     pub by_phase: BTreeMap<String, Group>,
     /// Test breakdown by engine fault type.
@@ -378,6 +395,74 @@ pub struct EvalReport {
     /// checkpoint).
     #[serde(default)]
     pub training: Option<TrainingSummary>,
+}
+
+/// Units evaluated without a training baseline (config `baseline`): commissioned from their
+/// first windows, or not judged.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct WithoutBaseline {
+    /// Validation windows not judged (commissioning windows and units without a baseline).
+    pub validation_windows: usize,
+    /// Test windows not judged (likewise).
+    pub test_windows: usize,
+    /// Units commissioned from their first `baseline.commission_flights` recordings.
+    pub commissioned: Vec<String>,
+    /// Units with too few windows to commission: not judged at all.
+    pub units: Vec<String>,
+}
+
+/// `scaler` with a baseline for every unit of `sets` that has none, fitted from the valid
+/// windows without a sensor event of the unit's first `flights` recordings (recording-id order,
+/// labels unseen), and the windows so used, by (flight, window). `flights == 0`: none.
+fn commission(
+    scaler: &ScalerFile,
+    sets: [&FeatureSet; 2],
+    flights: u64,
+) -> (ScalerFile, std::collections::HashSet<(String, u32)>, Vec<String>) {
+    let mut out = scaler.clone();
+    let mut used = std::collections::HashSet::new();
+    let mut commissioned = Vec::new();
+    let Some(b) = out.baselines.as_mut() else { return (out, used, commissioned) };
+    if flights == 0 {
+        return (out, used, commissioned);
+    }
+    let mut by_unit: BTreeMap<String, BTreeMap<&str, Vec<&Row>>> = BTreeMap::new();
+    for r in sets.iter().flat_map(|s| &s.rows) {
+        let unit = b.unit_of(r);
+        if !b.units.contains_key(&unit) {
+            by_unit.entry(unit).or_default().entry(r.flight_id.as_str()).or_default().push(r);
+        }
+    }
+    for (unit, per_flight) in by_unit {
+        let first: Vec<&Row> = per_flight
+            .values()
+            .take(flights as usize)
+            .flatten()
+            .copied()
+            .filter(|r| r.valid && r.sensor_event == NONE)
+            .collect();
+        if first.len() < 2 {
+            continue;
+        }
+        let mut st = vec![avm_core::RunningStats::new(); scaler.mean.len()];
+        for r in &first {
+            for (s, &x) in st.iter_mut().zip(&r.features) {
+                s.push(x);
+            }
+        }
+        let mean: Vec<f32> = st.iter().map(avm_core::RunningStats::mean).collect();
+        if avm_core::Scaler::new(&mean, &scaler.std).is_ok() {
+            for (f, rows) in per_flight.iter().take(flights as usize) {
+                used.extend(rows.iter().map(|r| (f.to_string(), r.window_index)));
+            }
+            b.units.insert(
+                unit.clone(),
+                crate::formats::scaler::UnitBaseline { mean, windows: first.len() as u64 },
+            );
+            commissioned.push(unit);
+        }
+    }
+    (out, used, commissioned)
 }
 
 /// How a training run ended: converged (early stopping) or cut by `max_epochs`.
@@ -420,8 +505,7 @@ fn in_flight_order<'a>(
 ) -> Result<(Vec<&'a Row>, Vec<f32>)> {
     let mut rows: Vec<&Row> = split.rows.iter().collect();
     rows.sort_by(|a, b| (&a.flight_id, a.window_index).cmp(&(&b.flight_id, b.window_index)));
-    let scores =
-        crate::model::detector::core_scores(model, scaler, rows.iter().map(|r| r.features.as_slice()))?;
+    let scores = crate::model::detector::core_scores_windows(model, scaler, rows.iter().copied())?;
     Ok((rows, scores))
 }
 
@@ -506,6 +590,8 @@ pub struct EvalContext {
     pub hop_s: f64,
     /// Per recording: its attributes (from the processed manifest).
     pub attributes: crate::config::Attributes,
+    /// Per-unit baselines (config `baseline`): how units without one are commissioned.
+    pub baseline: Option<crate::config::BaselineConfig>,
 }
 
 impl EvalContext {
@@ -523,6 +609,7 @@ impl EvalContext {
             // The hop as the extractor runs it (the config may give it in samples).
             hop_s: cfg.extractor_config(&contract)?.hop_s(),
             attributes: processed_attributes(&cfg.paths)?,
+            baseline: cfg.baseline.clone(),
         })
     }
 }
@@ -596,6 +683,48 @@ pub fn evaluate_sets(
     test: &FeatureSet,
 ) -> Result<Evaluated> {
     let hop_s = ctx.hop_s;
+    // With per-unit baselines, a unit without one has no scaler its windows could be judged by:
+    // they are left out of everything below and counted apart.
+    // A unit without a training baseline is commissioned from its own first windows
+    // (`baseline.commission_windows`), which are then not judged.
+    let (val_c, test_c, commissioned_scaler);
+    let (val, test, scaler, without_baseline) = match &scaler.baselines {
+        Some(b) => {
+            let n = ctx.baseline.as_ref().map_or(0, |c| c.commission_flights);
+            let (cs, used, commissioned) = commission(scaler, [val, test], n);
+            commissioned_scaler = cs;
+            let keep = |set: &FeatureSet| FeatureSet {
+                names: set.names.clone(),
+                rows: set
+                    .rows
+                    .iter()
+                    .filter(|r| {
+                        commissioned_scaler.covers(r)
+                            && !used.contains(&(r.flight_id.clone(), r.window_index))
+                    })
+                    .cloned()
+                    .collect(),
+            };
+            (val_c, test_c) = (keep(val), keep(test));
+            let mut units: Vec<String> = val
+                .rows
+                .iter()
+                .chain(&test.rows)
+                .filter(|r| !commissioned_scaler.covers(r))
+                .map(|r| b.unit_of(r))
+                .collect();
+            units.sort();
+            units.dedup();
+            let w = WithoutBaseline {
+                validation_windows: val.rows.len() - val_c.rows.len(),
+                test_windows: test.rows.len() - test_c.rows.len(),
+                commissioned,
+                units,
+            };
+            (&val_c, &test_c, &commissioned_scaler, Some(w))
+        }
+        None => (val, test, scaler, None),
+    };
     // Engine-health verdicts: valid windows without a labelled data-quality event. Windows with
     // a sensor event are normal-engine windows scored and reported apart (their alarm rate).
     let scored = |r: &&Row| r.valid && r.sensor_event == NONE;
@@ -768,6 +897,7 @@ pub fn evaluate_sets(
         calibration,
         phase_thresholds,
         test_windows_without_verdict: test.rows.iter().filter(|r| !r.valid).count(),
+        without_baseline,
         by_phase,
         by_fault_type,
         by_severity,
@@ -924,7 +1054,8 @@ pub fn cross_validate(
         let test = set(&|f| f == fold);
         let val = set(&|f| f == (fold + 1) % k);
         let train_set = set(&|f| f != fold && f != (fold + 1) % k);
-        let scaler = featurize::fit_scaler(names, units.to_vec(), &train_set.rows)?;
+        // The fold's own baselines, from its training flights only (no test flight's windows).
+        let scaler = featurize::fit_scaler(names, units.to_vec(), &train_set.rows, cfg.baseline.as_ref())?;
         let (xt, xv) = (train::normal_matrix(&train_set, &scaler)?, train::normal_matrix(&val, &scaler)?);
         let dir = work.join(format!("fold_{fold}"));
         std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
@@ -1094,4 +1225,75 @@ pub fn run(cfg: &PipelineConfig, checkpoint: Option<&Path>) -> Result<EvalReport
     let train_dir = ck_path.parent().unwrap_or(Path::new("."));
     crate::tracking::after_evaluation(cfg, train_dir, &dir, &m, report.epoch);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GroupBy;
+    use crate::formats::scaler::{Baselines, UnitBaseline};
+
+    fn w(flight: &str, engine: &str, i: u32, valid: bool, sensor: &str, x: f32) -> Row {
+        Row {
+            flight_id: flight.into(),
+            aircraft_id: "A1".into(),
+            engine_id: engine.into(),
+            window_index: i,
+            start_s: f64::from(i) * 5.0,
+            end_s: f64::from(i) * 5.0 + 10.0,
+            phase: "cruise".into(),
+            label: 0,
+            fault_type: NONE.into(),
+            severity: 0.0,
+            sensor_event: sensor.into(),
+            valid,
+            roc_valid: true,
+            quality: vec![],
+            features: vec![x],
+        }
+    }
+
+    #[test]
+    fn a_unit_without_baseline_is_commissioned_from_its_first_flight_only() {
+        let scaler = ScalerFile {
+            feature_schema_version: avm_core::FEATURE_SCHEMA_VERSION,
+            feature_names: vec!["a".into()],
+            units: vec!["g".into()],
+            mean: vec![0.0],
+            std: vec![1.0],
+            fitted_on_windows: 2,
+            baselines: Some(Baselines {
+                by: GroupBy::Engine,
+                min_windows: 2,
+                units: [("A1/E1".to_string(), UnitBaseline { mean: vec![5.0], windows: 2 })].into(),
+                too_few: Default::default(),
+            }),
+        };
+        // E2 flies F2 (test) before F3 (validation): F2 is its first recording. Its invalid and
+        // sensor-event windows are used up but not averaged.
+        let val = FeatureSet {
+            names: vec!["a".into()],
+            rows: vec![w("A1-F3-E2", "E2", 0, true, NONE, 100.0), w("A1-F1-E1", "E1", 0, true, NONE, 7.0)],
+        };
+        let test = FeatureSet {
+            names: vec!["a".into()],
+            rows: vec![
+                w("A1-F2-E2", "E2", 1, true, NONE, 4.0),
+                w("A1-F2-E2", "E2", 0, true, NONE, 2.0),
+                w("A1-F2-E2", "E2", 2, false, NONE, 1000.0),
+                w("A1-F2-E2", "E2", 3, true, "sensor_spike", 1000.0),
+            ],
+        };
+        let (s, used, commissioned) = commission(&scaler, [&val, &test], 1);
+        assert_eq!(commissioned, ["A1/E2"]);
+        let b = s.baselines.as_ref().unwrap();
+        assert_eq!((b.units["A1/E2"].mean.as_slice(), b.units["A1/E2"].windows), ([3.0f32].as_slice(), 2));
+        assert_eq!(b.units["A1/E1"].mean, vec![5.0], "a trained baseline is kept");
+        let mut u: Vec<_> = used.into_iter().collect();
+        u.sort();
+        assert_eq!(u, (0..4).map(|i| ("A1-F2-E2".to_string(), i)).collect::<Vec<_>>());
+        // Off: nothing commissioned, the unit stays uncovered.
+        let (s0, used0, c0) = commission(&scaler, [&val, &test], 0);
+        assert!(c0.is_empty() && used0.is_empty() && !s0.covers(&test.rows[0]));
+    }
 }

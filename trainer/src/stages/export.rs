@@ -317,6 +317,33 @@ pub fn stage(
         },
     )?;
     write(layout::BUNDLE, &bundle)?;
+    // Per-unit baselines: one bundle per unit, the same network, thresholds and policy with the
+    // unit's baseline as the scaler's mean (what that engine's firmware embeds).
+    let mut unit_files = Vec::new();
+    if let Some(b) = &scaler.baselines {
+        for unit in b.units.keys() {
+            let us = scaler.for_unit(unit).expect("a listed unit has a baseline");
+            let ub = detector::bundle(
+                &ck.model,
+                &us,
+                &BundleParts {
+                    config: xcfg,
+                    channels: &channels,
+                    threshold: report.threshold as f32,
+                    phases: &phases,
+                    alert: cfg.alerts.policy(),
+                    version: version.0,
+                },
+            )?;
+            let rel = layout::unit_bundle(unit).map_err(UsageError)?;
+            let path = dir.join(&rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            crate::io::write_bytes_atomic(&path, &ub)?;
+            unit_files.push(rel.to_string_lossy().into_owned());
+        }
+    }
     let contract_bytes = std::fs::read(&cfg.contract)
         .with_context(|| format!("reading the contract {}", cfg.contract.display()))?;
     write(layout::CONTRACT_COPY, &contract_bytes)?;
@@ -412,9 +439,11 @@ pub fn stage(
     let mut artifacts = BTreeMap::new();
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();
+    names.extend(unit_files);
     names.sort();
     for n in &names {
         artifacts.insert(n.clone(), crate::io::sha256_file(&dir.join(n))?);
@@ -450,7 +479,13 @@ pub fn stage(
             "feature_set": xcfg.features,
             "features_per_channel": xcfg.features.per_channel(),
         }),
-        input_scaling: "z = (x - mean) / std (std 0: x - mean), parameters in scaler.json".into(),
+        input_scaling: if scaler.baselines.is_some() {
+            "z = (x - baseline) / std (std 0: x - baseline), with the baseline of the window's unit \
+             (scaler.json `baselines`; units/ holds each unit's bundle; detector.avmb carries the fleet mean)"
+                .into()
+        } else {
+            "z = (x - mean) / std (std 0: x - mean), parameters in scaler.json".into()
+        },
         inputs: vec![TensorSig {
             name: onnx::INPUT.into(),
             shape: vec![onnx::BATCH_DIM.into(), f.into()],

@@ -18,11 +18,12 @@
 //! unscaled features), `DATA/labels/{training,validation,test}/labels.parquet`,
 //! `DATA/features/scaler.json`, `DATA/features/manifest.json`.
 
+use crate::config::BaselineConfig;
 pub use crate::config::SplitConfig;
 use crate::config::{Paths, PipelineConfig};
 use crate::error::UsageError;
 use crate::formats::contract::Contract;
-use crate::formats::scaler::ScalerFile;
+use crate::formats::scaler::{Baselines, ScalerFile, UnitBaseline};
 use crate::formats::windows::{self, ProcessedManifest, Window};
 use crate::layout;
 use anyhow::{Result, ensure};
@@ -226,8 +227,16 @@ pub fn read_computed(data: &Paths, contract: &Contract, xcfg: &ExtractorConfig) 
     Ok(Computed { channels, names, rows, attributes: manifest.attributes() })
 }
 
-/// Fits the scaler on the clean normal rows.
-pub fn fit_scaler(names: &[String], units: Vec<String>, rows: &[Window]) -> Result<ScalerFile> {
+/// Fits the scaler on the clean normal rows; with `baseline`, each unit's baseline too (see
+/// [`crate::config::BaselineConfig`]): the mean of its clean normal rows for units with at
+/// least `min_windows` of them, and `std` the pooled spread of those units' rows around their
+/// own baselines (`x - baseline` in `f32`, as the scaler subtracts).
+pub fn fit_scaler(
+    names: &[String],
+    units: Vec<String>,
+    rows: &[Window],
+    baseline: Option<&BaselineConfig>,
+) -> Result<ScalerFile> {
     let mut stats = vec![RunningStats::new(); names.len()];
     let mut n = 0u64;
     for r in rows.iter().filter(|r| r.is_clean_normal()) {
@@ -241,14 +250,63 @@ pub fn fit_scaler(names: &[String], units: Vec<String>, rows: &[Window]) -> Resu
         units.len() == names.len(),
         anyhow::anyhow!("{} units for {} features", units.len(), names.len())
     );
-    let s = ScalerFile {
+    let mut s = ScalerFile {
         feature_schema_version: FEATURE_SCHEMA_VERSION,
         feature_names: names.to_vec(),
         units,
         mean: stats.iter().map(RunningStats::mean).collect(),
         std: stats.iter().map(RunningStats::std).collect(),
         fitted_on_windows: n,
+        baselines: None,
     };
+    if let Some(cfg) = baseline {
+        let mut b = Baselines {
+            by: cfg.by.clone(),
+            min_windows: cfg.min_windows,
+            units: Default::default(),
+            too_few: Default::default(),
+        };
+        let mut per_unit: std::collections::BTreeMap<String, Vec<RunningStats>> = Default::default();
+        for r in rows.iter().filter(|r| r.is_clean_normal()) {
+            let st = per_unit.entry(b.unit_of(r)).or_insert_with(|| vec![RunningStats::new(); names.len()]);
+            for (s, &x) in st.iter_mut().zip(&r.features) {
+                s.push(x);
+            }
+        }
+        for (unit, st) in per_unit {
+            let count = st.iter().map(RunningStats::count).max().unwrap_or(0);
+            if count >= cfg.min_windows {
+                b.units.insert(
+                    unit,
+                    UnitBaseline { mean: st.iter().map(RunningStats::mean).collect(), windows: count },
+                );
+            } else {
+                b.too_few.insert(unit, count);
+            }
+        }
+        ensure!(
+            !b.units.is_empty(),
+            UsageError(format!(
+                "baseline.by = {:?}: no unit has baseline.min_windows = {} clean normal training windows (most: {})",
+                cfg.by,
+                cfg.min_windows,
+                b.too_few.values().max().copied().unwrap_or(0)
+            ))
+        );
+        let mut spread = vec![RunningStats::new(); names.len()];
+        let mut pooled = 0u64;
+        for r in rows.iter().filter(|r| r.is_clean_normal()) {
+            if let Some(u) = b.units.get(&b.unit_of(r)) {
+                for ((s, &x), &m) in spread.iter_mut().zip(&r.features).zip(&u.mean) {
+                    s.push(x - m);
+                }
+                pooled += 1;
+            }
+        }
+        s.std = spread.iter().map(RunningStats::std).collect();
+        s.fitted_on_windows = pooled;
+        s.baselines = Some(b);
+    }
     avm_core::Scaler::new(&s.mean, &s.std).map_err(|e| anyhow::anyhow!("fitted scaler is unusable: {e}"))?;
     Ok(s)
 }
@@ -265,7 +323,23 @@ impl std::fmt::Display for FeaturesManifest {
                 self.anomalous[i]
             )?;
         }
-        write!(f, "{} features per window", self.feature_names.len())
+        write!(f, "{} features per window", self.feature_names.len())?;
+        if let Some(b) = &self.baselines {
+            write!(
+                f,
+                "\nper-unit baselines: {} unit(s), each from at least {} clean normal training windows",
+                b.units, b.fewest_windows
+            )?;
+            if !b.too_few.is_empty() {
+                write!(
+                    f,
+                    "; {} unit(s) with too few, not judged until they have one: {}",
+                    b.too_few.len(),
+                    b.too_few.join(", ")
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -282,6 +356,21 @@ pub struct FeaturesManifest {
     pub anomalous: [usize; 3],
     /// sha256 of each split's features.parquet, then labels.parquet.
     pub sha256: Vec<String>,
+    /// With per-unit baselines: how they were fitted (`scaler.json` holds them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baselines: Option<BaselineSummary>,
+}
+
+/// The per-unit baselines featurize fitted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct BaselineSummary {
+    /// Units with a baseline, and the fewest windows one was fitted on.
+    pub units: usize,
+    /// Fewest clean normal windows behind a baseline.
+    pub fewest_windows: u64,
+    /// Units of the training split with too few clean normal windows: their windows are not
+    /// judged.
+    pub too_few: Vec<String>,
 }
 
 /// Features directory.
@@ -298,7 +387,7 @@ pub fn labels_dir(cfg: &PipelineConfig) -> PathBuf {
 pub fn run(cfg: &PipelineConfig) -> Result<FeaturesManifest> {
     let contract = cfg.load_contract()?;
     let xcfg = cfg.extractor_config(&contract)?;
-    featurize(&cfg.paths, &contract, &xcfg, &cfg.split)
+    featurize(&cfg.paths, &contract, &xcfg, &cfg.split, cfg.baseline.as_ref())
 }
 
 /// The stage proper, given only what it uses: the data tree, the contract and extractor config
@@ -308,6 +397,7 @@ pub fn featurize(
     contract: &Contract,
     xcfg: &ExtractorConfig,
     split: &SplitConfig,
+    baseline: Option<&BaselineConfig>,
 ) -> Result<FeaturesManifest> {
     let Computed { channels, names, rows, attributes } = read_computed(data, contract, xcfg)?;
     let parts = split_rows(&rows, split, &attributes)?;
@@ -318,7 +408,8 @@ pub fn featurize(
         by_split[split_of[r.flight_id.as_str()]].push(r);
     }
     let train_rows: Vec<Window> = by_split[0].iter().map(|r| (*r).clone()).collect();
-    let scaler = fit_scaler(&names, windows::feature_units(&channels, &xcfg.features), &train_rows)?;
+    let scaler =
+        fit_scaler(&names, windows::feature_units(&channels, &xcfg.features), &train_rows, baseline)?;
     let labels_root = data.labels();
     let manifest = crate::io::replace_dir_atomic(&data.features(), |fdir| {
         crate::io::replace_dir_atomic(&labels_root, |ldir| {
@@ -348,6 +439,11 @@ pub fn featurize(
                 windows: std::array::from_fn(|i| by_split[i].len()),
                 anomalous: std::array::from_fn(|i| by_split[i].iter().filter(|r| r.label == 1).count()),
                 sha256: sha,
+                baselines: scaler.baselines.as_ref().map(|b| BaselineSummary {
+                    units: b.units.len(),
+                    fewest_windows: b.units.values().map(|u| u.windows).min().unwrap_or(0),
+                    too_few: b.too_few.keys().cloned().collect(),
+                }),
             };
             crate::io::write_bytes_atomic(
                 &fdir.join(layout::MANIFEST),
@@ -506,5 +602,62 @@ mod tests {
         let e =
             split_rows(&rows[..4], &lists(&["A0-F0-E1"], &["A0-F1-E1"], &["A0-F2-E1"]), &attrs).unwrap_err();
         assert!(e.0.contains("1 recording(s) are in no list (A0-F0-E2)"), "{}", e.0);
+    }
+
+    #[test]
+    fn baselines_are_unit_means_and_std_the_pooled_spread_around_them() {
+        use crate::config::{BaselineConfig, GroupBy};
+        // Engine A1/E1: 4 clean windows; A1/E2: 3 (too few for min_windows 4); one faulty and
+        // one sensor-event window of A1/E1 that must not count.
+        let mk = |engine: &str, label: u8, sensor: &str, x: [f32; 2]| Window {
+            sensor_event: sensor.into(),
+            features: x.to_vec(),
+            ..row("A1-F1-E", "A1", engine, label)
+        };
+        let rows = vec![
+            mk("E1", 0, "none", [1.0, 10.0]),
+            mk("E1", 0, "none", [3.0, 14.0]),
+            mk("E1", 0, "none", [2.0, 12.0]),
+            mk("E1", 0, "none", [6.0, 12.0]),
+            mk("E1", 1, "none", [100.0, 100.0]),
+            mk("E1", 0, "sensor_spike", [100.0, 100.0]),
+            mk("E2", 0, "none", [50.0, 1.0]),
+            mk("E2", 0, "none", [52.0, 1.0]),
+            mk("E2", 0, "none", [54.0, 1.0]),
+        ];
+        let names = vec!["a".to_string(), "b".to_string()];
+        let units = vec!["g".to_string(), "g".to_string()];
+        let plain = fit_scaler(&names, units.clone(), &rows, None).unwrap();
+        assert!(plain.baselines.is_none());
+        let cfg = BaselineConfig { by: GroupBy::Engine, min_windows: 4, commission_flights: 1 };
+        let s = fit_scaler(&names, units.clone(), &rows, Some(&cfg)).unwrap();
+        assert_eq!(s.mean, plain.mean, "the fleet mean is kept for reference");
+        let b = s.baselines.as_ref().unwrap();
+        assert_eq!(b.units.len(), 1);
+        let e1 = &b.units["A1/E1"];
+        assert_eq!((e1.mean.as_slice(), e1.windows), ([3.0f32, 12.0].as_slice(), 4));
+        assert_eq!(b.too_few.get("A1/E2"), Some(&3));
+        // Deviations from E1's baseline: a: -2, 0, -1, 3 (sd sqrt(3.5)); b: -2, 2, 0, 0 (sd sqrt(2)).
+        assert_eq!(s.std, vec![3.5f64.sqrt() as f32, 2f64.sqrt() as f32]);
+        assert_eq!(s.fitted_on_windows, 4);
+        // Windows of E2 are not covered; E1's are scaled by E1's baseline.
+        assert!(!s.covers(&rows[6]) && s.covers(&rows[0]));
+        let z = s.scaled_windows(rows[..1].iter()).unwrap();
+        assert_eq!(z[0], vec![(1.0 - 3.0) / s.std[0], (10.0 - 12.0) / s.std[1]]);
+        assert!(s.scaled_windows(rows[6..7].iter()).is_err());
+        // Without baselines scaled_windows is the plain scaler, bit for bit.
+        let xs: Vec<&[f32]> = rows.iter().map(|r| r.features.as_slice()).collect();
+        assert_eq!(plain.scaled_windows(rows.iter()).unwrap(), plain.scaled(xs.into_iter()).unwrap());
+        // The unit's own scaler file, as its bundle carries it.
+        assert_eq!(s.for_unit("A1/E1").unwrap().mean, vec![3.0, 12.0]);
+        assert!(s.for_unit("A1/E2").is_none());
+        // No unit with enough windows: refused with the numbers.
+        let e =
+            fit_scaler(&names, units, &rows, Some(&BaselineConfig { min_windows: 10, ..cfg })).unwrap_err();
+        assert!(
+            format!("{e}").contains("no unit has baseline.min_windows = 10")
+                && format!("{e}").contains("most: 4"),
+            "{e}"
+        );
     }
 }

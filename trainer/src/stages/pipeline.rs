@@ -277,9 +277,13 @@ pub fn run(cfg: &PipelineConfig, config_path: &Path, opts: &RunOptions) -> Resul
         )?;
     }
     let (fdir, ldir) = (featurize::features_dir(cfg), featurize::labels_dir(cfg));
+    let mut featurize_params = serde_json::json!({"features": section(&cfg.features), "split": section(&cfg.split), "contract": contract_sha});
+    if let Some(b) = &cfg.baseline {
+        featurize_params["baseline"] = section(b);
+    }
     st.run(
         "featurize",
-        serde_json::json!({"features": section(&cfg.features), "split": section(&cfg.split), "contract": contract_sha}),
+        featurize_params,
         std::slice::from_ref(&processed),
         &[fdir.clone(), ldir.clone()],
         || featurize::run(cfg).map(|m| m.to_string()),

@@ -52,6 +52,8 @@ pub struct Model {
     pub bundle: Vec<u8>,
     /// The data contract it was trained under.
     pub contract: Contract,
+    /// With per-unit baselines: the unit rule and each unit's bundle (`units/`).
+    pub units: Option<(crate::config::GroupBy, BTreeMap<String, Vec<u8>>)>,
 }
 
 /// Finds the version directory `spec` names: a directory, or `<name>@<version|production|latest>`
@@ -110,7 +112,7 @@ pub fn load(dir: &Path) -> Result<Model> {
         }
     }
     for (name, want) in &sig.artifacts_sha256 {
-        let p = crate::ids::file_in(dir, "artifact", name, "").map_err(UsageError)?;
+        let p = layout::artifact_path(dir, name).map_err(UsageError)?;
         let got = crate::io::sha256_file(&p).map_err(|e| UsageError(format!("{}: {e:#}", p.display())))?;
         if &got != want {
             bail!(UsageError(format!(
@@ -123,7 +125,29 @@ pub fn load(dir: &Path) -> Result<Model> {
     Detector::parse(&bundle)
         .map_err(|e| UsageError(format!("{}: {e}", dir.join(layout::BUNDLE).display())))?;
     let contract = Contract::load(&dir.join(layout::CONTRACT_COPY))?;
-    Ok(Model { dir: dir.to_path_buf(), name: sig.detector, version: sig.version, bundle, contract })
+    let mut units = None;
+    if sig.artifacts_sha256.contains_key(layout::SCALER_JSON) {
+        let scaler = crate::formats::scaler::ScalerFile::load(&dir.join(layout::SCALER_JSON))?;
+        if let Some(b) = scaler.baselines {
+            let mut bundles = BTreeMap::new();
+            for unit in b.units.keys() {
+                let rel = layout::unit_bundle(unit).map_err(UsageError)?;
+                let name = rel.to_string_lossy().into_owned();
+                if !sig.artifacts_sha256.contains_key(&name) {
+                    bail!(UsageError(format!(
+                        "{}: scaler.json has a baseline for unit {unit:?} but the signature lists no {name}",
+                        dir.display()
+                    )));
+                }
+                let bytes = std::fs::read(dir.join(&rel))?;
+                Detector::parse(&bytes)
+                    .map_err(|e| UsageError(format!("{}: {e}", dir.join(&rel).display())))?;
+                bundles.insert(unit.clone(), bytes);
+            }
+            units = Some((b.by, bundles));
+        }
+    }
+    Ok(Model { dir: dir.to_path_buf(), name: sig.detector, version: sig.version, bundle, contract, units })
 }
 
 /// What scoring found.
@@ -187,6 +211,26 @@ pub fn score(
                 summary.flight_id
             )));
         }
+        // With per-unit baselines, the bundle of the recording's unit (same network,
+        // thresholds, phase table and policy; its baseline as the scaler's mean).
+        let unit_det;
+        let det = match (&model.units, rows.first()) {
+            (Some((by, bundles)), Some(w)) => {
+                let unit = by.key(&w.flight_id, &w.aircraft_id, &w.engine_id, &Default::default());
+                let bytes = bundles.get(&unit).ok_or_else(|| {
+                    UsageError(format!(
+                        "{}: {by:?} {unit:?} has no baseline in {} (units: {}): a detector with per-unit \
+                         baselines judges only the units it was fitted for",
+                        path.display(),
+                        model.dir.display(),
+                        bundles.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                unit_det = Detector::parse(bytes).map_err(|e| anyhow!("{e}"))?;
+                &unit_det
+            }
+            _ => &det,
+        };
         for w in rows {
             // The bundle's phase table is the contract's phase list (checked above).
             let code = det.phase_code(&w.phase).unwrap_or(avm_core::PHASE_UNKNOWN);

@@ -33,9 +33,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
-/// Scaled feature matrix of the clean normal rows.
+/// Scaled feature matrix of the clean normal rows (with per-unit baselines: of the units that
+/// have one, each scaled by its own).
 pub fn normal_matrix(set: &FeatureSet, scaler: &ScalerFile) -> Result<Vec<Vec<f32>>> {
-    scaler.scaled(set.rows.iter().filter(|r| r.is_clean_normal()).map(|r| r.features.as_slice()))
+    scaler.scaled_windows(set.rows.iter().filter(|r| r.is_clean_normal() && scaler.covers(r)))
 }
 
 /// Where a config's training run lives.
@@ -328,6 +329,18 @@ pub fn run(cfg: &PipelineConfig, opts: &TrainOptions) -> Result<Checkpoint> {
         UsageError("features and scaler disagree: rerun `avm featurize`".into())
     );
     let (xt, xv) = (normal_matrix(&train, &scaler)?, normal_matrix(&val, &scaler)?);
+    if let Some(b) = &scaler.baselines {
+        ensure!(
+            !xv.is_empty(),
+            UsageError(format!(
+                "the validation split has no clean normal window of a unit with a training baseline \
+                 (baseline.by = {:?}; units with one: {}): early stopping needs some. Give each unit \
+                 training flights (split.lists) or lower baseline.min_windows",
+                b.by,
+                b.units.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        );
+    }
     let out = opts.dir(cfg);
     let resume = opts.resume_from.as_deref().map(load_resume).transpose()?;
     // TensorBoard and MLflow follow the training epoch by epoch (best effort, never a failure).

@@ -52,6 +52,23 @@ pub fn build(
         "threshold": det.threshold(),
         "phase_thresholds": phases,
     });
+    let mut meta = meta;
+    if let Some(b) = &scaler.baselines {
+        // The graph z-scores with the fleet mean; a unit's windows are judged against its own
+        // baseline (its bundle in units/): subtract baseline - fleet mean from a unit's raw
+        // features before calling the model to get that unit's scores.
+        meta["baseline_by"] = json!(b.by);
+        meta["baselines"] = json!(
+            b.units
+                .iter()
+                .map(|(k, u)| (k.clone(), u.mean.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        );
+        meta["input"] = json!(
+            "raw avm features, in this order, z-scored inside the graph with the fleet mean; for unit u, \
+             pass x - (baselines[u] - fleet mean) to get the scores its bundle computes (to float32 rounding)"
+        );
+    }
     // JSON is YAML: MLflow reads MLmodel with yaml.safe_load. Key order as MLflow writes it.
     let uuid = crate::io::sha256_hex(&[run_id.as_bytes(), &model].concat());
     let mlmodel = json!({

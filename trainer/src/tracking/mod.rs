@@ -408,9 +408,23 @@ pub fn after_export(
     let Some(mut run) = load_link(train_dir).and_then(|l| resume_run(cfg, &l)) else { return };
     run.log_params(&[("registry.version".into(), version.clone())]);
     let mut names: Vec<_> = std::fs::read_dir(version_dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
+    // Artifacts in subdirectories (per-unit bundles, `units/...`), as the signature names them.
+    names.extend(
+        entry
+            .artifacts
+            .keys()
+            .filter(|n| n.contains('/') && crate::layout::artifact_path(version_dir, n).is_ok())
+            .cloned(),
+    );
     names.sort();
+    names.dedup();
     for n in names.iter().filter(|n| !n.starts_with('.')) {
         run.log_artifact(&version_dir.join(n), &format!("avm/{version}/{n}"));
     }
