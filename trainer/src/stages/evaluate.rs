@@ -444,21 +444,12 @@ fn commission(
         if first.len() < 2 {
             continue;
         }
-        let mut st = vec![avm_core::RunningStats::new(); scaler.mean.len()];
-        for r in &first {
-            for (s, &x) in st.iter_mut().zip(&r.features) {
-                s.push(x);
-            }
-        }
-        let mean: Vec<f32> = st.iter().map(avm_core::RunningStats::mean).collect();
-        if avm_core::Scaler::new(&mean, &scaler.std).is_ok() {
+        let u = featurize::unit_baseline(&first, scaler.mean.len());
+        if avm_core::Scaler::new(&u.mean, &scaler.std).is_ok() {
             for (f, rows) in per_flight.iter().take(flights as usize) {
                 used.extend(rows.iter().map(|r| (f.to_string(), r.window_index)));
             }
-            b.units.insert(
-                unit.clone(),
-                crate::formats::scaler::UnitBaseline { mean, windows: first.len() as u64 },
-            );
+            b.units.insert(unit.clone(), u);
             commissioned.push(unit);
         }
     }

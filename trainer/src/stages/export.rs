@@ -304,18 +304,15 @@ pub fn stage(
         "the global threshold ({}) is not an f32 score: rerun `avm evaluate`",
         report.threshold
     );
-    let bundle = detector::bundle(
-        &ck.model,
-        &scaler,
-        &BundleParts {
-            config: xcfg,
-            channels: &channels,
-            threshold: report.threshold as f32,
-            phases: &phases,
-            alert: cfg.alerts.policy(),
-            version: version.0,
-        },
-    )?;
+    let parts = BundleParts {
+        config: xcfg,
+        channels: &channels,
+        threshold: report.threshold as f32,
+        phases: &phases,
+        alert: cfg.alerts.policy(),
+        version: version.0,
+    };
+    let bundle = detector::bundle(&ck.model, &scaler, &parts)?;
     write(layout::BUNDLE, &bundle)?;
     // Per-unit baselines: one bundle per unit, the same network, thresholds and policy with the
     // unit's baseline as the scaler's mean (what that engine's firmware embeds).
@@ -323,18 +320,7 @@ pub fn stage(
     if let Some(b) = &scaler.baselines {
         for unit in b.units.keys() {
             let us = scaler.for_unit(unit).expect("a listed unit has a baseline");
-            let ub = detector::bundle(
-                &ck.model,
-                &us,
-                &BundleParts {
-                    config: xcfg,
-                    channels: &channels,
-                    threshold: report.threshold as f32,
-                    phases: &phases,
-                    alert: cfg.alerts.policy(),
-                    version: version.0,
-                },
-            )?;
+            let ub = detector::bundle(&ck.model, &us, &parts)?;
             let rel = layout::unit_bundle(unit).map_err(UsageError)?;
             let path = dir.join(&rel);
             if let Some(parent) = path.parent() {

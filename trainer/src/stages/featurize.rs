@@ -266,22 +266,16 @@ pub fn fit_scaler(
             units: Default::default(),
             too_few: Default::default(),
         };
-        let mut per_unit: std::collections::BTreeMap<String, Vec<RunningStats>> = Default::default();
+        let mut per_unit: std::collections::BTreeMap<String, Vec<&Window>> = Default::default();
         for r in rows.iter().filter(|r| r.is_clean_normal()) {
-            let st = per_unit.entry(b.unit_of(r)).or_insert_with(|| vec![RunningStats::new(); names.len()]);
-            for (s, &x) in st.iter_mut().zip(&r.features) {
-                s.push(x);
-            }
+            per_unit.entry(b.unit_of(r)).or_default().push(r);
         }
-        for (unit, st) in per_unit {
-            let count = st.iter().map(RunningStats::count).max().unwrap_or(0);
-            if count >= cfg.min_windows {
-                b.units.insert(
-                    unit,
-                    UnitBaseline { mean: st.iter().map(RunningStats::mean).collect(), windows: count },
-                );
+        for (unit, unit_rows) in per_unit {
+            let u = unit_baseline(&unit_rows, names.len());
+            if u.windows >= cfg.min_windows {
+                b.units.insert(unit, u);
             } else {
-                b.too_few.insert(unit, count);
+                b.too_few.insert(unit, u.windows);
             }
         }
         ensure!(
@@ -309,6 +303,18 @@ pub fn fit_scaler(
     }
     avm_core::Scaler::new(&s.mean, &s.std).map_err(|e| anyhow::anyhow!("fitted scaler is unusable: {e}"))?;
     Ok(s)
+}
+
+/// A unit's baseline: the mean of `rows`' features (Welford in `f64`, rounded to `f32`, as the
+/// scaler's mean) and how many rows.
+pub fn unit_baseline(rows: &[&Window], n_features: usize) -> UnitBaseline {
+    let mut st = vec![RunningStats::new(); n_features];
+    for r in rows {
+        for (s, &x) in st.iter_mut().zip(&r.features) {
+            s.push(x);
+        }
+    }
+    UnitBaseline { mean: st.iter().map(RunningStats::mean).collect(), windows: rows.len() as u64 }
 }
 
 impl std::fmt::Display for FeaturesManifest {
