@@ -455,6 +455,13 @@ pub struct BaselineConfig {
     /// the proportions the training baselines do. 0: such units are not judged at all.
     #[serde(default = "BaselineConfig::default_commission_flights")]
     pub commission_flights: u64,
+    /// When the split (by flight, from fractions) leaves a unit no training flight, its first
+    /// recording (recording-id order) is moved into training, so that every unit of the fleet
+    /// has a baseline, as every engine in service has its commissioning flights. Not applied to
+    /// `split.lists` (explicit) or `split.group_by: engine | aircraft` splits (whose test units
+    /// are new by design: they are commissioned).
+    #[serde(default = "BaselineConfig::default_true")]
+    pub first_flight_in_training: bool,
 }
 
 impl BaselineConfig {
@@ -464,6 +471,10 @@ impl BaselineConfig {
 
     fn default_commission_flights() -> u64 {
         1
+    }
+
+    fn default_true() -> bool {
+        true
     }
 
     /// `by` is a physical unit and `min_windows` is sensible.

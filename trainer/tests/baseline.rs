@@ -26,7 +26,14 @@ fn per_engine_baselines_run_export_and_score_by_unit() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path();
     common::write_small_config(a, |c| {
-        c.baseline = Some(BaselineConfig { by: GroupBy::Engine, min_windows: 5, commission_flights: 1 });
+        // The split as drawn (no first flight moved), so that a unit without a baseline remains
+        // for the refusal below.
+        c.baseline = Some(BaselineConfig {
+            by: GroupBy::Engine,
+            min_windows: 5,
+            commission_flights: 1,
+            first_flight_in_training: false,
+        });
         // A split whose validation flights include engines with training flights (with the
         // small fleet's seed 3 none has: training refuses that, naming the rule).
         c.split.seed = 4;

@@ -18,8 +18,8 @@
 //! unscaled features), `DATA/labels/{training,validation,test}/labels.parquet`,
 //! `DATA/features/scaler.json`, `DATA/features/manifest.json`.
 
-use crate::config::BaselineConfig;
 pub use crate::config::SplitConfig;
+use crate::config::{BaselineConfig, GroupBy};
 use crate::config::{Paths, PipelineConfig};
 use crate::error::UsageError;
 use crate::formats::contract::Contract;
@@ -305,6 +305,35 @@ pub fn fit_scaler(
     Ok(s)
 }
 
+/// Moves the first recording (id order) of every unit that has no training recording from
+/// validation or test into training; returns the recordings moved.
+fn first_flights_to_training(parts: &mut [Vec<String>; 3], rows: &[Window], by: &GroupBy) -> Vec<String> {
+    let unit_of: HashMap<&str, String> = rows
+        .iter()
+        .map(|r| {
+            (r.flight_id.as_str(), by.key(&r.flight_id, &r.aircraft_id, &r.engine_id, &Default::default()))
+        })
+        .collect();
+    let trained: std::collections::HashSet<&String> = parts[0].iter().map(|f| &unit_of[f.as_str()]).collect();
+    let mut first: std::collections::BTreeMap<&String, &String> = Default::default();
+    for f in parts[1].iter().chain(&parts[2]) {
+        let u = &unit_of[f.as_str()];
+        if !trained.contains(u) {
+            let e = first.entry(u).or_insert(f);
+            if f < *e {
+                *e = f;
+            }
+        }
+    }
+    let moved: Vec<String> = first.into_values().cloned().collect();
+    for p in parts.iter_mut().skip(1) {
+        p.retain(|f| !moved.contains(f));
+    }
+    parts[0].extend(moved.iter().cloned());
+    parts[0].sort();
+    moved
+}
+
 /// A unit's baseline: the mean of `rows`' features (Welford in `f64`, rounded to `f32`, as the
 /// scaler's mean) and how many rows.
 pub fn unit_baseline(rows: &[&Window], n_features: usize) -> UnitBaseline {
@@ -336,6 +365,13 @@ impl std::fmt::Display for FeaturesManifest {
                 "\nper-unit baselines: {} unit(s), each from at least {} clean normal training windows",
                 b.units, b.fewest_windows
             )?;
+            if !b.moved_to_training.is_empty() {
+                write!(
+                    f,
+                    "; moved into training as their engine's first flight: {}",
+                    b.moved_to_training.join(", ")
+                )?;
+            }
             if !b.too_few.is_empty() {
                 write!(
                     f,
@@ -370,6 +406,10 @@ pub struct FeaturesManifest {
 /// The per-unit baselines featurize fitted.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct BaselineSummary {
+    /// Recordings moved into training as their unit's first flight
+    /// (`baseline.first_flight_in_training`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved_to_training: Vec<String>,
     /// Units with a baseline, and the fewest windows one was fitted on.
     pub units: usize,
     /// Fewest clean normal windows behind a baseline.
@@ -406,7 +446,15 @@ pub fn featurize(
     baseline: Option<&BaselineConfig>,
 ) -> Result<FeaturesManifest> {
     let Computed { channels, names, rows, attributes } = read_computed(data, contract, xcfg)?;
-    let parts = split_rows(&rows, split, &attributes)?;
+    let mut parts = split_rows(&rows, split, &attributes)?;
+    let moved = match baseline {
+        Some(b)
+            if b.first_flight_in_training && split.lists.is_none() && split.group_by == GroupBy::Flight =>
+        {
+            first_flights_to_training(&mut parts, &rows, &b.by)
+        }
+        _ => Vec::new(),
+    };
     let split_of: HashMap<&str, usize> =
         parts.iter().enumerate().flat_map(|(i, p)| p.iter().map(move |f| (f.as_str(), i))).collect();
     let mut by_split: [Vec<&Window>; 3] = [Vec::new(), Vec::new(), Vec::new()];
@@ -446,6 +494,7 @@ pub fn featurize(
                 anomalous: std::array::from_fn(|i| by_split[i].iter().filter(|r| r.label == 1).count()),
                 sha256: sha,
                 baselines: scaler.baselines.as_ref().map(|b| BaselineSummary {
+                    moved_to_training: moved.clone(),
                     units: b.units.len(),
                     fewest_windows: b.units.values().map(|u| u.windows).min().unwrap_or(0),
                     too_few: b.too_few.keys().cloned().collect(),
@@ -635,7 +684,12 @@ mod tests {
         let units = vec!["g".to_string(), "g".to_string()];
         let plain = fit_scaler(&names, units.clone(), &rows, None).unwrap();
         assert!(plain.baselines.is_none());
-        let cfg = BaselineConfig { by: GroupBy::Engine, min_windows: 4, commission_flights: 1 };
+        let cfg = BaselineConfig {
+            by: GroupBy::Engine,
+            min_windows: 4,
+            commission_flights: 1,
+            first_flight_in_training: true,
+        };
         let s = fit_scaler(&names, units.clone(), &rows, Some(&cfg)).unwrap();
         assert_eq!(s.mean, plain.mean, "the fleet mean is kept for reference");
         let b = s.baselines.as_ref().unwrap();
@@ -665,5 +719,33 @@ mod tests {
                 && format!("{e}").contains("most: 4"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_unit_without_training_flights_gets_its_first_flight_moved_into_training() {
+        // E1 has F1 in training; E2's flights are all in validation or test: its first (F2)
+        // moves; E3 has none anywhere but test (F9 only).
+        let rows: Vec<Window> = [
+            ("A1-F1-E1", "E1"),
+            ("A1-F3-E1", "E1"),
+            ("A1-F4-E2", "E2"),
+            ("A1-F2-E2", "E2"),
+            ("A1-F9-E3", "E3"),
+        ]
+        .iter()
+        .map(|(f, e)| row(f, "A1", e, 0))
+        .collect();
+        let mut parts = [
+            vec!["A1-F1-E1".to_string()],
+            vec!["A1-F3-E1".to_string(), "A1-F4-E2".to_string()],
+            vec!["A1-F2-E2".to_string(), "A1-F9-E3".to_string()],
+        ];
+        let moved = first_flights_to_training(&mut parts, &rows, &GroupBy::Engine);
+        assert_eq!(moved, ["A1-F2-E2", "A1-F9-E3"]);
+        assert_eq!(parts[0], ["A1-F1-E1", "A1-F2-E2", "A1-F9-E3"]);
+        assert_eq!(parts[1], ["A1-F3-E1", "A1-F4-E2"]);
+        assert!(parts[2].is_empty());
+        // Every unit trained: nothing moves.
+        assert!(first_flights_to_training(&mut parts, &rows, &GroupBy::Engine).is_empty());
     }
 }
