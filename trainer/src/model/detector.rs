@@ -49,10 +49,7 @@ pub fn core_scores<'a>(
     scaler: &ScalerFile,
     rows: impl Iterator<Item = &'a [f32]>,
 ) -> Result<Vec<f32>> {
-    let bytes = network_bytes(model)?;
-    let (net, _) = Network::parse(&bytes, model.layers.len()).map_err(|e| anyhow!("{e}"))?;
-    let x = scaler.scaled(rows)?;
-    x.iter().map(|v| net.score(v).map_err(|e| anyhow!("scoring: {e}"))).collect()
+    network_scores(model, &scaler.scaled(rows)?)
 }
 
 /// [`core_scores`] of windows, each scaled by its own mean ([`ScalerFile::scaled_windows`]:
@@ -62,9 +59,13 @@ pub fn core_scores_windows<'a>(
     scaler: &ScalerFile,
     rows: impl Iterator<Item = &'a crate::formats::windows::Window>,
 ) -> Result<Vec<f32>> {
+    network_scores(model, &scaler.scaled_windows(rows)?)
+}
+
+/// avm-core's network scores of scaled vectors.
+fn network_scores(model: &Autoencoder, x: &[Vec<f32>]) -> Result<Vec<f32>> {
     let bytes = network_bytes(model)?;
     let (net, _) = Network::parse(&bytes, model.layers.len()).map_err(|e| anyhow!("{e}"))?;
-    let x = scaler.scaled_windows(rows)?;
     x.iter().map(|v| net.score(v).map_err(|e| anyhow!("scoring: {e}"))).collect()
 }
 

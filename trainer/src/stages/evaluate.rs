@@ -674,10 +674,10 @@ pub fn evaluate_sets(
     test: &FeatureSet,
 ) -> Result<Evaluated> {
     let hop_s = ctx.hop_s;
-    // With per-unit baselines, a unit without one has no scaler its windows could be judged by:
-    // they are left out of everything below and counted apart.
-    // A unit without a training baseline is commissioned from its own first windows
-    // (`baseline.commission_windows`), which are then not judged.
+    // With per-unit baselines, a unit without a training baseline is commissioned from its own
+    // first recordings (`baseline.commission_flights`), which are then not judged; a unit that
+    // cannot be has no scaler its windows could be judged by: they are left out of everything
+    // below and counted apart.
     let (val_c, test_c, commissioned_scaler);
     let (val, test, scaler, without_baseline) = match &scaler.baselines {
         Some(b) => {
