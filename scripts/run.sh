@@ -15,4 +15,4 @@ shift || true
 
 bash scripts/setup.sh
 cargo build --release --locked -p avm-trainer
-exec target/release/avm run --config "$config" "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/avm" run --config "$config" "$@"
