@@ -180,37 +180,186 @@ fn power_below_nyquist(c: Complex32) -> f32 {
 const LOG_CHUNK: usize = 64;
 
 /// The flatness's log sum `Σ_{k=1..=N/2} f64(logf(f32(f64(P[k]) + floor)))`, added in increasing
-/// `k` in `f64`: exactly the definition's operations and order.
+/// `k` in `f64`: exactly the definition's operations and order, with the same bits.
 ///
-/// Done in chunks of [`LOG_CHUNK`] bins: first every log of the chunk, in a loop without
-/// branches that the compiler vectorises where the target has SIMD (the host; on the Cortex-M4F
-/// it is the same scalar arithmetic), then the chunk's logs added one by one. The logs come from
-/// [`ln_positive_normal`], which is `libm::logf` without its special cases; a chunk holding any
-/// argument outside its domain (zero, subnormal, infinite or NaN: impossible here, as the floor
-/// is at least 1e-30, but not assumed) is recomputed with `libm::logf` itself.
+/// Why this is not written as the definition reads: on the Cortex-M4F (single-precision FPU)
+/// every `f64` operation is a software routine, and the definition's two `f64` additions per bin
+/// were a third of the firmware's CPU. Two exact shortcuts remove them, each with the
+/// definition's arithmetic as the fallback:
+/// - [`Floored`]: when `P[k]` is above `floor · 2^26`, `f32(f64(P[k]) + floor)` is `P[k]`
+///   itself (the floor is below a quarter of `P[k]`'s last place), decided by one `f32`
+///   comparison.
+/// - [`FixedSum`]: the logs are added as integers in units of 2⁻³⁶. When every log is a whole
+///   number of those units and the sum of their magnitudes stays below 2⁵³ units, every partial
+///   sum is exactly representable in `f64`, so the definition's `f64` additions never round
+///   and their result is the integer sum, scaled. Otherwise (a log below 2⁻¹³ in magnitude, a
+///   very long FFT) the sum is redone with `f64` additions.
+///
+/// The logs are computed in chunks of [`LOG_CHUNK`] bins, in a loop without branches that the
+/// compiler vectorises where the target has SIMD (the host; on the Cortex-M4F it is the same
+/// scalar arithmetic). They come from [`ln_positive_normal`], which is `libm::logf` without its
+/// special cases; a chunk holding any argument outside its domain (zero, subnormal, infinite or
+/// NaN: impossible here, as the floor is at least 1e-30, but not assumed) is recomputed with
+/// `libm::logf` itself.
 fn ln_sum(spec: &[Complex32], floor: f64) -> f64 {
-    let floored = |p: f32| (f64::from(p) + floor) as f32;
+    let floored = Floored::new(floor);
     let mut logs = [0.0f32; LOG_CHUNK];
-    let mut sum = 0.0f64;
+    let mut fixed = FixedSum::new();
     for bins in spec[1..].chunks(LOG_CHUNK) {
         let logs = &mut logs[..bins.len()];
         let mut in_domain = true;
         for (l, &c) in logs.iter_mut().zip(bins) {
-            let x = floored(power_below_nyquist(c));
+            let x = floored.apply(power_below_nyquist(c));
             in_domain &= is_positive_normal(x);
             *l = ln_positive_normal(x);
         }
         if !in_domain {
             for (l, &c) in logs.iter_mut().zip(bins) {
-                *l = libm::logf(floored(power_below_nyquist(c)));
+                *l = libm::logf(floored.apply(power_below_nyquist(c)));
             }
         }
         for &l in logs.iter() {
-            sum += f64::from(l);
+            fixed.push(l);
         }
     }
     // Nyquist, the last bin.
-    sum + f64::from(libm::logf(floored(spec[0].im * spec[0].im)))
+    fixed.push(libm::logf(floored.apply(spec[0].im * spec[0].im)));
+    match fixed.exact() {
+        Some(sum) => sum,
+        None => ln_sum_in_f64(spec, &floored),
+    }
+}
+
+/// [`ln_sum`]'s fallback: the definition, every addition in `f64`.
+#[cold]
+fn ln_sum_in_f64(spec: &[Complex32], floored: &Floored) -> f64 {
+    let mut sum = 0.0f64;
+    for &c in &spec[1..] {
+        sum += f64::from(libm::logf(floored.apply(power_below_nyquist(c))));
+    }
+    sum + f64::from(libm::logf(floored.apply(spec[0].im * spec[0].im)))
+}
+
+/// `p ↦ f32(f64(p) + floor)` (round to `f64`, then to `f32`), by `f32` arithmetic where that
+/// gives the same bits provably, else by the `f64` expression itself.
+///
+/// - `p > floor · 2^26`: the result is `p`. For `p` in `[2^e, 2^(e+1))` the floor is below
+///   `2^(e-25)`, a quarter of `p`'s last place; `f64(p) + floor` lies in `[p, p + 2^(e-25)]`,
+///   whose nearest `f32` is `p`. (`above` is `floor · 2^26` rounded up to an `f32`.)
+/// - Otherwise, with `floor = hi + lo` (`hi` its nearest `f32`, `|lo| ≤ floor · 2^-24`): `s =
+///   f32(p + hi)` and its exact error `e` (Knuth's two-sum, exact in `f32`), so that
+///   `p + floor = s + e + lo`, and `f64` rounding adds `|δ| ≤ s · 2^-52 ≤ u · 2^-28` (`u` the last
+///   place of `s`). When `s` is not a power of two (both neighbours `u` away) and
+///   `|e| + |lo| + |δ| < u / 2`, the value rounded to `f64` is within `u / 2` of `s`, so the
+///   result is `s`. The test below checks `u/2 - |e| > 2·lo_bound + u · 2^-27` in `f32`; the
+///   factor 2 covers that test's own rounding. Ties (`|e| = u/2`), powers of two, `s` below
+///   2^-90 (where `u · 2^-27` would underflow), infinities and NaN take the `f64` expression.
+struct Floored {
+    floor: f64,
+    above: f32,
+    hi: f32,
+    /// `2 · floor · 2^-24`, rounded up: at least twice `|lo|`.
+    margin: f32,
+}
+
+impl Floored {
+    fn new(floor: f64) -> Self {
+        Floored {
+            floor,
+            above: f32_at_least(floor * 67_108_864.0), // · 2^26, exact
+            hi: floor as f32,
+            margin: f32_at_least(floor * (2.0 / 16_777_216.0)), // · 2^-23, exact
+        }
+    }
+
+    #[inline(always)]
+    fn apply(&self, p: f32) -> f32 {
+        match self.shortcut(p) {
+            Some(x) => x,
+            None => (f64::from(p) + self.floor) as f32,
+        }
+    }
+
+    /// The result when `f32` arithmetic proves it, else `None`.
+    #[inline(always)]
+    fn shortcut(&self, p: f32) -> Option<f32> {
+        if p > self.above {
+            return Some(p);
+        }
+        let s = p + self.hi;
+        let (sp, sh) = (s - self.hi, s - (s - self.hi));
+        let e = (p - sp) + (self.hi - sh);
+        let bits = s.to_bits();
+        if bits & 0x007f_ffff != 0 && (Self::MIN_BITS..0x7f80_0000).contains(&bits) {
+            let u = f32::from_bits((bits & 0x7f80_0000) - (23 << 23));
+            if u * 0.5 - e.abs() > self.margin + u * (1.0 / 134_217_728.0) {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// The bits of 2^-90: below it `u · 2^-27` could underflow.
+    const MIN_BITS: u32 = (127 - 90) << 23;
+}
+
+/// The smallest `f32` not below `x` (for a positive finite `x`; `x` itself when exact).
+fn f32_at_least(x: f64) -> f32 {
+    let y = x as f32;
+    if f64::from(y) < x { f32::from_bits(y.to_bits() + 1) } else { y }
+}
+
+/// An exact sum of `f32` values in integer units of 2⁻³⁶ (see [`ln_sum`]).
+struct FixedSum {
+    /// The sum, in units.
+    sum: i64,
+    /// The sum of the magnitudes, in units (saturating).
+    magnitude: u64,
+    /// A value was not a whole number of units (or too large): use `f64` additions instead.
+    inexact: bool,
+}
+
+impl FixedSum {
+    /// log2 of the unit's reciprocal.
+    const FRACTION_BITS: i32 = 36;
+    /// Partial sums below this many units (2⁵³) are exact in `f64`.
+    const EXACT_BELOW: u64 = 1 << 53;
+
+    fn new() -> Self {
+        FixedSum { sum: 0, magnitude: 0, inexact: false }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, x: f32) {
+        let bits = x.to_bits();
+        let exponent = ((bits >> 23) & 0xff) as i32;
+        if bits & 0x7fff_ffff == 0 {
+            return; // ±0
+        }
+        // |x| = (2^23 + m) · 2^(exponent - 150) for a normal x, so its units are the integer
+        // significand shifted left by exponent - 150 + 36; a negative shift would drop bits.
+        // Shifts above 24 (|x| ≥ 2^11, or infinite/NaN) are refused to keep far from overflow.
+        let shift = exponent - 150 + Self::FRACTION_BITS;
+        if exponent == 0 || !(0..=24).contains(&shift) {
+            self.inexact = true;
+            return;
+        }
+        let units = u64::from((bits & 0x007f_ffff) | 0x0080_0000) << shift;
+        self.magnitude = self.magnitude.saturating_add(units);
+        // |units| < 2^48, so at most 2^15 of them are summed before `magnitude` passes 2^63;
+        // `exact` refuses any sum whose magnitude reached 2^53, so `sum` cannot have wrapped.
+        let units = units as i64;
+        self.sum = self.sum.wrapping_add(if bits >> 31 == 1 { -units } else { units });
+    }
+
+    /// The sum, when adding the values one by one in `f64` (in any order) gives exactly it.
+    fn exact(&self) -> Option<f64> {
+        if self.inexact || self.magnitude >= Self::EXACT_BELOW {
+            return None;
+        }
+        // |sum| < 2^53: the conversion is exact, and so is the scaling by a power of two.
+        Some(self.sum as f64 * (1.0 / (1u64 << Self::FRACTION_BITS) as f64))
+    }
 }
 
 /// `x` is a positive, normal, finite `f32` (the domain of [`ln_positive_normal`]).
@@ -463,6 +612,144 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn floored_shortcut_is_the_f64_sum() {
+        // Floors from 1e-30 up; powers around the first shortcut's bound, across the range the
+        // second one serves (floor · 2^-30 .. floor · 2^27, log-uniform), near-ties of `p + hi`
+        // (a half last place away, ± a few of `p`'s last places), and special values.
+        let mut next = xorshift(0x1357_9bdf);
+        let unit = |x: u32| x as f64 / u32::MAX as f64;
+        let (mut taken, mut total) = (0usize, 0usize);
+        for case in 0..300 {
+            let floor = match case {
+                0 => 1e-30,
+                1 => 1e30,
+                _ => libm::pow(10.0, -30.0 + 45.0 * unit(next())) * (1.0 + unit(next())),
+            };
+            let f = Floored::new(floor);
+            assert!(f64::from(f.above) >= floor * 67_108_864.0);
+            assert!(f64::from(f.margin) >= 2.0 * (floor - f64::from(f.hi)).abs());
+            let mut ps = std::vec::Vec::new();
+            for d in 0..16u32 {
+                ps.push(f32::from_bits(f.above.to_bits().wrapping_add(d).wrapping_sub(8)));
+            }
+            for _ in 0..100 {
+                ps.push((floor * libm::pow(2.0, -30.0 + 30.0 * unit(next()))) as f32);
+            }
+            for _ in 0..400 {
+                // The powers of a spectrum: above 4 floors (1e-8 of the mean each).
+                let p = (floor * libm::pow(2.0, 2.0 + 25.0 * unit(next()))) as f32;
+                let want = (f64::from(p) + floor) as f32;
+                taken += usize::from(f.shortcut(p).is_some_and(|x| x.to_bits() == want.to_bits()));
+                total += 1;
+                ps.push(p);
+            }
+            for _ in 0..100 {
+                // p + hi near a midpoint of s's last place.
+                let p = (floor * libm::pow(2.0, -2.0 + 20.0 * unit(next()))) as f32;
+                let s = p + f.hi;
+                let u = f32::from_bits((s.to_bits() & 0x7f80_0000).saturating_sub(23 << 23));
+                let mid = (f64::from(s) + f64::from(u) * 0.5 - f64::from(f.hi)) as f32;
+                for d in 0..7u32 {
+                    ps.push(f32::from_bits(mid.to_bits().wrapping_add(d).wrapping_sub(3)));
+                }
+            }
+            for _ in 0..50 {
+                ps.push(f32::from_bits(next() & 0x7fff_ffff));
+            }
+            ps.extend([0.0, f32::MIN_POSITIVE, f32::MAX, f32::INFINITY, f32::NAN, 1.0, f.hi]);
+            for p in ps {
+                let want = (f64::from(p) + floor) as f32;
+                let got = f.apply(p);
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{p:e} + {floor:e}"
+                );
+                if let Some(x) = f.shortcut(p) {
+                    assert_eq!(x.to_bits(), want.to_bits(), "{p:e} + {floor:e}");
+                }
+            }
+        }
+        // The shortcuts serve nearly every power of a spectrum (what makes the firmware's
+        // flatness cheap); below 4 floors they mostly do not.
+        assert!(taken * 100 > total * 95, "shortcut taken {taken} of {total}");
+    }
+
+    #[test]
+    #[ignore = "5e7 random sums: run with --release -- --ignored"]
+    fn floored_shortcut_is_the_f64_sum_on_many() {
+        let mut next = xorshift(0x7f4a_7c15);
+        let unit = |x: u32| x as f64 / u32::MAX as f64;
+        for _ in 0..50_000 {
+            let floor = libm::pow(10.0, -30.0 + 45.0 * unit(next())) * (1.0 + unit(next()));
+            let f = Floored::new(floor);
+            for _ in 0..1000 {
+                let p = (floor * libm::pow(2.0, -3.0 + 31.0 * unit(next()))) as f32;
+                let p = f32::from_bits(p.to_bits() ^ (next() & 7)); // vary the last bits too
+                let want = (f64::from(p) + floor) as f32;
+                assert_eq!(f.apply(p).to_bits(), want.to_bits(), "{p:e} + {floor:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_sum_is_the_f64_sum_when_it_says_so() {
+        let mut next = xorshift(0x0bad_cafe);
+        let (mut exact, mut refused) = (0, 0);
+        for case in 0..400 {
+            let n = [1usize, 65, 513, 2049, 4097][case % 5];
+            let mut fixed = FixedSum::new();
+            let mut want = 0.0f64;
+            for i in 0..n {
+                // Logs of powers: mostly of size 1e-3..88, some tiny ones (powers near 1), zeros.
+                let x = match (case / 5 % 4, next() % 512) {
+                    (1, 0) => f32::from_bits(next() % 0x3900_0000) * if next() & 1 == 0 { 1.0 } else { -1.0 },
+                    (2, _) if i == n / 2 => 0.0,
+                    (3, _) => 80.0 + (next() % 1000) as f32 / 100.0,
+                    _ => {
+                        (next() as f32 / u32::MAX as f32 - 0.6)
+                            * libm::powf(10.0, (next() % 5) as f32 - 2.0)
+                            * 1.5
+                    }
+                };
+                fixed.push(x);
+                want += f64::from(x);
+            }
+            match fixed.exact() {
+                Some(got) => {
+                    assert_eq!(got.to_bits(), want.to_bits(), "case {case}");
+                    exact += 1;
+                }
+                None => refused += 1,
+            }
+        }
+        // Both ways are exercised (174 and 226 with this stream): sums holding a log below 2^-13
+        // or 4097 logs of about 85 are refused, the others are exact.
+        assert!(exact > 100 && refused > 100, "{exact} exact, {refused} refused");
+        let mut f = FixedSum::new();
+        f.push(1.0e-5);
+        assert!(f.exact().is_none(), "a log below 2^-13 is not a whole number of units");
+        for x in [f32::NAN, f32::INFINITY, 4096.0] {
+            let mut f = FixedSum::new();
+            f.push(x);
+            assert!(f.exact().is_none(), "{x}");
+        }
+    }
+
+    #[test]
+    fn ln_sum_falls_back_exactly_on_a_log_near_zero() {
+        // A bin whose power is 1 + 2^-20 (after the floor) has a log of about 1e-6: the integer
+        // sum refuses it and the f64 additions give the definition.
+        let mut spec: std::vec::Vec<Complex32> =
+            (0..512).map(|k| Complex32::new(0.3 + (k % 7) as f32, 0.01 * k as f32)).collect();
+        let re = libm::sqrtf((1.0 + libm::powf(2.0, -20.0)) / 2.0);
+        spec[100] = Complex32::new(re, 0.0);
+        let l = libm::logf(2.0 * re * re);
+        assert!(l != 0.0 && l.abs() < libm::powf(2.0, -13.0), "{l}");
+        let floor = 1e-30;
+        assert_eq!(ln_sum(&spec, floor).to_bits(), ln_sum_by_definition(&spec, floor).to_bits());
     }
 
     #[test]
