@@ -179,65 +179,77 @@ fn power_below_nyquist(c: Complex32) -> f32 {
 /// Bins per pass of [`ln_sum`]: a stack buffer of this many `f32` logs.
 const LOG_CHUNK: usize = 64;
 
+/// `f64` arithmetic is a software routine on this target (32-bit ARM: the Cortex-M4F's FPU is
+/// single precision). [`ln_sum`] then takes its exact `f32`/integer route; elsewhere the `f64`
+/// operations themselves are the cheapest way to the same bits.
+const SOFT_F64: bool = cfg!(target_arch = "arm");
+
 /// The flatness's log sum `Σ_{k=1..=N/2} f64(logf(f32(f64(P[k]) + floor)))`, added in increasing
-/// `k` in `f64`: exactly the definition's operations and order, with the same bits.
-///
-/// Why this is not written as the definition reads: on the Cortex-M4F (single-precision FPU)
-/// every `f64` operation is a software routine, and the definition's two `f64` additions per bin
-/// were a third of the firmware's CPU. Two exact shortcuts remove them, each with the
-/// definition's arithmetic as the fallback:
-/// - [`Floored`]: when `P[k]` is above `floor · 2^26`, `f32(f64(P[k]) + floor)` is `P[k]`
-///   itself (the floor is below a quarter of `P[k]`'s last place), decided by one `f32`
-///   comparison.
-/// - [`FixedSum`]: the logs are added as integers in units of 2⁻³⁶. When every log is a whole
-///   number of those units and the sum of their magnitudes stays below 2⁵³ units, every partial
-///   sum is exactly representable in `f64`, so the definition's `f64` additions never round
-///   and their result is the integer sum, scaled. Otherwise (a log below 2⁻¹³ in magnitude, a
-///   very long FFT) the sum is redone with `f64` additions.
-///
-/// The logs are computed in chunks of [`LOG_CHUNK`] bins, in a loop without branches that the
-/// compiler vectorises where the target has SIMD (the host; on the Cortex-M4F it is the same
-/// scalar arithmetic). They come from [`ln_positive_normal`], which is `libm::logf` without its
-/// special cases; a chunk holding any argument outside its domain (zero, subnormal, infinite or
-/// NaN: impossible here, as the floor is at least 1e-30, but not assumed) is recomputed with
-/// `libm::logf` itself.
+/// `k` in `f64`: exactly the definition's operations and order, with the same bits, on every
+/// target. Two routes, both tested against the definition on the host:
+/// - [`ln_sum_f64`] (targets with `f64` hardware): the definition's operations.
+/// - [`ln_sum_soft_f64`] (the Cortex-M4F): on it every `f64` operation is a software routine, and
+///   the definition's two `f64` additions per bin were a third of the firmware's CPU. It uses
+///   [`Floored`] (the floor by `f32` arithmetic where provably equal) and [`FixedSum`] (the
+///   logs added as integers where that provably equals the `f64` additions), falling back to the
+///   `f64` expressions where not provable.
 fn ln_sum(spec: &[Complex32], floor: f64) -> f64 {
+    if SOFT_F64 { ln_sum_soft_f64(spec, floor) } else { ln_sum_f64(spec, floor) }
+}
+
+/// [`ln_sum`] with `f64` operations, as the definition reads.
+fn ln_sum_f64(spec: &[Complex32], floor: f64) -> f64 {
+    let floored = |p: f32| (f64::from(p) + floor) as f32;
+    let mut sum = 0.0f64;
+    for_each_log(spec, |p| (floored(p), true), floored, |l| sum += f64::from(l));
+    sum
+}
+
+/// [`ln_sum`] without `f64` operations where [`Floored`] and [`FixedSum`] prove their results.
+fn ln_sum_soft_f64(spec: &[Complex32], floor: f64) -> f64 {
     let floored = Floored::new(floor);
-    let mut logs = [0.0f32; LOG_CHUNK];
     let mut fixed = FixedSum::new();
-    for bins in spec[1..].chunks(LOG_CHUNK) {
-        let logs = &mut logs[..bins.len()];
-        let mut in_domain = true;
-        for (l, &c) in logs.iter_mut().zip(bins) {
-            let x = floored.apply(power_below_nyquist(c));
-            in_domain &= is_positive_normal(x);
-            *l = ln_positive_normal(x);
-        }
-        if !in_domain {
-            for (l, &c) in logs.iter_mut().zip(bins) {
-                *l = libm::logf(floored.apply(power_below_nyquist(c)));
-            }
-        }
-        for &l in logs.iter() {
-            fixed.push(l);
-        }
-    }
-    // Nyquist, the last bin.
-    fixed.push(libm::logf(floored.apply(spec[0].im * spec[0].im)));
+    for_each_log(spec, |p| floored.candidate(p), |p| floored.apply(p), |l| fixed.push(l));
     match fixed.exact() {
         Some(sum) => sum,
-        None => ln_sum_in_f64(spec, &floored),
+        None => ln_sum_f64(spec, floor),
     }
 }
 
-/// [`ln_sum`]'s fallback: the definition, every addition in `f64`.
-#[cold]
-fn ln_sum_in_f64(spec: &[Complex32], floored: &Floored) -> f64 {
-    let mut sum = 0.0f64;
-    for &c in &spec[1..] {
-        sum += f64::from(libm::logf(floored.apply(power_below_nyquist(c))));
+/// Calls `add` with `logf(floored(P[k]))` for `k = 1..=N/2`, in increasing `k`.
+///
+/// In chunks of [`LOG_CHUNK`] bins: first every log of the chunk, in a loop without branches
+/// that the compiler vectorises where the target has SIMD (the host; on the Cortex-M4F it is the
+/// same scalar arithmetic), from `candidate` (the floored power and whether it is exact) and
+/// [`ln_positive_normal`] (`libm::logf` without its special cases). A chunk holding an inexact
+/// candidate or an argument outside the logarithm's fast domain (zero, subnormal, infinite or
+/// NaN: impossible here, as the floor is at least 1e-30, but not assumed) is recomputed with
+/// `exact` and `libm::logf` itself. Then the chunk's logs go to `add` one by one.
+#[inline(always)]
+fn for_each_log(
+    spec: &[Complex32],
+    candidate: impl Fn(f32) -> (f32, bool),
+    exact: impl Fn(f32) -> f32,
+    mut add: impl FnMut(f32),
+) {
+    let mut logs = [0.0f32; LOG_CHUNK];
+    for bins in spec[1..].chunks(LOG_CHUNK) {
+        let logs = &mut logs[..bins.len()];
+        let mut fast = true;
+        for (l, &c) in logs.iter_mut().zip(bins) {
+            let (x, ok) = candidate(power_below_nyquist(c));
+            fast &= ok & is_positive_normal(x);
+            *l = ln_positive_normal(x);
+        }
+        if !fast {
+            for (l, &c) in logs.iter_mut().zip(bins) {
+                *l = libm::logf(exact(power_below_nyquist(c)));
+            }
+        }
+        logs.iter().for_each(|&l| add(l));
     }
-    sum + f64::from(libm::logf(floored.apply(spec[0].im * spec[0].im)))
+    // Nyquist, the last bin.
+    add(libm::logf(exact(spec[0].im * spec[0].im)));
 }
 
 /// `p ↦ f32(f64(p) + floor)` (round to `f64`, then to `f32`), by `f32` arithmetic where that
@@ -283,20 +295,25 @@ impl Floored {
     /// The result when `f32` arithmetic proves it, else `None`.
     #[inline(always)]
     fn shortcut(&self, p: f32) -> Option<f32> {
+        let (x, proven) = self.candidate(p);
+        proven.then_some(x)
+    }
+
+    /// The shortcuts' result and whether it is proven.
+    #[inline(always)]
+    fn candidate(&self, p: f32) -> (f32, bool) {
         if p > self.above {
-            return Some(p);
+            return (p, true);
         }
         let s = p + self.hi;
         let (sp, sh) = (s - self.hi, s - (s - self.hi));
         let e = (p - sp) + (self.hi - sh);
         let bits = s.to_bits();
-        if bits & 0x007f_ffff != 0 && (Self::MIN_BITS..0x7f80_0000).contains(&bits) {
-            let u = f32::from_bits((bits & 0x7f80_0000) - (23 << 23));
-            if u * 0.5 - e.abs() > self.margin + u * (1.0 / 134_217_728.0) {
-                return Some(s);
-            }
-        }
-        None
+        let u = f32::from_bits((bits & 0x7f80_0000).wrapping_sub(23 << 23));
+        let near = bits & 0x007f_ffff != 0
+            && (Self::MIN_BITS..0x7f80_0000).contains(&bits)
+            && u * 0.5 - e.abs() > self.margin + u * (1.0 / 134_217_728.0);
+        (s, near)
     }
 
     /// The bits of 2^-90: below it `u · 2^-27` could underflow.
@@ -605,11 +622,12 @@ mod tests {
             }
             for floor in [1e-30, 1e-8 * f64::from(next() % 1000) + 1e-30, f64::INFINITY] {
                 let want = ln_sum_by_definition(&spec, floor);
-                let got = ln_sum(&spec, floor);
-                assert!(
-                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
-                    "case {case}: {got} vs {want}"
-                );
+                for got in [ln_sum_f64(&spec, floor), ln_sum_soft_f64(&spec, floor)] {
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "case {case}: {got} vs {want}"
+                    );
+                }
             }
         }
     }
@@ -740,16 +758,29 @@ mod tests {
 
     #[test]
     fn ln_sum_falls_back_exactly_on_a_log_near_zero() {
-        // A bin whose power is 1 + 2^-20 (after the floor) has a log of about 1e-6: the integer
-        // sum refuses it and the f64 additions give the definition.
+        // The soft-f64 route's integer sum on a spectrum of the firmware's kind (powers of a few
+        // g^2 bins): exact, so the fast route is what runs. Then a bin whose power is 1 + 2^-20
+        // (after the floor) has a log of about 1e-6: the integer sum refuses it and the f64
+        // additions give the definition.
+        let fixed_sum = |spec: &[Complex32], floor: f64| {
+            let f = Floored::new(floor);
+            let mut fixed = FixedSum::new();
+            for_each_log(spec, |p| f.candidate(p), |p| f.apply(p), |l| fixed.push(l));
+            fixed.exact()
+        };
         let mut spec: std::vec::Vec<Complex32> =
             (0..512).map(|k| Complex32::new(0.3 + (k % 7) as f32, 0.01 * k as f32)).collect();
+        let floor = 1e-8 * 9.0 + 1e-30;
+        let want = ln_sum_by_definition(&spec, floor);
+        assert_eq!(fixed_sum(&spec, floor).map(f64::to_bits), Some(want.to_bits()));
+        assert_eq!(ln_sum_soft_f64(&spec, floor).to_bits(), want.to_bits());
         let re = libm::sqrtf((1.0 + libm::powf(2.0, -20.0)) / 2.0);
         spec[100] = Complex32::new(re, 0.0);
         let l = libm::logf(2.0 * re * re);
         assert!(l != 0.0 && l.abs() < libm::powf(2.0, -13.0), "{l}");
         let floor = 1e-30;
-        assert_eq!(ln_sum(&spec, floor).to_bits(), ln_sum_by_definition(&spec, floor).to_bits());
+        assert_eq!(fixed_sum(&spec, floor), None);
+        assert_eq!(ln_sum_soft_f64(&spec, floor).to_bits(), ln_sum_by_definition(&spec, floor).to_bits());
     }
 
     #[test]
