@@ -146,6 +146,21 @@ impl GapFiller {
         }
     }
 
+    /// No sample is held back (no gap open): a good sample would come straight out.
+    #[inline]
+    pub fn is_clear(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// The state after good samples ending with `last`, pushed while [`is_clear`](Self::is_clear)
+    /// (each of them came straight out as [`GapStep::Good`]).
+    #[inline]
+    pub fn pass_good(&mut self, last: f32) {
+        self.in_long_gap = false;
+        self.last_good = last;
+        self.has_good = true;
+    }
+
     /// End of stream: a gap still open has no right neighbour and is unrepaired.
     pub fn finish(&mut self) -> GapStep {
         let count = core::mem::take(&mut self.pending);
@@ -259,6 +274,24 @@ impl SpikeClipper {
         self.held_tag = tag;
         self.has_held = true;
         out
+    }
+
+    /// The next [`push`](Self::push) of a sample inside `b` releases the held sample as it is,
+    /// tagged good: one is held, it is good and it is inside `b` (so it is no spike).
+    #[inline]
+    pub fn releases_unchanged(&self, b: Bounds) -> bool {
+        self.has_held && self.held_tag == Tag::Good && b.contains(self.held)
+    }
+
+    /// [`push`](Self::push) of a good sample `x` when [`releases_unchanged`](Self::releases_unchanged)
+    /// holds: returns the held value (released unclipped, tagged good) and holds `x`.
+    #[inline]
+    pub fn pass(&mut self, x: f32) -> f32 {
+        let h = self.held;
+        self.prev = h;
+        self.has_prev = true;
+        self.held = x;
+        h
     }
 
     /// End of stream: the last sample has no right neighbour and is released unclipped.

@@ -406,6 +406,59 @@ mod tests {
     }
 
     #[test]
+    fn sanitiser_fast_path_is_the_general_path() {
+        // Every spike policy, on a stream with spikes, gaps (short and long), out-of-range and
+        // infinite samples, stuck runs and bad speeds, pushed in uneven blocks: frames and every
+        // sample the tap sees are the same bits with and without the delay-line fast path.
+        struct Seen(Vec<(usize, u32, u8)>);
+        impl SampleTap for Seen {
+            fn sample(&mut self, channel: usize, value: f32, fate: SampleFate) {
+                self.0.push((channel, value.to_bits(), fate as u8));
+            }
+        }
+        let n = 40_000;
+        let (mut vib, mut rpm) = rough_stream(n);
+        for i in 0..n {
+            match i % 4099 {
+                100..=103 => vib[i][1] = f32::NAN,
+                200..=230 => vib[i][0] = f32::NAN,
+                300 => vib[i][1] = 150.0,
+                301 => vib[i][0] = f32::INFINITY,
+                400..=600 => vib[i][1] = vib[i - i % 4099 + 400][1], // stuck
+                700 => rpm[i][0] = f32::NAN,
+                701 => rpm[i][1] = -5.0,
+                800 => vib[i][0] = -30.0,
+                _ => {}
+            }
+        }
+        for policy in [crate::SpikePolicy::KSigma, crate::SpikePolicy::Isolated, crate::SpikePolicy::Off] {
+            let cfg = ExtractorConfig { spike_policy: policy, ..small_cfg() };
+            let run_with = |general: bool| {
+                channel::GENERAL_PATH_ONLY.with(|g| g.set(general));
+                let mut fx = FeatureExtractor::<2, 1024>::new(cfg).unwrap();
+                let (mut frames, mut seen) = (Vec::new(), Seen(Vec::new()));
+                let mut at = 0;
+                for len in [1usize, 7, 500, 33, 2048, 5, 1023, 64].iter().cycle() {
+                    let end = n.min(at + len);
+                    fx.push_slice_tapped(&vib[at..end], &rpm[at..end], |f| frames.push(f), &mut seen)
+                        .unwrap();
+                    at = end;
+                    if at == n {
+                        break;
+                    }
+                }
+                frames.extend(fx.finish_tapped(&mut seen));
+                channel::GENERAL_PATH_ONLY.with(|g| g.set(false));
+                (bits(&frames), seen.0)
+            };
+            let (fast, general) = (run_with(false), run_with(true));
+            assert!(fast.0.len() > 30 && fast.1.len() == 2 * n, "{policy:?}: {} frames", fast.0.len());
+            assert_eq!(fast.0, general.0, "{policy:?}: frames");
+            assert_eq!(fast.1, general.1, "{policy:?}: sanitised samples");
+        }
+    }
+
+    #[test]
     fn static_configure_and_reuse_give_the_same_bits_as_new() {
         let cfg = small_cfg();
         let (vib, rpm) = rough_stream(9000);
