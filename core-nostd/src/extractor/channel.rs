@@ -33,10 +33,10 @@ fn general_path_only() -> bool {
 
 /// The values a sample may take to be good for the gap filler (finite, within `±full_scale`)
 /// and inside the spike bounds `b`: `lo ..= hi`, both finite; empty (`lo > hi`) when a bound is
-/// NaN.
+/// NaN (and in tests that turn the fast path off).
 #[inline]
 fn plain_range(b: Bounds, full_scale: f32) -> (f32, f32) {
-    if b.lo.is_nan() || b.hi.is_nan() || full_scale.is_nan() {
+    if b.lo.is_nan() || b.hi.is_nan() || full_scale.is_nan() || general_path_only() {
         return (1.0, 0.0);
     }
     (b.lo.max(-full_scale).max(-f32::MAX), b.hi.min(full_scale).min(f32::MAX))
@@ -223,35 +223,6 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
         let mut gap = self.gap;
         let mut clip = self.clip;
         let mut stage_len = self.stage_len;
-        // One input instant of the speed bookkeeping (a macro, not a closure: it updates these
-        // locals and fields of `self` between the vibration steps that borrow `self` too).
-        macro_rules! speed_step {
-            ($rpm:expr) => {{
-                // Speed first: it is indexed by input time, never behind the vibration output.
-                let (rpm, held) = speed.push($rpm, max_rpm);
-                if held {
-                    held_now += 1;
-                }
-                speed_sum += rpm;
-                // A block ends on a half-segment boundary: fold the half into the block first.
-                in_pos_half += 1;
-                if in_pos_half == half {
-                    in_pos_half = 0;
-                    self.speed_halves[half_slot] = speed_sum;
-                    self.speed_block_partial += f64::from(speed_sum);
-                    speed_sum = 0.0;
-                    half_slot = (half_slot + 1) % 4;
-                }
-                in_pos_block += 1;
-                if in_pos_block == hop_len {
-                    in_pos_block = 0;
-                    self.speed_held[parity] = held_now;
-                    self.speed_block[parity] = core::mem::take(&mut self.speed_block_partial);
-                    parity ^= 1;
-                    held_now = 0;
-                }
-            }};
-        }
         // The sanitiser's common case as a one-sample delay line: while no gap is open and the
         // clipper holds a good sample inside the spike bounds, a sample that is good (finite,
         // within ±full scale) and inside the bounds releases the held sample unchanged (it is
@@ -260,12 +231,31 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
         // `accumulate` may move the bounds, so it is re-derived after a chunk and after any
         // sample the general path took.
         let mut range = plain_range(self.bounds, full_scale);
-        if general_path_only() {
-            range = (1.0, 0.0); // empty: every sample takes the general path
-        }
         let mut plain = gap.is_clear() && clip.releases_unchanged(self.bounds);
         for (v, r) in vib.iter().zip(rpm) {
-            speed_step!(r[c]);
+            // Speed first: it is indexed by input time, never behind the vibration output.
+            let (rpm, held) = speed.push(r[c], max_rpm);
+            if held {
+                held_now += 1;
+            }
+            speed_sum += rpm;
+            // A block ends on a half-segment boundary: fold the half into the block first.
+            in_pos_half += 1;
+            if in_pos_half == half {
+                in_pos_half = 0;
+                self.speed_halves[half_slot] = speed_sum;
+                self.speed_block_partial += f64::from(speed_sum);
+                speed_sum = 0.0;
+                half_slot = (half_slot + 1) % 4;
+            }
+            in_pos_block += 1;
+            if in_pos_block == hop_len {
+                in_pos_block = 0;
+                self.speed_held[parity] = held_now;
+                self.speed_block[parity] = core::mem::take(&mut self.speed_block_partial);
+                parity ^= 1;
+                held_now = 0;
+            }
             let x = v[c];
             if plain && x >= range.0 && x <= range.1 {
                 let h = clip.pass(x);
@@ -278,14 +268,13 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
                 if stage_len == CHUNK_LEN {
                     stage_len = 0;
                     self.accumulate(cx.sh);
-                    range =
-                        if general_path_only() { (1.0, 0.0) } else { plain_range(self.bounds, full_scale) };
+                    range = plain_range(self.bounds, full_scale);
                     plain = clip.releases_unchanged(self.bounds);
                 }
             } else {
                 let step = gap.push(x, max_gap, full_scale);
                 self.release(cx, &mut clip, &mut stage_len, step);
-                range = if general_path_only() { (1.0, 0.0) } else { plain_range(self.bounds, full_scale) };
+                range = plain_range(self.bounds, full_scale);
                 plain = gap.is_clear() && clip.releases_unchanged(self.bounds);
             }
         }
