@@ -315,10 +315,13 @@ impl SpeedHold {
         SpeedHold { last_rpm: 0.0 }
     }
 
-    /// Returns the speed to use and whether the input was replaced.
+    /// Returns the speed to use and whether the input was replaced. `max_rpm` is finite (the
+    /// validated config's): then the two comparisons below refuse NaN (every comparison with it
+    /// is false) and both infinities, so no separate finiteness test is needed.
     #[inline]
     pub fn push(&mut self, rpm: f32, max_rpm: f32) -> (f32, bool) {
-        if rpm.is_finite() && rpm >= 0.0 && rpm <= max_rpm {
+        debug_assert!(max_rpm.is_finite());
+        if rpm >= 0.0 && rpm <= max_rpm {
             self.last_rpm = rpm;
             (rpm, false)
         } else {
@@ -389,5 +392,10 @@ mod tests {
         assert_eq!(s.push(3000.0, 1e4), (3000.0, false));
         assert_eq!(s.push(-1.0, 1e4), (3000.0, true));
         assert_eq!(s.push(2e4, 1e4), (3000.0, true));
+        assert_eq!(s.push(f32::INFINITY, 1e4), (3000.0, true));
+        assert_eq!(s.push(f32::NEG_INFINITY, 1e4), (3000.0, true));
+        assert_eq!(s.push(-f32::NAN, 1e4), (3000.0, true));
+        assert_eq!(s.push(-0.0, 1e4), (-0.0, false));
+        assert_eq!(s.push(1e4, 1e4), (1e4, false));
     }
 }
