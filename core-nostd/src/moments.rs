@@ -73,6 +73,73 @@ impl Moments {
     }
 }
 
+/// Run each lane's sums over the chunk before the next lane's ([`Lanes::lane_by_lane`]): on a
+/// scalar core (the Cortex-M4F) one lane's six accumulators stay in registers, where the
+/// interleaved loop kept 24 of them in memory (35 instructions per sample, now about 15).
+/// Elsewhere the interleaved loop is the one that vectorises. Both perform every lane's
+/// operations in the same order, so their bits are the same (tested).
+const LANE_MAJOR: bool = cfg!(target_arch = "arm");
+
+/// The per-lane partial results of one chunk: shifted power sums, largest and smallest sample.
+struct Lanes {
+    s1: [f32; 4],
+    s2: [f32; 4],
+    s3: [f32; 4],
+    s4: [f32; 4],
+    hi: [f32; 4],
+    lo: [f32; 4],
+}
+
+impl Lanes {
+    /// Sample `i` of the chunk goes to lane `i % 4`; each lane adds its samples in increasing
+    /// `i`: `d = x - shift`, `s1 += d`, `s2 += d²`, `s3 += d²·d`, `s4 += d²·d²`, and keeps its
+    /// largest and smallest `x` (starting from `max` and `min`).
+    #[inline(always)]
+    fn interleaved(chunk: &[f32; CHUNK_LEN as usize], shift: f32, max: f32, min: f32) -> Lanes {
+        let mut l =
+            Lanes { s1: [0.0; 4], s2: [0.0; 4], s3: [0.0; 4], s4: [0.0; 4], hi: [max; 4], lo: [min; 4] };
+        for quad in chunk.chunks_exact(4) {
+            for (i, &x) in quad.iter().enumerate() {
+                l.add(i, x, shift);
+            }
+        }
+        l
+    }
+
+    /// [`Lanes::interleaved`]'s operations, one lane after the other.
+    #[inline(always)]
+    fn lane_by_lane(chunk: &[f32; CHUNK_LEN as usize], shift: f32, max: f32, min: f32) -> Lanes {
+        let mut l =
+            Lanes { s1: [0.0; 4], s2: [0.0; 4], s3: [0.0; 4], s4: [0.0; 4], hi: [max; 4], lo: [min; 4] };
+        for lane in 0..4 {
+            let mut one =
+                Lanes { s1: [0.0; 4], s2: [0.0; 4], s3: [0.0; 4], s4: [0.0; 4], hi: [max; 4], lo: [min; 4] };
+            for quad in chunk.chunks_exact(4) {
+                one.add(0, quad[lane], shift);
+            }
+            l.s1[lane] = one.s1[0];
+            l.s2[lane] = one.s2[0];
+            l.s3[lane] = one.s3[0];
+            l.s4[lane] = one.s4[0];
+            l.hi[lane] = one.hi[0];
+            l.lo[lane] = one.lo[0];
+        }
+        l
+    }
+
+    #[inline(always)]
+    fn add(&mut self, lane: usize, x: f32, shift: f32) {
+        let d = x - shift;
+        let d2 = d * d;
+        self.s1[lane] += d;
+        self.s2[lane] += d2;
+        self.s3[lane] += d2 * d;
+        self.s4[lane] += d2 * d2;
+        self.hi[lane] = if x > self.hi[lane] { x } else { self.hi[lane] };
+        self.lo[lane] = if x < self.lo[lane] { x } else { self.lo[lane] };
+    }
+}
+
 /// Shifted power sums of one hop block, accumulated a chunk of [`CHUNK_LEN`] samples at a time.
 ///
 /// Within a chunk the sums run in four interleaved lanes (sample `i` goes to lane `i % 4`),
@@ -121,26 +188,12 @@ impl BlockAccumulator {
             self.shift = chunk[0];
             self.has_shift = true;
         }
-        let shift = self.shift;
-        let mut s1 = [0.0f32; 4];
-        let mut s2 = [0.0f32; 4];
-        let mut s3 = [0.0f32; 4];
-        let mut s4 = [0.0f32; 4];
-        let mut hi = [self.max; 4];
-        let mut lo = [self.min; 4];
-        for quad in chunk.chunks_exact(4) {
-            for l in 0..4 {
-                let x = quad[l];
-                let d = x - shift;
-                let d2 = d * d;
-                s1[l] += d;
-                s2[l] += d2;
-                s3[l] += d2 * d;
-                s4[l] += d2 * d2;
-                hi[l] = if x > hi[l] { x } else { hi[l] };
-                lo[l] = if x < lo[l] { x } else { lo[l] };
-            }
-        }
+        let l = if LANE_MAJOR {
+            Lanes::lane_by_lane(chunk, self.shift, self.max, self.min)
+        } else {
+            Lanes::interleaved(chunk, self.shift, self.max, self.min)
+        };
+        let (s1, s2, s3, s4, hi, lo) = (l.s1, l.s2, l.s3, l.s4, l.hi, l.lo);
         let lanes = |s: [f32; 4]| f64::from((s[0] + s[1]) + (s[2] + s[3]));
         self.sums[0] += lanes(s1);
         self.sums[1] += lanes(s2);
@@ -185,6 +238,40 @@ mod tests {
 
     fn close(a: f64, b: f64, rel: f64) -> bool {
         (a - b).abs() <= rel * b.abs().max(1e-30)
+    }
+
+    #[test]
+    fn lane_by_lane_is_interleaved_bit_for_bit() {
+        // The Cortex-M4F's loop order against the host's, on chunks of noise at several offsets
+        // and scales, with ±0, huge and tiny values, infinities and NaN mixed in.
+        let mut state = 0x2545_f491u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        // A NaN's sign and payload are not specified by Rust (nor kept by the compiler, which
+        // may commute an addition): every NaN counts as one value.
+        let canon = |x: f32| if x.is_nan() { f32::NAN.to_bits() } else { x.to_bits() };
+        let bits = |l: &Lanes| [l.s1, l.s2, l.s3, l.s4, l.hi, l.lo].map(|a| a.map(canon));
+        for case in 0..2000 {
+            let scale = [1e-3f32, 1.0, 37.5, 1e5][case % 4];
+            let offset = [0.0f32, 10.0, -3.0e3][case % 3];
+            let mut chunk = [0.0f32; CHUNK_LEN as usize];
+            for x in chunk.iter_mut() {
+                *x = offset + scale * (next() as f32 / u32::MAX as f32 - 0.5);
+                if case % 7 == 0 && next() % 8 == 0 {
+                    *x = [0.0, -0.0, 3.0e38, -1.0e-40, f32::INFINITY, f32::NAN][next() as usize % 6];
+                }
+            }
+            let shift = chunk[(next() % 32) as usize];
+            let (max, min) =
+                if case % 2 == 0 { (f32::NEG_INFINITY, f32::INFINITY) } else { (offset, offset) };
+            let a = Lanes::interleaved(&chunk, shift, max, min);
+            let b = Lanes::lane_by_lane(&chunk, shift, max, min);
+            assert_eq!(bits(&a), bits(&b), "case {case}");
+        }
     }
 
     #[test]
