@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod config;
 pub mod extractor;
 pub mod features;
+mod fft;
 mod iir;
 pub mod model;
 mod moments;
@@ -32,6 +33,7 @@ pub use features::{
     MAX_ENV_ORDERS, MAX_FEATURES_PER_CHANNEL, MAX_ORDERS, RateKind, ShapeKind, SpectralScale, TimeKind,
     feature_name,
 };
+pub use fft::{FftEngine, HostFft, Microfft};
 pub use model::{Activation, LayerSpec, ModelError, Network};
 pub use phase::{MAX_PHASES, PHASE_UNKNOWN, PhaseTally};
 pub use sanitize::SpikePolicy;

@@ -10,11 +10,12 @@ use crate::features::{
     ChannelQuality, ENERGY_FLOOR_G2, EnvKind, Feature, FeatureSet, MAX_ENV_ORDERS, MAX_FEATURES_PER_CHANNEL,
     ShapeKind, SpectralScale, TimeKind,
 };
+use crate::fft::sealed::Engine;
 use crate::moments::{BlockAccumulator, CHUNK_LEN, Moments};
 use crate::sanitize::{
     Bounds, Clipped, GapFiller, GapStep, SpeedHold, SpikeClipper, SpikePolicy, Tag, interpolate,
 };
-use crate::spectrum::{self, SpecSums, SpectralPlan};
+use crate::spectrum::{SpecSums, SpectralPlan};
 
 #[cfg(test)]
 std::thread_local! {
@@ -142,8 +143,8 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
 }
 
 /// What a channel's pipeline needs besides its own state.
-pub(super) struct Ctx<'a, T, const FFT_MAX: usize, const ENV_MAX: usize> {
-    pub(super) sh: &'a mut Shared<FFT_MAX, ENV_MAX>,
+pub(super) struct Ctx<'a, T, F, const FFT_MAX: usize, const ENV_MAX: usize> {
+    pub(super) sh: &'a mut Shared<FFT_MAX, ENV_MAX, F>,
     pub(super) tap: &'a mut T,
     pub(super) channel: usize,
 }
@@ -151,7 +152,7 @@ pub(super) struct Ctx<'a, T, const FFT_MAX: usize, const ENV_MAX: usize> {
 /// Scratch shared by the channels: the Hann window, the FFT buffer, and what the
 /// configuration resolves to once.
 #[derive(Clone, Debug)]
-pub(super) struct Shared<const FFT_MAX: usize, const ENV_MAX: usize> {
+pub(super) struct Shared<const FFT_MAX: usize, const ENV_MAX: usize, F> {
     pub(super) cfg: ExtractorConfig,
     /// `cfg.hops_per_window()`, computed once (a division).
     pub(super) hops: u32,
@@ -166,9 +167,11 @@ pub(super) struct Shared<const FFT_MAX: usize, const ENV_MAX: usize> {
     pub(super) env_hann: [f32; ENV_MAX],
     pub(super) hann: [f32; FFT_MAX],
     pub(super) fft: [f32; FFT_MAX],
+    /// The FFT (microfft, or on hosts microfft's arithmetic laid out for SIMD: [`crate::fft`]).
+    pub(super) fft_engine: F,
 }
 
-impl<const FFT_MAX: usize, const ENV_MAX: usize> Shared<FFT_MAX, ENV_MAX> {
+impl<const FFT_MAX: usize, const ENV_MAX: usize, F: Engine<FFT_MAX>> Shared<FFT_MAX, ENV_MAX, F> {
     pub(super) const UNCONFIGURED: Self = Shared {
         cfg: ExtractorConfig {
             sample_rate_hz: 0,
@@ -192,6 +195,7 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Shared<FFT_MAX, ENV_MAX> {
         env_hann: [0.0; ENV_MAX],
         hann: [0.0; FFT_MAX],
         fft: [0.0; FFT_MAX],
+        fft_engine: F::UNCONFIGURED,
     };
 }
 
@@ -202,9 +206,9 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
     /// whole run and is written back at the end, so the per-sample path runs in registers;
     /// the rare events (end of chunk, half-segment, block) go through `self`.
     #[inline(always)]
-    pub(super) fn push_run<const CH: usize, T: SampleTap>(
+    pub(super) fn push_run<const CH: usize, T: SampleTap, F: Engine<FFT_MAX>>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
+        cx: &mut Ctx<'_, T, F, FFT_MAX, ENV_MAX>,
         vib: &[[f32; CH]],
         rpm: &[[f32; CH]],
     ) {
@@ -293,9 +297,9 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
 
     /// Passes what the gap filler released through the clipper into the chunk stage.
     #[inline(always)]
-    pub(super) fn release<T: SampleTap>(
+    pub(super) fn release<T: SampleTap, F: Engine<FFT_MAX>>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
+        cx: &mut Ctx<'_, T, F, FFT_MAX, ENV_MAX>,
         clip: &mut SpikeClipper,
         stage_len: &mut u32,
         step: GapStep,
@@ -317,7 +321,10 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
         }
     }
 
-    pub(super) fn finish<T: SampleTap>(&mut self, cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>) {
+    pub(super) fn finish<T: SampleTap, F: Engine<FFT_MAX>>(
+        &mut self,
+        cx: &mut Ctx<'_, T, F, FFT_MAX, ENV_MAX>,
+    ) {
         let mut clip = self.clip;
         let mut stage_len = self.stage_len;
         let step = self.gap.finish();
@@ -331,9 +338,9 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
     }
 
     #[inline(always)]
-    pub(super) fn clip_stage<T: SampleTap>(
+    pub(super) fn clip_stage<T: SampleTap, F: Engine<FFT_MAX>>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
+        cx: &mut Ctx<'_, T, F, FFT_MAX, ENV_MAX>,
         clip: &mut SpikeClipper,
         stage_len: &mut u32,
         v: f32,
@@ -345,9 +352,9 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
     }
 
     #[inline(always)]
-    pub(super) fn stage_sample<T: SampleTap>(
+    pub(super) fn stage_sample<T: SampleTap, F: Engine<FFT_MAX>>(
         &mut self,
-        cx: &mut Ctx<'_, T, FFT_MAX, ENV_MAX>,
+        cx: &mut Ctx<'_, T, F, FFT_MAX, ENV_MAX>,
         stage_len: &mut u32,
         c: Clipped,
     ) {
@@ -383,7 +390,7 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
 
     /// Accumulates the staged chunk.
     #[inline(never)]
-    pub(super) fn accumulate(&mut self, sh: &mut Shared<FFT_MAX, ENV_MAX>) {
+    pub(super) fn accumulate<F: Engine<FFT_MAX>>(&mut self, sh: &mut Shared<FFT_MAX, ENV_MAX, F>) {
         let (fft_len, hop_len) = (sh.cfg.fft_len, sh.cfg.hop_len_samples);
         let hops = sh.hops as usize;
         let slots = hops + 1;
@@ -450,7 +457,12 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
 
     /// The Welch segment that ends with the sample just accumulated (`h1`: slot of its second
     /// half in `speed_halves`).
-    pub(super) fn segment(&mut self, sh: &mut Shared<FFT_MAX, ENV_MAX>, h1: usize, slots: usize) {
+    pub(super) fn segment<F: Engine<FFT_MAX>>(
+        &mut self,
+        sh: &mut Shared<FFT_MAX, ENV_MAX, F>,
+        h1: usize,
+        slots: usize,
+    ) {
         let fft_len = sh.cfg.fft_len;
         let len = fft_len as usize;
         let speed_sum = self.speed_halves[(h1 + 3) % 4] + self.speed_halves[h1];
@@ -467,7 +479,7 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
         for ((d, x), w) in tail.iter_mut().zip(older).zip(w_tail) {
             *d = x * w;
         }
-        let Some(spec) = spectrum::rfft(buf) else { return };
+        let Some(spec) = sh.fft_engine.rfft(buf) else { return };
         let e = sh.plan.analyse(spec, speed_rpm);
         let (nb, no) = (sh.plan.bands, sh.plan.order_count);
         // The segment ends `out_pos_block` (1..=hop) samples into the current block.
@@ -482,7 +494,12 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
 
     /// A main half-segment ended: count it into the envelope lane's half-segment and, when that
     /// ends too, sum the envelope segment that ends here.
-    fn env_half(&mut self, sh: &mut Shared<FFT_MAX, ENV_MAX>, h1: usize, slots: usize) {
+    fn env_half<F: Engine<FFT_MAX>>(
+        &mut self,
+        sh: &mut Shared<FFT_MAX, ENV_MAX, F>,
+        h1: usize,
+        slots: usize,
+    ) {
         let plan = sh.env_plan;
         self.env.speed_acc += f64::from(self.speed_halves[h1]);
         self.env.out_pos_half += sh.cfg.fft_len / 2;
@@ -498,7 +515,7 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
         let span = plan.decimation * plan.fft_len;
         let speed = ((self.env.speed_halves[0] + self.env.speed_halves[1]) / f64::from(span)) as f32;
         let (Some(hann), Some(buf)) = (sh.env_hann.get(..n), sh.fft.get_mut(..n)) else { return };
-        let e = self.env.segment(&plan, hann, buf, speed);
+        let e = self.env.segment(&plan, hann, buf, &mut sh.fft_engine, speed);
         if self.out_pos_block >= span {
             self.blocks[usize::from(self.cur_slot)].env_interior.add(&e);
         } else {
@@ -508,9 +525,9 @@ impl<const FFT_MAX: usize, const ENV_MAX: usize> Channel<FFT_MAX, ENV_MAX> {
         }
     }
 
-    pub(super) fn close_window(
+    pub(super) fn close_window<F>(
         &mut self,
-        sh: &Shared<FFT_MAX, ENV_MAX>,
+        sh: &Shared<FFT_MAX, ENV_MAX, F>,
         hops: usize,
         first_slot: usize,
         window_index: u32,

@@ -10,6 +10,7 @@
 
 use crate::config::ExtractorConfig;
 use crate::features::{Families, MAX_ENV_ORDERS};
+use crate::fft::sealed::Engine;
 use crate::iir::{Biquad, BiquadState};
 use crate::moments::Moments;
 use crate::spectrum::{order_range, power_sum};
@@ -156,7 +157,14 @@ impl<const ENV_MAX: usize> EnvLane<ENV_MAX> {
 
     /// Envelope-spectrum sums of the segment that ends now (the last `fft_len` envelope
     /// samples, mean removed, Hann), at `speed_rpm`. `hann` and `buf` have `fft_len` entries.
-    pub fn segment(&self, plan: &EnvPlan, hann: &[f32], buf: &mut [f32], speed_rpm: f32) -> EnvSums {
+    pub fn segment<const FFT_MAX: usize, F: Engine<FFT_MAX>>(
+        &self,
+        plan: &EnvPlan,
+        hann: &[f32],
+        buf: &mut [f32],
+        fft: &mut F,
+        speed_rpm: f32,
+    ) -> EnvSums {
         let n = plan.fft_len as usize;
         let start = self.ring_pos as usize;
         let (older, newer) = self.ring[..n].split_at(start);
@@ -169,7 +177,7 @@ impl<const ENV_MAX: usize> EnvLane<ENV_MAX> {
         for ((d, x), w) in buf.iter_mut().zip(newer.iter().chain(older)).zip(hann) {
             *d = (*x - mean) * *w;
         }
-        let Some(spec) = crate::spectrum::rfft(buf) else { return EnvSums::ZERO };
+        let Some(spec) = fft.rfft(buf) else { return EnvSums::ZERO };
         let mut e = EnvSums { total: power_sum(spec, (1, spec.len())), ..EnvSums::ZERO };
         for (o, &p) in e.orders[..plan.order_count].iter_mut().zip(&plan.orders) {
             if let Some(bins) =

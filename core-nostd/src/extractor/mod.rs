@@ -30,6 +30,7 @@ pub use tap::{NoTap, SampleFate, SampleTap};
 
 use crate::config::{ConfigError, ExtractorConfig};
 use crate::features::{ChannelQuality, Feature, FeatureFrame, MAX_FEATURES_PER_CHANNEL, RateKind};
+use crate::fft::{FftEngine, Microfft};
 use crate::spectrum::{self, SpectralPlan};
 use block::ChannelWindow;
 use channel::{Channel, Ctx, Shared};
@@ -58,9 +59,17 @@ use channel::{Channel, Ctx, Shared};
 /// }
 /// assert_eq!(frames, 3); // windows at 0 s, 5 s, 10 s of a 20 s stream
 /// ```
+///
+/// `F` is the FFT engine: [`Microfft`] (the default, the firmware's) or [`HostFft`](crate::HostFft) (the same
+/// bits, faster on hosts with SIMD, `14·FFT_MAX` bytes larger): see [`FftEngine`].
 #[derive(Clone, Debug)]
-pub struct FeatureExtractor<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize = 0> {
-    shared: Shared<FFT_MAX, ENV_MAX>,
+pub struct FeatureExtractor<
+    const CH: usize,
+    const FFT_MAX: usize,
+    const ENV_MAX: usize = 0,
+    F: FftEngine<FFT_MAX> = Microfft<FFT_MAX>,
+> {
+    shared: Shared<FFT_MAX, ENV_MAX, F>,
     channels: [Channel<FFT_MAX, ENV_MAX>; CH],
     prev: PrevWindow<CH>,
 }
@@ -79,7 +88,9 @@ impl<const CH: usize> PrevWindow<CH> {
     const NONE: Self = PrevWindow { valid: false, rms_g: [0.0; CH], kurtosis: [0.0; CH] };
 }
 
-impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtractor<CH, FFT_MAX, ENV_MAX> {
+impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize, F: FftEngine<FFT_MAX>>
+    FeatureExtractor<CH, FFT_MAX, ENV_MAX, F>
+{
     /// Documented upper bound of `size_of::<Self>()` for `CH = 2, FFT_MAX = 1024`.
     pub const SIZE_BOUND_BYTES: usize = 24 * 1024;
 
@@ -136,6 +147,12 @@ impl<const CH: usize, const FFT_MAX: usize, const ENV_MAX: usize> FeatureExtract
         sh.hann.fill(0.0);
         let n = cfg.fft_len as usize;
         spectrum::hann_periodic(&mut sh.hann[..n]);
+        let env_len = if cfg.features.families.contains(crate::Families::ENVELOPE) {
+            usize::from(cfg.features.env_fft_len)
+        } else {
+            0
+        };
+        sh.fft_engine.prepare(n.max(env_len), &mut sh.fft);
         sh.fft.fill(0.0);
         // Welch segments wholly inside a window: 2·W/N - 1 (W a multiple of N/2, W >= N).
         // (W is a whole number of half-segments, so 2·W/N is exact.)
@@ -659,6 +676,40 @@ mod tests {
             }
         }
         assert_eq!(frames, 2);
+    }
+
+    #[test]
+    fn host_fft_engine_gives_microffts_bits() {
+        // Every family, the envelope's transform shorter and longer than the main one, on the
+        // rough stream in uneven blocks: the same frames, bit for bit, with either engine.
+        let (vib, rpm) = rough_stream(30_000);
+        for env_fft_len in [128u16, 512] {
+            let mut cfg = small_cfg();
+            cfg.features.families = cfg.features.families.with(crate::Families::ENVELOPE);
+            cfg.features.env_band_hz = [200.0, 400.0];
+            cfg.features.env_decimation = 2;
+            cfg.features.env_fft_len = env_fft_len;
+            cfg.validate().unwrap();
+            fn frames<F: FftEngine<1024>>(
+                fx: &mut FeatureExtractor<2, 1024, 512, F>,
+                vib: &[[f32; 2]],
+                rpm: &[[f32; 2]],
+            ) -> Vec<FeatureFrame<2>> {
+                let mut out = Vec::new();
+                for (v, r) in vib.chunks(777).zip(rpm.chunks(777)) {
+                    fx.push_slice(v, r, |f| out.push(f)).unwrap();
+                }
+                out.extend(fx.finish());
+                out
+            }
+            let mut micro = std::boxed::Box::new(FeatureExtractor::<2, 1024, 512>::new(cfg).unwrap());
+            let mut host =
+                std::boxed::Box::new(FeatureExtractor::<2, 1024, 512, crate::HostFft<1024>>::UNCONFIGURED);
+            host.configure(cfg).unwrap();
+            let (a, b) = (frames(&mut micro, &vib, &rpm), frames(&mut host, &vib, &rpm));
+            assert!(a.len() > 20, "{} frames", a.len());
+            assert_eq!(bits(&a), bits(&b), "env_fft_len {env_fft_len}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::error::UsageError;
 use crate::stages::sync::Synced;
-use avm_core::{ChannelQuality, ExtractorConfig, FeatureExtractor, SampleFate, SampleTap};
+use avm_core::{ChannelQuality, ExtractorConfig, FeatureExtractor, HostFft, SampleFate, SampleTap};
 
 /// Largest number of vibration channels wired in (the core is generic; this is the dispatch).
 pub const MAX_CHANNELS: usize = 4;
@@ -15,8 +15,9 @@ pub const FFT_MAX: usize = avm_core::FFT_LEN_MAX as usize;
 /// Envelope ring capacity (`ENV_MAX`): the longest `env_fft_len` the core accepts.
 pub const ENV_MAX: usize = avm_core::ENV_FFT_LEN_MAX as usize;
 
-/// The host's core for `CH` channels.
-pub type Core<const CH: usize> = FeatureExtractor<CH, FFT_MAX, ENV_MAX>;
+/// The host's core for `CH` channels, with avm-core's host FFT engine: microfft's operations
+/// and bits, laid out for SIMD (the firmware runs microfft itself; the parity suite compares).
+pub type Core<const CH: usize> = FeatureExtractor<CH, FFT_MAX, ENV_MAX, HostFft<FFT_MAX>>;
 
 /// One window's output of the core, channel count erased.
 #[derive(Clone, Debug, PartialEq)]
