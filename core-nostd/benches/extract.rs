@@ -1,11 +1,13 @@
 //! Feature extraction throughput at the fleet defaults: 2048 Hz, 10 s windows every 5 s,
-//! 1024-point FFT, the default feature set (schema v3), 1 and 2 channels; and the cost of each
-//! family (2 channels, the time-domain family alone, then adding one family at a time).
+//! 1024-point FFT, the default feature set (schema v3), 1 and 2 channels, with the host FFT
+//! engine the trainer uses (`HostFft`) and with microfft itself (the firmware's, the default
+//! engine; the same bits); and the cost of each family (2 channels, `HostFft`, the time-domain
+//! family alone, then adding one family at a time).
 //! Compare with `benches/numpy_features.py` (same machine).
 //!
 //! `cargo bench -p avm-core --bench extract`
 
-use avm_core::{ExtractorConfig, Families, FeatureExtractor};
+use avm_core::{ExtractorConfig, Families, FeatureExtractor, FftEngine, HostFft, Microfft};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -35,7 +37,8 @@ fn signal<const CH: usize>() -> (Vec<[f32; CH]>, Vec<[f32; CH]>) {
 
 fn run<const CH: usize>(c: &mut Criterion) {
     let cfg = ExtractorConfig::default_at(RATE_HZ).unwrap();
-    bench::<CH>(c, &format!("extract_{CH}ch_2048hz_fft1024"), cfg);
+    bench::<CH, HostFft<1024>>(c, &format!("extract_{CH}ch_2048hz_fft1024"), cfg);
+    bench::<CH, Microfft<1024>>(c, &format!("extract_{CH}ch_2048hz_fft1024_microfft"), cfg);
 }
 
 /// The default config with only `families` selected.
@@ -53,18 +56,19 @@ fn families(c: &mut Criterion) {
         ("time_orders", time.with(Families::ORDERS)),
         ("time_shape", time.with(Families::SHAPE)),
     ] {
-        bench::<2>(c, &format!("family_2ch_{name}"), with_families(f));
+        bench::<2, HostFft<1024>>(c, &format!("family_2ch_{name}"), with_families(f));
     }
 }
 
-fn bench<const CH: usize>(c: &mut Criterion, group: &str, cfg: ExtractorConfig) {
+fn bench<const CH: usize, F: FftEngine<1024>>(c: &mut Criterion, group: &str, cfg: ExtractorConfig) {
     let (vib, rpm) = signal::<CH>();
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(vib.len() as u64));
     g.sample_size(20);
     g.bench_function("60s_stream", |b| {
         b.iter(|| {
-            let mut fx = FeatureExtractor::<CH, 1024>::new(cfg).unwrap();
+            let mut fx = Box::new(FeatureExtractor::<CH, 1024, 0, F>::UNCONFIGURED);
+            fx.configure(cfg).unwrap();
             let mut frames = 0u32;
             fx.push_slice(black_box(&vib), black_box(&rpm), |f| {
                 black_box(&f);

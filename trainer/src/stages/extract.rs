@@ -68,7 +68,8 @@ enum Inner {
 }
 
 /// A configured core on the heap, built in place: with the host's capacity it is about
-/// `CH · 148 KiB + 272 KiB`, too large to pass through a thread's stack by value.
+/// `CH · 148 KiB + 720 KiB` (448 KiB of it the host FFT's twiddles and work arrays), too large
+/// to pass through a thread's stack by value.
 pub fn new_core<const CH: usize>(cfg: ExtractorConfig) -> Result<Box<Core<CH>>, UsageError> {
     // SAFETY: `FeatureExtractor::UNCONFIGURED` is all zero bytes (avm-core's contract, checked
     // for this instantiation by `unconfigured_core_is_all_zero_bytes` below), so zeroed memory
