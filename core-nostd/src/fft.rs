@@ -184,26 +184,8 @@ impl<const FFT_MAX: usize> HostFft<FFT_MAX> {
             let (y1r, y1i) = (w1.0 * hr[1] - w1.1 * hi[1], w1.0 * hi[1] + w1.1 * hr[1]);
             let (y2r, y2i) = times_minus_i(hr[2], hi[2]);
             let (y3r, y3i) = (w3.0 * hr[3] - w3.1 * hi[3], w3.0 * hi[3] + w3.1 * hr[3]);
-            r.copy_from_slice(&[
-                lr[0] + hr[0],
-                lr[1] + y1r,
-                lr[2] + y2r,
-                lr[3] + y3r,
-                lr[0] - hr[0],
-                lr[1] - y1r,
-                lr[2] - y2r,
-                lr[3] - y3r,
-            ]);
-            i.copy_from_slice(&[
-                li[0] + hi[0],
-                li[1] + y1i,
-                li[2] + y2i,
-                li[3] + y3i,
-                li[0] - hi[0],
-                li[1] - y1i,
-                li[2] - y2i,
-                li[3] - y3i,
-            ]);
+            r.copy_from_slice(&halves(lr, [hr[0], y1r, y2r, y3r]));
+            i.copy_from_slice(&halves(li, [hi[0], y1i, y2i, y3i]));
         }
         // Stages of 16 ..= points (every transform has at least 32 points): each block's
         // butterflies in one vector loop over all k, the two that microfft treats apart (k = 0:
@@ -287,6 +269,13 @@ fn times_minus_i(re: f32, im: f32) -> (f32, f32) {
     (re * 0.0 + im, -re + im * 0.0)
 }
 
+/// The outputs of 4 butterflies of one part (real or imaginary): `l[k] + y[k]`, then
+/// `l[k] - y[k]`.
+#[inline(always)]
+fn halves(l: [f32; 4], y: [f32; 4]) -> [f32; 8] {
+    [l[0] + y[0], l[1] + y[1], l[2] + y[2], l[3] + y[3], l[0] - y[0], l[1] - y[1], l[2] - y[2], l[3] - y[3]]
+}
+
 /// microfft's butterfly with the twiddle `1`: `x[a] + x[b]`, `x[a] - x[b]`, no product.
 #[inline(always)]
 fn butterfly_one(r: &mut [f32], i: &mut [f32], a: usize, b: usize) {
@@ -361,17 +350,9 @@ fn butterflies(
 mod tests {
     use super::sealed::Engine;
     use super::*;
+    use crate::spectrum::tests::xorshift;
     use std::boxed::Box;
     use std::vec::Vec;
-
-    fn xorshift(mut state: u32) -> impl FnMut() -> u32 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        }
-    }
 
     fn bits(spec: &[Complex32]) -> Vec<(u32, u32)> {
         spec.iter().map(|c| (c.re.to_bits(), c.im.to_bits())).collect()

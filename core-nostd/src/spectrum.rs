@@ -533,7 +533,7 @@ pub(crate) fn rfft(buf: &mut [f32]) -> Option<&mut [Complex32]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn plan(fft_len: u32, fs: u32) -> SpectralPlan {
@@ -590,7 +590,7 @@ mod tests {
     }
 
     /// A xorshift32 stream (test data, no dependency).
-    fn xorshift(mut state: u32) -> impl FnMut() -> u32 {
+    pub(crate) fn xorshift(mut state: u32) -> impl FnMut() -> u32 {
         move || {
             state ^= state << 13;
             state ^= state >> 17;
