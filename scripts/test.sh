@@ -17,6 +17,8 @@ cargo fmt --all -- --check
 step "clippy (host, all targets; with and without defmt)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p avm-core --all-targets --features defmt --locked -- -D warnings
+step "avm-core's API documentation builds without a warning (broken links included)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p avm-core --no-deps --locked --quiet
 step "avm-core for the Cortex-M4F (thumbv7em-none-eabihf), with and without defmt"
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --locked
 cargo build -p avm-core --target thumbv7em-none-eabihf --release --features defmt --locked

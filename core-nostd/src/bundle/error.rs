@@ -174,7 +174,7 @@ impl fmt::Display for BundleError {
     }
 }
 
-/// Why [`encode`] refused a spec.
+/// Why [`encode`](crate::bundle::encode) refused a spec.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum EncodeError {
@@ -198,7 +198,7 @@ pub enum EncodeError {
     /// The scaler's length is not the channels' feature count, or a count or the total length
     /// does not fit its header field.
     Counts,
-    /// The encoded bytes do not parse back (the spec breaks a rule [`Detector::parse`] checks).
+    /// The encoded bytes do not parse back (the spec breaks a rule [`Detector::parse`](crate::Detector::parse) checks).
     Invalid(BundleError),
 }
 

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | 0 | magic `AVMB` |
 //! | 4 | format version `u16` ([`BUNDLE_FORMAT_VERSION`]) |
-//! | 6 | feature schema version `u16` (must equal [`FEATURE_SCHEMA_VERSION`]) |
+//! | 6 | feature schema version `u16` (must equal [`FEATURE_SCHEMA_VERSION`](crate::FEATURE_SCHEMA_VERSION)) |
 //! | 8 | total length in bytes `u32`, checksum included |
 //! | 12 | extractor config: `sample_rate_hz, window_len_samples, hop_len_samples, fft_len, order_band_bins, max_gap_samples` as `u32`, then `spike_k_sigma, full_scale_g, max_shaft_speed_rpm` as `f32` |
 //! | 48 | `n_channels u16, n_features u16, n_layers u16, n_phases u16` |
@@ -25,7 +25,7 @@
 //! | end - 4 | CRC-32 (IEEE 802.3, as zlib's `crc32`) of every byte before it |
 //!
 //! # Verdicts
-//! [`Detector::assess`] scales a [`FeatureFrame`] with the bundle's scaler (exactly
+//! [`Detector::assess`] scales a [`FeatureFrame`](crate::FeatureFrame) with the bundle's scaler (exactly
 //! [`crate::Scaler::apply`]'s arithmetic), scores it with the network and alarms when the
 //! window is judged and `score > threshold`. An invalid window (unrepaired gaps) is scored but
 //! never alarms: it has no verdict. [`Detector::assess_in_phase`] takes the window's phase

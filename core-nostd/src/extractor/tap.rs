@@ -14,13 +14,13 @@ pub enum SampleFate {
     Unrepaired = 3,
 }
 
-/// Observer of the sanitised sample stream ([`FeatureExtractor::push_slice_tapped`]).
+/// Observer of the sanitised sample stream ([`FeatureExtractor::push_slice_tapped`](crate::FeatureExtractor::push_slice_tapped)).
 pub trait SampleTap {
     /// Called once per sample of `channel`, in stream order, with the value the features see.
     fn sample(&mut self, channel: usize, value: f32, fate: SampleFate);
 }
 
-/// The tap that does nothing (what [`FeatureExtractor::push`] uses).
+/// The tap that does nothing (what [`FeatureExtractor::push`](crate::FeatureExtractor::push) uses).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoTap;
 
