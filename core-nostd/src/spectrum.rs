@@ -118,16 +118,21 @@ impl SpectralPlan {
         plan
     }
 
-    /// Bins `lo..=hi` of order `p` at `speed_rpm` (`None`: empty band).
-    pub fn order_bins(&self, p: f32, speed_rpm: f32) -> Option<(usize, usize)> {
-        order_range(
-            p,
+    /// The bins of this plan's orders at `speed_rpm`.
+    fn orders_at(&self, speed_rpm: f32) -> OrderBins {
+        OrderBins::new(
             speed_rpm,
             self.fft_len,
             f64::from(self.sample_rate_hz),
             self.order_half_width,
             self.order_band_bins,
         )
+    }
+
+    /// Bins `lo..=hi` of order `p` at `speed_rpm` (`None`: empty band).
+    #[cfg(test)]
+    pub fn order_bins(&self, p: f32, speed_rpm: f32) -> Option<(usize, usize)> {
+        self.orders_at(speed_rpm).range(p)
     }
 
     /// The sums of one transformed segment. `spec` is microfft's output for an `fft_len`-point
@@ -148,8 +153,9 @@ impl SpectralPlan {
         for (e, &(lo, hi)) in s.bands[..self.bands].iter_mut().zip(&self.band_bins) {
             *e = power_sum(spec, (usize::from(lo), usize::from(hi)));
         }
+        let at_speed = self.orders_at(speed_rpm);
         for (e, &p) in s.orders[..self.order_count].iter_mut().zip(&self.orders) {
-            if let Some(bins) = self.order_bins(p, speed_rpm) {
+            if let Some(bins) = at_speed.range(p) {
                 *e = power_sum(spec, bins);
             }
         }
@@ -473,30 +479,39 @@ pub(crate) fn power_sum(spec: &[Complex32], (lo, hi): (usize, usize)) -> f32 {
     e
 }
 
-/// Bins `lo..=hi` of order `p` of a shaft at `speed_rpm` in an `fft_len`-point spectrum of a
-/// signal at `rate_hz`: centre `round(p·f·N/fs)`, half-width
-/// `max(min_bins, round(half_width·f·N/fs))`, clipped to `1..=N/2`; `None` when the centre is 0 or
-/// above `N/2`.
-pub(crate) fn order_range(
-    p: f32,
-    speed_rpm: f32,
-    fft_len: u32,
-    rate_hz: f64,
-    half_width: f32,
-    min_bins: u32,
-) -> Option<(usize, usize)> {
-    let bins_per_order = f64::from(speed_rpm) / 60.0 * f64::from(fft_len) / rate_hz;
-    // speed is finite and in [0, max_shaft_speed_rpm] after sanitising; cap to keep casts exact.
-    let cap = f64::from(u32::MAX / 4);
-    let kc = libm::round(f64::from(p) * bins_per_order).clamp(0.0, cap) as u32;
-    let half = fft_len / 2;
-    if kc == 0 || kc > half {
-        return None;
+/// The bins of a shaft's orders at one speed in an `fft_len`-point spectrum of a signal at
+/// `rate_hz`: order `p` covers `lo..=hi` around the centre `round(p·f·N/fs)`, half-width
+/// `max(min_bins, round(half_width·f·N/fs))`, clipped to `1..=N/2`; none when the centre is 0
+/// or above `N/2`. What depends on the speed only (`f·N/fs`, the half-width: `f64` divisions,
+/// software routines on the Cortex-M4F) is computed once per segment, not once per order.
+pub(crate) struct OrderBins {
+    bins_per_order: f64,
+    half_bins: u32,
+    half: u32,
+}
+
+impl OrderBins {
+    /// speed is finite and in [0, max_shaft_speed_rpm] after sanitising; the cap keeps casts
+    /// exact.
+    const CAP: f64 = (u32::MAX / 4) as f64;
+
+    pub(crate) fn new(speed_rpm: f32, fft_len: u32, rate_hz: f64, half_width: f32, min_bins: u32) -> Self {
+        let bins_per_order = f64::from(speed_rpm) / 60.0 * f64::from(fft_len) / rate_hz;
+        let half_bins =
+            (libm::round(f64::from(half_width) * bins_per_order).clamp(0.0, Self::CAP) as u32).max(min_bins);
+        OrderBins { bins_per_order, half_bins, half: fft_len / 2 }
     }
-    let b = (libm::round(f64::from(half_width) * bins_per_order).clamp(0.0, cap) as u32).max(min_bins);
-    let lo = kc.saturating_sub(b).max(1) as usize;
-    let hi = kc.saturating_add(b).min(half) as usize;
-    Some((lo, hi))
+
+    /// The bins `(lo, hi)` of order `p`, or `None`.
+    pub(crate) fn range(&self, p: f32) -> Option<(usize, usize)> {
+        let kc = libm::round(f64::from(p) * self.bins_per_order).clamp(0.0, Self::CAP) as u32;
+        if kc == 0 || kc > self.half {
+            return None;
+        }
+        let lo = kc.saturating_sub(self.half_bins).max(1) as usize;
+        let hi = kc.saturating_add(self.half_bins).min(self.half) as usize;
+        Some((lo, hi))
+    }
 }
 
 /// Fills `out` with the periodic Hann window of length `out.len()`.

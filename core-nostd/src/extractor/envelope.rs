@@ -13,7 +13,7 @@ use crate::features::{Families, MAX_ENV_ORDERS};
 use crate::fft::sealed::Engine;
 use crate::iir::{Biquad, BiquadState};
 use crate::moments::Moments;
-use crate::spectrum::{order_range, power_sum};
+use crate::spectrum::{OrderBins, power_sum};
 
 /// Envelope-spectrum sums of one segment or several (|FFT|², one-sided, DC excluded).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -179,10 +179,9 @@ impl<const ENV_MAX: usize> EnvLane<ENV_MAX> {
         }
         let Some(spec) = fft.rfft(buf) else { return EnvSums::ZERO };
         let mut e = EnvSums { total: power_sum(spec, (1, spec.len())), ..EnvSums::ZERO };
+        let at_speed = OrderBins::new(speed_rpm, plan.fft_len, plan.rate_hz, plan.half_width, plan.min_bins);
         for (o, &p) in e.orders[..plan.order_count].iter_mut().zip(&plan.orders) {
-            if let Some(bins) =
-                order_range(p, speed_rpm, plan.fft_len, plan.rate_hz, plan.half_width, plan.min_bins)
-            {
+            if let Some(bins) = at_speed.range(p) {
                 *o = power_sum(spec, bins);
             }
         }
