@@ -181,9 +181,9 @@ impl<const FFT_MAX: usize> HostFft<FFT_MAX> {
             let at = |k: usize| pairs[usize::from(j[k] >> shift)];
             let (lr, li) = four(at(0), at(1), at(2), at(3));
             let (hr, hi) = four(at(4), at(5), at(6), at(7));
-            let (y1r, y1i) = (w1.0 * hr[1] - w1.1 * hi[1], w1.0 * hi[1] + w1.1 * hr[1]);
+            let (y1r, y1i) = times(w1, (hr[1], hi[1]));
             let (y2r, y2i) = times_minus_i(hr[2], hi[2]);
-            let (y3r, y3i) = (w3.0 * hr[3] - w3.1 * hi[3], w3.0 * hi[3] + w3.1 * hr[3]);
+            let (y3r, y3i) = times(w3, (hr[3], hi[3]));
             r.copy_from_slice(&halves(lr, [hr[0], y1r, y2r, y3r]));
             i.copy_from_slice(&halves(li, [hi[0], y1i, y2i, y3i]));
         }
@@ -261,6 +261,13 @@ fn four(x0: [f32; 2], x1: [f32; 2], x2: [f32; 2], x3: [f32; 2]) -> ([f32; 4], [f
     ([ar + cr, br + yr, ar - cr, br - yr], [ai + ci, bi + yi, ai - ci, bi - yi])
 }
 
+/// `w · x` as num-complex computes it (`Mul` for `Complex<f32>`, `w` on the left):
+/// `(w.re·x.re - w.im·x.im, w.re·x.im + w.im·x.re)`.
+#[inline(always)]
+fn times(w: (f32, f32), x: (f32, f32)) -> (f32, f32) {
+    (w.0 * x.0 - w.1 * x.1, w.0 * x.1 + w.1 * x.0)
+}
+
 /// `(re + i·im) · (0 - 1i)` as num-complex computes it: `(re·0 - im·(-1), re·(-1) + im·0)`,
 /// written with negations (`x·(-1)` is `-x` and `a - (-b)` is `a + b`, bit for bit). Not
 /// `(im, -re)`: the products by zero decide the sign of a zero result.
@@ -276,14 +283,20 @@ fn halves(l: [f32; 4], y: [f32; 4]) -> [f32; 8] {
     [l[0] + y[0], l[1] + y[1], l[2] + y[2], l[3] + y[3], l[0] - y[0], l[1] - y[1], l[2] - y[2], l[3] - y[3]]
 }
 
+/// A butterfly on positions `a`, `b` with `y` (the twiddled `x[b]`): `x[a] + y`, `x[a] - y`.
+#[inline(always)]
+fn butterfly(r: &mut [f32], i: &mut [f32], a: usize, b: usize, (yr, yi): (f32, f32)) {
+    let (ar, ai) = (r[a], i[a]);
+    r[a] = ar + yr;
+    i[a] = ai + yi;
+    r[b] = ar - yr;
+    i[b] = ai - yi;
+}
+
 /// microfft's butterfly with the twiddle `1`: `x[a] + x[b]`, `x[a] - x[b]`, no product.
 #[inline(always)]
 fn butterfly_one(r: &mut [f32], i: &mut [f32], a: usize, b: usize) {
-    let (ar, ai, br, bi) = (r[a], i[a], r[b], i[b]);
-    r[a] = ar + br;
-    i[a] = ai + bi;
-    r[b] = ar - br;
-    i[b] = ai - bi;
+    butterfly(r, i, a, b, (r[b], i[b]));
 }
 
 /// microfft's butterfly with the twiddle `-i`: `y = x[b] · (0 - 1i)` by num-complex's product
@@ -291,17 +304,11 @@ fn butterfly_one(r: &mut [f32], i: &mut [f32], a: usize, b: usize) {
 /// sum and the difference.
 #[inline(always)]
 fn butterfly_minus_i(r: &mut [f32], i: &mut [f32], a: usize, b: usize) {
-    let (ar, ai, br, bi) = (r[a], i[a], r[b], i[b]);
-    let (yr, yi) = times_minus_i(br, bi);
-    r[a] = ar + yr;
-    i[a] = ai + yi;
-    r[b] = ar - yr;
-    i[b] = ai - yi;
+    butterfly(r, i, a, b, times_minus_i(r[b], i[b]));
 }
 
 /// One complex stage of `2·m` points (`m = wr.len()`, a multiple of 4), block by block:
-/// `y = w[k] · x_hi[k]` by num-complex's product (`(w.re·x.re - w.im·x.im, w.re·x.im +
-/// w.im·x.re)`), then `x_lo[k] + y`, `x_lo[k] - y`, for every `k` in one loop the compiler
+/// `y = w[k] · x_hi[k]` by num-complex's product ([`times`]), then `x_lo[k] + y`, `x_lo[k] - y`, for every `k` in one loop the compiler
 /// vectorises (its length a multiple of the vector width: no scalar remainder); then `k = 0`
 /// and `k = m/2` again from their saved inputs, microfft's way ([`butterfly_one`],
 /// [`butterfly_minus_i`]), over the loop's results there (whatever `w[0]`, `w[m/2]` hold).
@@ -335,9 +342,7 @@ fn butterflies(
     let n = lo_r.len();
     let (lo_i, hi_r, hi_i, wr, wi) = (&mut lo_i[..n], &mut hi_r[..n], &mut hi_i[..n], &wr[..n], &wi[..n]);
     for k in 0..n {
-        let (xr, xi) = (hi_r[k], hi_i[k]);
-        let yr = wr[k] * xr - wi[k] * xi;
-        let yi = wr[k] * xi + wi[k] * xr;
+        let (yr, yi) = times((wr[k], wi[k]), (hi_r[k], hi_i[k]));
         let (ar, ai) = (lo_r[k], lo_i[k]);
         lo_r[k] = ar + yr;
         lo_i[k] = ai + yi;
